@@ -1,0 +1,598 @@
+//! The searchable knowledge base: a tantivy in-RAM BM25 index over both
+//! languages plus dense vectors of every title and example question, fused
+//! into one ranking, and a decision rule that says when the top hit is good
+//! enough to answer with.
+
+use tantivy::collector::TopDocs;
+use tantivy::columnar::Column;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use xiaoer_models::{Encoder, TextRole};
+
+use crate::analysis::{distinct_tokens, en_analyzer, zh_analyzer, EN_TOKENIZER, ZH_TOKENIZER};
+use crate::article::Article;
+use crate::error::KbError;
+use crate::lang::{Bilingual, Lang};
+use crate::set::ArticleSet;
+use crate::shop::ShopProfile;
+
+/// Which retrieval signal ranks the articles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetrievalMode {
+    /// Lexical BM25 only: no embedding needed; score is the raw BM25 sum.
+    Bm25,
+    /// Dense similarity only: score is the aggregated cosine; needs an embedding.
+    Dense,
+    /// Both fused per [`Fusion`]: the production mode, and the one
+    /// [`KnowledgeIndex::decide`]'s thresholds are calibrated for.
+    Hybrid,
+}
+
+impl RetrievalMode {
+    /// All modes, for reports that compare them.
+    pub const ALL: [RetrievalMode; 3] = [RetrievalMode::Bm25, RetrievalMode::Dense, RetrievalMode::Hybrid];
+
+    /// Lower-case name for reports and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetrievalMode::Bm25 => "bm25",
+            RetrievalMode::Dense => "dense",
+            RetrievalMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// One search request. The embedding is passed in rather than computed here so
+/// the service can run the encoder once per message and share the vector
+/// between intent classification and retrieval.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchQuery<'a> {
+    /// The shopper's text; may mix Chinese and English (both languages are searched).
+    pub text: &'a str,
+    /// The text's embedding from the same encoder the index was built with
+    /// (`TextRole::Query`). Without it `Dense` returns nothing and `Hybrid`
+    /// falls back to BM25 ranking and scores.
+    pub embedding: Option<&'a [f32]>,
+    /// The language to answer in: picks the hit title and snippet language.
+    pub language: Lang,
+    /// Maximum number of hits.
+    pub limit: usize,
+    /// Which signal ranks the articles.
+    pub mode: RetrievalMode,
+}
+
+/// One ranked article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The article id, for citing and for [`KnowledgeIndex::article`].
+    pub article_id: String,
+    /// The article title in the query language.
+    pub title: String,
+    /// Mode-dependent score, higher is better (see [`RetrievalMode`]).
+    pub score: f32,
+    /// The body paragraph that best overlaps the query, in the query language,
+    /// shortened: for previews and agent hand-off notes.
+    pub snippet: String,
+}
+
+/// What the bot should do with a ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Match {
+    /// One article is clearly best: answer with it.
+    Confident(Hit),
+    /// Two articles score about the same: ask which one the shopper means.
+    Ambiguous(Hit, Hit),
+    /// Nothing scores high enough: clarify or hand off, never guess.
+    NoMatch,
+}
+
+/// Per-field BM25 boosts: a match in an example question or the title is
+/// stronger evidence than a word somewhere in a long answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FieldBoosts {
+    /// Boost of the title fields.
+    pub title: f32,
+    /// Boost of the example-question fields.
+    pub questions: f32,
+    /// Boost of the body fields.
+    pub body: f32,
+}
+
+/// How an article's dense score is made from the similarities of its titles
+/// and example questions to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DenseAggregate {
+    /// The best single similarity.
+    Max,
+    /// Mean of the best `n` similarities: rewards articles with several close
+    /// questions, damping one lucky paraphrase.
+    TopMean(usize),
+}
+
+/// How BM25 and dense scores are fused in [`RetrievalMode::Hybrid`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// Reciprocal-rank fusion: `Σ 1/(k + rank)`. Scale-free, but its scores say
+    /// nothing about absolute relevance, so thresholds cannot tell a weak query.
+    Rrf {
+        /// The usual smoothing constant (60 in the original paper).
+        k: f32,
+    },
+    /// `w·cos + (1−w)·bm25/(bm25 + half)`: absolute, so a threshold on it
+    /// separates answerable from unanswerable queries.
+    Weighted {
+        /// Weight `w` of the dense cosine.
+        dense_weight: f32,
+        /// BM25 score that maps to 0.5 in the saturating normalisation.
+        bm25_half: f32,
+    },
+}
+
+/// Thresholds of [`KnowledgeIndex::decide`] on hybrid scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecisionConfig {
+    /// Below this the top hit is not an answer (`NoMatch`).
+    pub min_score: f32,
+    /// The top hit must beat the second by this much to be `Confident`;
+    /// otherwise the result is `Ambiguous`.
+    pub min_margin: f32,
+}
+
+/// Every tunable of retrieval, in one place so reports can print exactly
+/// which values produced their numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrievalConfig {
+    /// BM25 field boosts.
+    pub boosts: FieldBoosts,
+    /// Dense score per article.
+    pub dense: DenseAggregate,
+    /// Hybrid fusion.
+    pub fusion: Fusion,
+    /// Answer / ambiguous / no-match thresholds.
+    pub decision: DecisionConfig,
+    /// Maximum snippet length in characters.
+    pub snippet_chars: usize,
+}
+
+impl Default for RetrievalConfig {
+    /// Values chosen by `examples/retrieval_report.rs` on the dev half of
+    /// `evals/retrieval/queries.jsonl` plus out-of-scope dev sets; see that
+    /// example's output and the crate README for the selection.
+    fn default() -> Self {
+        RetrievalConfig {
+            boosts: FieldBoosts { title: 1.5, questions: 2.0, body: 1.0 },
+            dense: DenseAggregate::Max,
+            fusion: Fusion::Weighted { dense_weight: 0.7, bm25_half: 10.0 },
+            decision: DecisionConfig { min_score: 0.6, min_margin: 0.02 },
+            snippet_chars: 120,
+        }
+    }
+}
+
+/// Per-language tantivy fields.
+#[derive(Debug, Clone, Copy)]
+struct LangFields {
+    title: Field,
+    questions: Field,
+    body: Field,
+}
+
+/// Raw per-article evidence for one query, before fusion. Kept separate from
+/// ranking so evaluation can try many configs on one pass of the index.
+#[derive(Debug, Clone)]
+pub(crate) struct Evidence {
+    /// BM25 score per article ordinal (0 when no term matched).
+    pub bm25: Vec<f32>,
+    /// Per article ordinal, its best dense similarities, descending (at most
+    /// [`KEPT_SIMILARITIES`]); `None` without a usable query embedding.
+    pub dense: Option<Vec<Vec<f32>>>,
+}
+
+/// How many top similarities per article [`Evidence`] keeps (enough for `TopMean(3)`).
+const KEPT_SIMILARITIES: usize = 3;
+
+/// Texts per encoder call at build time: large enough to amortise overhead,
+/// small enough to keep memory flat.
+const ENCODE_BATCH: usize = 32;
+
+/// An immutable, searchable snapshot of one article set. Cheap to share behind
+/// an `Arc`; a reload builds a new one instead of mutating.
+pub struct KnowledgeIndex {
+    set: ArticleSet,
+    searcher: Searcher,
+    ords: Vec<Column<u64>>,
+    fields: Bilingual<LangFields>,
+    analyzers: Bilingual<TextAnalyzer>,
+    vectors: Vec<f32>,
+    vector_owner: Vec<usize>,
+    dim: usize,
+    encoder_name: String,
+    config: RetrievalConfig,
+}
+
+impl std::fmt::Debug for KnowledgeIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeIndex")
+            .field("articles", &self.set.len())
+            .field("version", &self.set.version())
+            .field("encoder", &self.encoder_name)
+            .field("vectors", &self.vector_owner.len())
+            .finish()
+    }
+}
+
+impl KnowledgeIndex {
+    /// Indexes `set` with the default [`RetrievalConfig`], embedding every
+    /// title and example question with `encoder` (`TextRole::Query`, because
+    /// shopper messages are matched to questions symmetrically).
+    pub fn build(set: ArticleSet, encoder: &dyn Encoder) -> Result<KnowledgeIndex, KbError> {
+        KnowledgeIndex::build_with_config(set, encoder, RetrievalConfig::default())
+    }
+
+    /// Like [`KnowledgeIndex::build`] with explicit tunables (evaluations, experiments).
+    pub fn build_with_config(
+        set: ArticleSet,
+        encoder: &dyn Encoder,
+        config: RetrievalConfig,
+    ) -> Result<KnowledgeIndex, KbError> {
+        let zh_options = text_options(ZH_TOKENIZER);
+        let en_options = text_options(EN_TOKENIZER);
+        let mut schema = Schema::builder();
+        let ord_field = schema.add_u64_field("ord", FAST);
+        let fields = Bilingual {
+            zh: LangFields {
+                title: schema.add_text_field("title_zh", zh_options.clone()),
+                questions: schema.add_text_field("questions_zh", zh_options.clone()),
+                body: schema.add_text_field("body_zh", zh_options),
+            },
+            en: LangFields {
+                title: schema.add_text_field("title_en", en_options.clone()),
+                questions: schema.add_text_field("questions_en", en_options.clone()),
+                body: schema.add_text_field("body_en", en_options),
+            },
+        };
+        let index = Index::create_in_ram(schema.build());
+        let analyzers = Bilingual { zh: zh_analyzer(), en: en_analyzer()? };
+        index.tokenizers().register(ZH_TOKENIZER, analyzers.zh.clone());
+        index.tokenizers().register(EN_TOKENIZER, analyzers.en.clone());
+
+        // One thread, one commit: a single small segment, fastest to search.
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
+        for (ord, article) in set.articles().iter().enumerate() {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(ord_field, ord as u64);
+            for lang in Lang::ALL {
+                let f = fields.get(lang);
+                doc.add_text(f.title, article.title(lang));
+                for q in article.questions(lang) {
+                    doc.add_text(f.questions, q);
+                }
+                doc.add_text(f.body, article.answer(lang));
+            }
+            writer.add_document(doc)?;
+        }
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let searcher = reader.searcher();
+        let ords = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().u64("ord"))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (vectors, vector_owner) = embed_articles(set.articles(), encoder)?;
+        Ok(KnowledgeIndex {
+            set,
+            searcher,
+            ords,
+            fields,
+            analyzers,
+            vectors,
+            vector_owner,
+            dim: encoder.dim(),
+            encoder_name: encoder.name().to_string(),
+            config,
+        })
+    }
+
+    /// The same index with other tunables; they only act at query time, so
+    /// nothing is rebuilt.
+    pub fn with_config(mut self, config: RetrievalConfig) -> KnowledgeIndex {
+        self.config = config;
+        self
+    }
+
+    /// The tunables in force.
+    pub fn config(&self) -> &RetrievalConfig {
+        &self.config
+    }
+
+    /// Ranks articles for `query`, best first, at most `query.limit`.
+    pub fn search(&self, query: &SearchQuery<'_>) -> Vec<Hit> {
+        let evidence = self.evidence(query.text, query.embedding, query.mode != RetrievalMode::Bm25);
+        let ranked = self.rank(&evidence, query.mode, &self.config);
+        let query_tokens = self.query_tokens(query.text, query.language);
+        ranked
+            .into_iter()
+            .take(query.limit)
+            .map(|(ord, score)| {
+                let article = &self.set.articles()[ord];
+                Hit {
+                    article_id: article.id().to_string(),
+                    title: article.title(query.language).to_string(),
+                    score,
+                    snippet: self.snippet(article.answer(query.language), query.language, &query_tokens),
+                }
+            })
+            .collect()
+    }
+
+    /// Turns a hybrid ranking into an action using [`DecisionConfig`]. The
+    /// thresholds are calibrated for [`RetrievalMode::Hybrid`] scores only.
+    pub fn decide(&self, hits: &[Hit]) -> Match {
+        decide_with(&self.config.decision, hits)
+    }
+
+    /// The article with `id`, to send its answer.
+    pub fn article(&self, id: &str) -> Option<&Article> {
+        self.set.get(id)
+    }
+
+    /// All indexed articles.
+    pub fn articles(&self) -> &[Article] {
+        self.set.articles()
+    }
+
+    /// The shop profile of this article set (greetings use its name).
+    pub fn shop(&self) -> &ShopProfile {
+        self.set.shop()
+    }
+
+    /// Content hash of the indexed files; changes exactly when they do.
+    pub fn version(&self) -> &str {
+        self.set.version()
+    }
+
+    /// Number of indexed articles.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether the index has no articles.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Name of the encoder the dense vectors came from; query embeddings must
+    /// come from the same one.
+    pub fn encoder_name(&self) -> &str {
+        &self.encoder_name
+    }
+
+    /// Vector length the query embedding must have.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// BM25 and dense evidence for every article.
+    pub(crate) fn evidence(&self, text: &str, embedding: Option<&[f32]>, want_dense: bool) -> Evidence {
+        Evidence {
+            bm25: self.bm25_scores(text),
+            dense: if want_dense { embedding.and_then(|e| self.dense_similarities(e)) } else { None },
+        }
+    }
+
+    /// Article ordinals with scores, best first (ties by ordinal), for `mode` under `config`.
+    pub(crate) fn rank(&self, evidence: &Evidence, mode: RetrievalMode, config: &RetrievalConfig) -> Vec<(usize, f32)> {
+        let n = self.set.len();
+        let dense: Option<Vec<f32>> =
+            evidence.dense.as_ref().map(|sims| sims.iter().map(|s| aggregate(s, config.dense)).collect());
+        let mut scored: Vec<(usize, f32)> = match (mode, &dense) {
+            (RetrievalMode::Bm25, _) | (RetrievalMode::Hybrid, None) => {
+                (0..n).filter(|&i| evidence.bm25[i] > 0.0).map(|i| (i, evidence.bm25[i])).collect()
+            }
+            (RetrievalMode::Dense, None) => Vec::new(),
+            (RetrievalMode::Dense, Some(d)) => (0..n).map(|i| (i, d[i])).collect(),
+            (RetrievalMode::Hybrid, Some(d)) => match config.fusion {
+                Fusion::Weighted { dense_weight, bm25_half } => (0..n)
+                    .map(|i| {
+                        let b = evidence.bm25[i];
+                        (i, dense_weight * d[i] + (1.0 - dense_weight) * b / (b + bm25_half))
+                    })
+                    .collect(),
+                Fusion::Rrf { k } => {
+                    let bm25_rank = ranks(&evidence.bm25, true);
+                    let dense_rank = ranks(d, false);
+                    (0..n)
+                        .map(|i| {
+                            let s = [bm25_rank[i], dense_rank[i]]
+                                .into_iter()
+                                .flatten()
+                                .map(|r| 1.0 / (k + r as f32))
+                                .sum::<f32>();
+                            (i, s)
+                        })
+                        .collect()
+                }
+            },
+        };
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored
+    }
+
+    fn bm25_scores(&self, text: &str) -> Vec<f32> {
+        let mut scores = vec![0.0; self.set.len()];
+        let b = self.config.boosts;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for lang in Lang::ALL {
+            let f = self.fields.get(lang);
+            let mut analyzer = self.analyzers.get(lang).clone();
+            for token in distinct_tokens(&mut analyzer, text) {
+                for (field, boost) in [(f.title, b.title), (f.questions, b.questions), (f.body, b.body)] {
+                    let term = TermQuery::new(Term::from_field_text(field, &token), IndexRecordOption::WithFreqs);
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), boost))));
+                }
+            }
+        }
+        if clauses.is_empty() {
+            return scores;
+        }
+        let query = BooleanQuery::new(clauses);
+        match self.searcher.search(&query, &TopDocs::with_limit(self.set.len().max(1)).order_by_score()) {
+            Ok(top) => {
+                for (score, addr) in top {
+                    let ord = self.ords.get(addr.segment_ord as usize).and_then(|c| c.first(addr.doc_id));
+                    if let Some(slot) = ord.and_then(|o| scores.get_mut(o as usize)) {
+                        *slot = score;
+                    }
+                }
+            }
+            // In-RAM search has no I/O; an error here is a bug, not a reason to fail the reply.
+            Err(e) => tracing::error!(error = %e, "BM25 search failed; using dense evidence only"),
+        }
+        scores
+    }
+
+    fn dense_similarities(&self, embedding: &[f32]) -> Option<Vec<Vec<f32>>> {
+        if embedding.len() != self.dim {
+            tracing::warn!(got = embedding.len(), want = self.dim, "query embedding has the wrong length; ignoring it");
+            return None;
+        }
+        let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if !norm.is_finite() || norm == 0.0 {
+            return None;
+        }
+        let mut per_article: Vec<Vec<f32>> = vec![Vec::new(); self.set.len()];
+        for (row, &owner) in self.vectors.chunks_exact(self.dim).zip(&self.vector_owner) {
+            let sim = row.iter().zip(embedding).map(|(a, b)| a * b).sum::<f32>() / norm;
+            let kept = &mut per_article[owner];
+            let at = kept.partition_point(|&s| s >= sim);
+            if at < KEPT_SIMILARITIES {
+                kept.insert(at, sim);
+                kept.truncate(KEPT_SIMILARITIES);
+            }
+        }
+        Some(per_article)
+    }
+
+    fn query_tokens(&self, text: &str, lang: Lang) -> Vec<String> {
+        distinct_tokens(&mut self.analyzers.get(lang).clone(), text)
+    }
+
+    /// The body paragraph sharing most query tokens (first paragraph when none
+    /// do), with Markdown markers stripped, cut to `snippet_chars`.
+    fn snippet(&self, body: &str, lang: Lang, query_tokens: &[String]) -> String {
+        let mut analyzer = self.analyzers.get(lang).clone();
+        let paragraphs = body
+            .split("\n\n")
+            .map(|p| p.lines().map(strip_markdown).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "))
+            .filter(|p| !p.is_empty());
+        let mut best: Option<(usize, String)> = None;
+        for p in paragraphs {
+            let tokens = distinct_tokens(&mut analyzer, &p);
+            let overlap = query_tokens.iter().filter(|t| tokens.contains(t)).count();
+            if best.as_ref().is_none_or(|(b, _)| overlap > *b) {
+                best = Some((overlap, p));
+            }
+        }
+        let text = best.map(|(_, p)| p).unwrap_or_default();
+        shorten(&text, self.config.snippet_chars)
+    }
+}
+
+/// [`KnowledgeIndex::decide`] with explicit thresholds (used by threshold fitting).
+pub(crate) fn decide_with(config: &DecisionConfig, hits: &[Hit]) -> Match {
+    let Some(top) = hits.first() else { return Match::NoMatch };
+    if top.score < config.min_score {
+        return Match::NoMatch;
+    }
+    match hits.get(1) {
+        Some(second) if top.score - second.score < config.min_margin => Match::Ambiguous(top.clone(), second.clone()),
+        _ => Match::Confident(top.clone()),
+    }
+}
+
+fn text_options(tokenizer: &str) -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqs),
+    )
+}
+
+/// Embeds every title and example question; returns the flat row-major
+/// matrix and the article ordinal of each row.
+fn embed_articles(articles: &[Article], encoder: &dyn Encoder) -> Result<(Vec<f32>, Vec<usize>), KbError> {
+    let mut texts: Vec<&str> = Vec::new();
+    let mut owner: Vec<usize> = Vec::new();
+    for (ord, article) in articles.iter().enumerate() {
+        for lang in Lang::ALL {
+            texts.push(article.title(lang));
+            owner.push(ord);
+            for q in article.questions(lang) {
+                texts.push(q);
+                owner.push(ord);
+            }
+        }
+    }
+    let dim = encoder.dim();
+    let mut vectors = Vec::with_capacity(texts.len() * dim);
+    for batch in texts.chunks(ENCODE_BATCH) {
+        let encoded = encoder.encode_batch(batch, TextRole::Query)?;
+        if encoded.len() != batch.len() {
+            return Err(KbError::EncoderShape {
+                encoder: encoder.name().to_string(),
+                message: format!("{} vectors for {} texts", encoded.len(), batch.len()),
+            });
+        }
+        for v in encoded {
+            if v.len() != dim {
+                return Err(KbError::EncoderShape {
+                    encoder: encoder.name().to_string(),
+                    message: format!("a vector of length {} (dim() says {dim})", v.len()),
+                });
+            }
+            vectors.extend(v);
+        }
+    }
+    Ok((vectors, owner))
+}
+
+fn aggregate(sims: &[f32], how: DenseAggregate) -> f32 {
+    match how {
+        DenseAggregate::Max => sims.first().copied().unwrap_or(0.0),
+        DenseAggregate::TopMean(n) => {
+            let take = n.clamp(1, sims.len().max(1)).min(sims.len());
+            if take == 0 {
+                0.0
+            } else {
+                sims[..take].iter().sum::<f32>() / take as f32
+            }
+        }
+    }
+}
+
+/// 1-based rank of each score (descending, ties by position). With
+/// `positive_only`, zero scores get no rank (BM25 non-matches).
+fn ranks(scores: &[f32], positive_only: bool) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..scores.len()).filter(|&i| !positive_only || scores[i] > 0.0).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let mut out = vec![None; scores.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        out[i] = Some(r + 1);
+    }
+    out
+}
+
+fn strip_markdown(line: &str) -> String {
+    let t = line.trim().trim_start_matches(['#', '>', '-', '*', '+']).trim();
+    t.replace("**", "").replace('`', "")
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_string(),
+    }
+}

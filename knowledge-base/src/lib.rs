@@ -1,0 +1,29 @@
+//! xiaoer's knowledge base: bilingual (zh/en) Markdown articles with TOML
+//! front matter, checked for the mistakes hand-written content makes, indexed
+//! for hybrid retrieval (tantivy BM25 with jieba for Chinese + dense vectors
+//! from the shared sentence encoder), and served through a handle that can be
+//! reloaded while searches run.
+//!
+//! Layout of a knowledge-base folder: `shop.toml` (the shop profile) and
+//! `articles/<id>.md`, one article per file.
+
+mod analysis;
+mod article;
+mod error;
+mod index;
+mod lang;
+mod set;
+mod shop;
+mod taxonomy;
+mod util;
+
+pub use article::{Article, ReviewDate, BANNED_EN, BANNED_ZH};
+pub use error::{KbError, Problem};
+pub use index::{
+    DecisionConfig, DenseAggregate, FieldBoosts, Fusion, Hit, KnowledgeIndex, Match, RetrievalConfig, RetrievalMode,
+    SearchQuery,
+};
+pub use lang::{Bilingual, Lang};
+pub use set::{check, ArticleSet, ARTICLES_DIR, SHOP_FILE};
+pub use shop::{ShopProfile, REQUIRED_PROFILE_KEYS};
+pub use taxonomy::{is_intent, INTENTS};

@@ -1,0 +1,123 @@
+//! The shop profile (`shop.toml`): the facts that differ between shops (name,
+//! hotline, return address, …). Articles refer to them as `{{key}}`
+//! placeholders so the same article set can serve another shop by swapping one
+//! file, and a changed fact is edited in one place.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::lang::Lang;
+use crate::util::line_at;
+
+/// Profile keys every shop must define, because the service greets shoppers
+/// with the shop's name in their language.
+pub const REQUIRED_PROFILE_KEYS: [&str; 2] = ["name_zh", "name_en"];
+
+/// The parsed `shop.toml`: `id = "demo"` plus a `[profile]` table of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopProfile {
+    /// Short machine id of the shop (used in logs and metrics labels).
+    pub id: String,
+    /// Placeholder values by key, e.g. `name_zh`, `hotline`.
+    pub values: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopFile {
+    id: String,
+    #[serde(default)]
+    profile: BTreeMap<String, String>,
+}
+
+impl ShopProfile {
+    /// Parses `shop.toml` text. Errors are `(line, message)` pairs so the
+    /// caller can attach the file name; all of them are returned, not just the first.
+    pub(crate) fn parse(text: &str) -> Result<ShopProfile, Vec<(Option<usize>, String)>> {
+        let file: ShopFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_at(text, s.start));
+            vec![(line, format!("invalid shop profile: {}", e.message().trim()))]
+        })?;
+        let mut problems = Vec::new();
+        if file.id.trim().is_empty() {
+            problems.push((None, "shop `id` is empty".to_string()));
+        }
+        for key in REQUIRED_PROFILE_KEYS {
+            if file.profile.get(key).is_none_or(|v| v.trim().is_empty()) {
+                problems.push((None, format!("[profile] needs a non-empty `{key}`")));
+            }
+        }
+        for key in file.profile.keys() {
+            if !is_placeholder_key(key) {
+                problems.push((
+                    None,
+                    format!("[profile] key {key:?} can't be used as a placeholder (use a-z, 0-9, _)"),
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(ShopProfile { id: file.id, values: file.profile })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The value of a placeholder key, if the profile defines it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// The shop's display name in `lang` (`name_zh` / `name_en`), falling back
+    /// to the id so a greeting never comes out empty.
+    pub fn name(&self, lang: Lang) -> &str {
+        let key = match lang {
+            Lang::Zh => "name_zh",
+            Lang::En => "name_en",
+        };
+        self.get(key).unwrap_or(&self.id)
+    }
+}
+
+/// Whether `key` may appear inside `{{ }}`: lowercase ASCII letters, digits and `_`.
+pub(crate) fn is_placeholder_key(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_profile_and_names() {
+        let shop = ShopProfile::parse(
+            "id = \"demo\"\n[profile]\nname_zh = \"小店\"\nname_en = \"Little Shop\"\nhotline = \"400\"\n",
+        )
+        .expect("valid profile");
+        assert_eq!(shop.id, "demo");
+        assert_eq!(shop.name(Lang::Zh), "小店");
+        assert_eq!(shop.name(Lang::En), "Little Shop");
+        assert_eq!(shop.get("hotline"), Some("400"));
+        assert_eq!(shop.get("nope"), None);
+    }
+
+    #[test]
+    fn reports_syntax_error_line() {
+        let err = ShopProfile::parse("id = \"demo\"\n[profile]\nname_zh = 小店\n").expect_err("bad toml");
+        assert_eq!(err[0].0, Some(3), "{err:?}");
+    }
+
+    #[test]
+    fn reports_missing_names_and_bad_keys() {
+        let err = ShopProfile::parse("id = \"demo\"\n[profile]\nname_zh = \"x\"\n\"Bad Key\" = \"y\"\n")
+            .expect_err("incomplete");
+        let text: Vec<&str> = err.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(text.iter().any(|m| m.contains("name_en")), "{text:?}");
+        assert!(text.iter().any(|m| m.contains("Bad Key")), "{text:?}");
+    }
+
+    #[test]
+    fn non_string_values_are_rejected() {
+        assert!(ShopProfile::parse("id = \"d\"\n[profile]\nname_zh = 3\n").is_err());
+    }
+}

@@ -1,0 +1,432 @@
+//! Public benchmarks for the heads-on-frozen-encoder design, with published
+//! anchors next to our numbers so regressions and the gap to fine-tuned
+//! models are visible in one report.
+//!
+//! * BANKING77 (Casanueva et al., 2020): 77 fine-grained intents; train on
+//!   `train` (a stratified validation share is held back for early stopping
+//!   and temperature), report accuracy on `test`.
+//! * CLINC150 "full" (Larson et al., 2019): 150 intents plus out-of-scope
+//!   queries; train on `train` (+ `oos_train` for the OOS-class variant),
+//!   choose the threshold on `val` + `oos_val`, report in-scope accuracy on
+//!   `test` and OOS recall on `oos_test`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::cache::EmbeddingCache;
+use crate::calibrate::{
+    argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature, softmax,
+    OosOperatingPoint,
+};
+use crate::data::load_public_pairs;
+use crate::train::{fit_head, HeadConfig};
+use crate::{Encoder, ModelError, TextRole};
+
+/// A published result to compare against.
+#[derive(Debug, Clone, Serialize)]
+pub struct Anchor {
+    pub system: &'static str,
+    /// Metric name as used in the result struct.
+    pub metric: &'static str,
+    /// Percent.
+    pub value: f32,
+    pub source: &'static str,
+}
+
+/// BANKING77 anchors (test accuracy, %).
+pub const BANKING77_ANCHORS: [Anchor; 2] = [
+    Anchor {
+        system: "BERT-base, fine-tuned end to end",
+        metric: "test_accuracy",
+        value: 93.66,
+        source: "Casanueva et al. 2020, Efficient Intent Detection with Dual Sentence Encoders (full data)",
+    },
+    Anchor {
+        system: "bge-small + linear head",
+        metric: "test_accuracy",
+        value: 93.08,
+        source: "anchor given in the xiaoer project brief (origin not re-verified here)",
+    },
+];
+
+/// CLINC150 anchors (BERT with an OOS training class, "full" split, %).
+pub const CLINC150_ANCHORS: [Anchor; 2] = [
+    Anchor {
+        system: "BERT-large, oos-train class",
+        metric: "in_scope_accuracy",
+        value: 96.9,
+        source: "Larson et al. 2019, An Evaluation Dataset for Intent Classification and Out-of-Scope Prediction",
+    },
+    Anchor {
+        system: "BERT-large, oos-train class",
+        metric: "oos_recall",
+        value: 40.3,
+        source: "Larson et al. 2019, An Evaluation Dataset for Intent Classification and Out-of-Scope Prediction",
+    },
+];
+
+/// Inputs shared by the benchmark runners.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub datasets_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub seed: u64,
+    pub head: HeadConfig,
+    /// Share of BANKING77 `train` held back for validation (it has no
+    /// official validation split).
+    pub val_fraction: f32,
+}
+
+impl BenchConfig {
+    /// Repository layout rooted at `workspace`, with a head sized for
+    /// 10k+ training examples.
+    pub fn for_workspace(workspace: &Path) -> BenchConfig {
+        BenchConfig {
+            datasets_dir: workspace.join("..").join("shared").join("datasets"),
+            cache_dir: workspace.join("target").join("embedding-cache"),
+            seed: 7,
+            head: HeadConfig {
+                hidden: vec![1024],
+                dropout: 0.5,
+                patience: 15,
+                batch_size: 128,
+                ..HeadConfig::default()
+            },
+            val_fraction: 0.1,
+        }
+    }
+}
+
+/// BANKING77 result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Banking77Result {
+    pub encoder: String,
+    pub train_examples: usize,
+    pub val_examples: usize,
+    pub test_examples: usize,
+    /// Percent.
+    pub test_accuracy: f32,
+    /// Percent.
+    pub val_accuracy: f32,
+    pub best_epoch: usize,
+    pub temperature: f32,
+    /// Test ECE at temperature 1 and at the fitted temperature.
+    pub ece_before: f32,
+    pub ece_after: f32,
+    pub embed_seconds: f32,
+    pub train_seconds: f32,
+    pub head: HeadConfig,
+    pub anchors: Vec<Anchor>,
+}
+
+/// One CLINC150 out-of-scope strategy.
+#[derive(Debug, Clone, Serialize)]
+pub struct OosVariant {
+    pub name: &'static str,
+    pub best_epoch: usize,
+    /// Operating point chosen on `val` + `oos_val` (fractions).
+    pub val: OosOperatingPoint,
+    /// The same threshold on `test` + `oos_test` (fractions).
+    pub test: OosOperatingPoint,
+    /// For the OOS-class variant: test result with the class alone
+    /// (threshold 0), the setting of Larson et al.'s anchor.
+    pub test_class_only: Option<OosOperatingPoint>,
+}
+
+/// CLINC150 result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Clinc150Result {
+    pub encoder: String,
+    pub train_examples: usize,
+    pub test_in_scope: usize,
+    pub test_oos: usize,
+    pub threshold_variant: OosVariant,
+    pub oos_class_variant: OosVariant,
+    pub embed_seconds: f32,
+    pub train_seconds: f32,
+    pub head: HeadConfig,
+    pub anchors: Vec<Anchor>,
+}
+
+/// Texts and label indices of one split.
+struct Split {
+    texts: Vec<String>,
+    labels: Vec<usize>,
+}
+
+fn read_split(
+    cfg: &BenchConfig,
+    dataset: &str,
+    file: &str,
+    index: &mut BTreeMap<String, usize>,
+    grow: bool,
+) -> Result<Split, ModelError> {
+    let (pairs, _) = load_public_pairs(&cfg.datasets_dir, dataset, file)?;
+    let mut split = Split {
+        texts: Vec::with_capacity(pairs.len()),
+        labels: Vec::with_capacity(pairs.len()),
+    };
+    for (text, label) in pairs {
+        let next = index.len();
+        let id = match index.get(&label) {
+            Some(&id) => id,
+            None if grow => {
+                index.insert(label, next);
+                next
+            }
+            None => {
+                return Err(ModelError::Data {
+                    path: format!("{dataset}/{file}"),
+                    reason: format!("label {label} does not occur in the training split"),
+                })
+            }
+        };
+        split.texts.push(text);
+        split.labels.push(id);
+    }
+    Ok(split)
+}
+
+fn embed(cache: &mut EmbeddingCache, encoder: &dyn Encoder, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    cache.embed(encoder, &refs, TextRole::Query)
+}
+
+fn label_names(index: &BTreeMap<String, usize>) -> Vec<String> {
+    let mut names = vec![String::new(); index.len()];
+    for (name, &id) in index {
+        names[id] = name.clone();
+    }
+    names
+}
+
+fn pct(v: f32) -> f32 {
+    (v * 10000.0).round() / 100.0
+}
+
+/// Trains on BANKING77 `train` (minus a stratified validation share) and
+/// reports `test` accuracy.
+pub fn run_banking77(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Banking77Result, ModelError> {
+    let mut index = BTreeMap::new();
+    let train = read_split(cfg, "banking77", "train.jsonl", &mut index, true)?;
+    let test = read_split(cfg, "banking77", "test.jsonl", &mut index, false)?;
+    let labels = label_names(&index);
+
+    let start = Instant::now();
+    let mut cache = EmbeddingCache::open(&cfg.cache_dir, encoder)?;
+    let train_x = embed(&mut cache, encoder, &train.texts)?;
+    let test_x = embed(&mut cache, encoder, &test.texts)?;
+    let embed_seconds = start.elapsed().as_secs_f32();
+
+    // Stratified validation split.
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xB77);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); labels.len()];
+    for (i, &y) in train.labels.iter().enumerate() {
+        by_class[y].push(i);
+    }
+    let (mut tr, mut va) = (Vec::new(), Vec::new());
+    for mut ids in by_class {
+        ids.shuffle(&mut rng);
+        let n_val = (ids.len() as f32 * cfg.val_fraction).round() as usize;
+        va.extend_from_slice(&ids[..n_val]);
+        tr.extend_from_slice(&ids[n_val..]);
+    }
+    let pick = |ids: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
+        (
+            ids.iter().map(|&i| train_x[i].clone()).collect(),
+            ids.iter().map(|&i| train.labels[i]).collect(),
+        )
+    };
+    let (tx, ty) = pick(&tr);
+    let (vx, vy) = pick(&va);
+
+    let start = Instant::now();
+    let mut fit = fit_head(&tx, &ty, &vx, &vy, labels, &cfg.head, cfg.seed)?;
+    let val_logits: Vec<Vec<f32>> = vx.iter().map(|x| fit.head.logits(x)).collect();
+    let temperature = fit_temperature(&val_logits, &vy);
+    fit.head.set_temperature(temperature);
+    let test_logits: Vec<Vec<f32>> = test_x.iter().map(|x| fit.head.logits(x)).collect();
+    let train_seconds = start.elapsed().as_secs_f32();
+    let correct = test_logits
+        .iter()
+        .zip(&test.labels)
+        .filter(|(z, &y)| argmax(z).map(|(i, _)| i) == Some(y))
+        .count();
+    let probs = |t: f32| -> Vec<Vec<f32>> { test_logits.iter().map(|z| softmax(z, t)).collect() };
+    Ok(Banking77Result {
+        encoder: encoder.name().to_string(),
+        train_examples: tx.len(),
+        val_examples: vx.len(),
+        test_examples: test.labels.len(),
+        test_accuracy: pct(correct as f32 / test.labels.len().max(1) as f32),
+        val_accuracy: pct(fit.val_accuracy),
+        best_epoch: fit.best_epoch,
+        temperature,
+        ece_before: expected_calibration_error(&probs(1.0), &test.labels),
+        ece_after: expected_calibration_error(&probs(temperature), &test.labels),
+        embed_seconds,
+        train_seconds,
+        head: cfg.head.clone(),
+        anchors: BANKING77_ANCHORS.to_vec(),
+    })
+}
+
+/// CLINC150 with Larson et al.'s protocol, two ways: (1) threshold only on a
+/// 150-class head, (2) a 151st `oos` class trained on `oos_train` plus a
+/// threshold. Thresholds and temperatures come from `val`/`oos_val` only.
+pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150Result, ModelError> {
+    let mut index = BTreeMap::new();
+    let train = read_split(cfg, "clinc150", "train.jsonl", &mut index, true)?;
+    let val = read_split(cfg, "clinc150", "val.jsonl", &mut index, false)?;
+    let test = read_split(cfg, "clinc150", "test.jsonl", &mut index, false)?;
+    let in_scope = index.len();
+    let mut oos_index = BTreeMap::from([("oos".to_string(), 0usize)]);
+    let oos_train = read_split(cfg, "clinc150", "oos_train.jsonl", &mut oos_index, false)?;
+    let oos_val = read_split(cfg, "clinc150", "oos_val.jsonl", &mut oos_index, false)?;
+    let oos_test = read_split(cfg, "clinc150", "oos_test.jsonl", &mut oos_index, false)?;
+    let labels = label_names(&index);
+
+    let start = Instant::now();
+    let mut cache = EmbeddingCache::open(&cfg.cache_dir, encoder)?;
+    let mut emb = |s: &Split| embed(&mut cache, encoder, &s.texts);
+    let (train_x, val_x, test_x) = (emb(&train)?, emb(&val)?, emb(&test)?);
+    let (oos_train_x, oos_val_x, oos_test_x) = (emb(&oos_train)?, emb(&oos_val)?, emb(&oos_test)?);
+    let embed_seconds = start.elapsed().as_secs_f32();
+
+    let concat = |a: &[Vec<f32>], b: &[Vec<f32>]| -> Vec<Vec<f32>> { a.iter().chain(b).cloned().collect() };
+    // Gold for OOS evaluation: in-scope class or None.
+    let gold = |inside: &[usize], n_oos: usize| -> Vec<Option<usize>> {
+        inside.iter().map(|&y| Some(y)).chain(std::iter::repeat_n(None, n_oos)).collect()
+    };
+    let eval_x = concat(&val_x, &oos_val_x);
+    let eval_gold = gold(&val.labels, oos_val_x.len());
+    let test_all = concat(&test_x, &oos_test_x);
+    let test_gold = gold(&test.labels, oos_test_x.len());
+
+    let start = Instant::now();
+    // (1) Threshold only: early stopping and temperature on in-scope val.
+    let mut fit = fit_head(&train_x, &train.labels, &val_x, &val.labels, labels.clone(), &cfg.head, cfg.seed)?;
+    let vlogits: Vec<Vec<f32>> = val_x.iter().map(|x| fit.head.logits(x)).collect();
+    fit.head.set_temperature(fit_temperature(&vlogits, &val.labels));
+    let probs = |xs: &[Vec<f32>], head: &crate::heads::Head| -> Vec<Vec<f32>> { xs.iter().map(|x| head.probs(x)).collect() };
+    let chosen = choose_oos_threshold(&probs(&eval_x, &fit.head), &eval_gold, None);
+    let threshold_variant = OosVariant {
+        name: "threshold",
+        best_epoch: fit.best_epoch,
+        val: chosen,
+        test: evaluate_oos(&probs(&test_all, &fit.head), &test_gold, None, chosen.threshold),
+        test_class_only: None,
+    };
+
+    // (2) OOS class (index 150) trained on oos_train, plus a threshold.
+    let mut labels_oos = labels;
+    labels_oos.push("oos".into());
+    let x2 = concat(&train_x, &oos_train_x);
+    let y2: Vec<usize> = train.labels.iter().copied().chain(std::iter::repeat_n(in_scope, oos_train_x.len())).collect();
+    let vy2: Vec<usize> = val.labels.iter().copied().chain(std::iter::repeat_n(in_scope, oos_val_x.len())).collect();
+    let mut fit2 = fit_head(&x2, &y2, &eval_x, &vy2, labels_oos, &cfg.head, cfg.seed)?;
+    let vlogits2: Vec<Vec<f32>> = eval_x.iter().map(|x| fit2.head.logits(x)).collect();
+    fit2.head.set_temperature(fit_temperature(&vlogits2, &vy2));
+    let chosen2 = choose_oos_threshold(&probs(&eval_x, &fit2.head), &eval_gold, Some(in_scope));
+    let test_probs2 = probs(&test_all, &fit2.head);
+    let oos_class_variant = OosVariant {
+        name: "oos_class_plus_threshold",
+        best_epoch: fit2.best_epoch,
+        val: chosen2,
+        test: evaluate_oos(&test_probs2, &test_gold, Some(in_scope), chosen2.threshold),
+        test_class_only: Some(evaluate_oos(&test_probs2, &test_gold, Some(in_scope), 0.0)),
+    };
+    let train_seconds = start.elapsed().as_secs_f32();
+
+    Ok(Clinc150Result {
+        encoder: encoder.name().to_string(),
+        train_examples: train.labels.len(),
+        test_in_scope: test.labels.len(),
+        test_oos: oos_test_x.len(),
+        threshold_variant,
+        oos_class_variant,
+        embed_seconds,
+        train_seconds,
+        head: cfg.head.clone(),
+        anchors: CLINC150_ANCHORS.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::HashEncoder;
+    use std::fs;
+
+    fn write(dir: &Path, rel: &str, rows: &[(String, &str)]) {
+        let path = dir.join(rel);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let body: String = rows
+            .iter()
+            .map(|(t, l)| serde_json::json!({"text": t, "label": l}).to_string() + "\n")
+            .collect();
+        fs::write(path, body).expect("write");
+    }
+
+    fn rows(labels: &[&'static str], n: usize, tag: &str) -> Vec<(String, &'static str)> {
+        labels
+            .iter()
+            .flat_map(|&l| (0..n).map(move |i| (format!("{l} {l} {tag} {i}"), l)))
+            .collect()
+    }
+
+    fn config(dir: &Path) -> BenchConfig {
+        BenchConfig {
+            datasets_dir: dir.to_path_buf(),
+            cache_dir: dir.join("cache"),
+            seed: 3,
+            head: HeadConfig {
+                hidden: vec![32],
+                max_epochs: 40,
+                ..HeadConfig::default()
+            },
+            val_fraction: 0.2,
+        }
+    }
+
+    #[test]
+    fn banking77_runner_reports_accuracy_and_anchors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let labels = ["card_arrival", "pin_blocked", "top_up_failed"];
+        write(dir.path(), "banking77/train.jsonl", &rows(&labels, 20, "train"));
+        write(dir.path(), "banking77/test.jsonl", &rows(&labels, 5, "test"));
+        let result = run_banking77(&config(dir.path()), &HashEncoder::new(64)).expect("bench");
+        assert_eq!(result.test_examples, 15);
+        assert_eq!(result.train_examples + result.val_examples, 60);
+        assert!(result.test_accuracy > 80.0, "{result:?}");
+        assert_eq!(result.anchors.len(), 2);
+    }
+
+    #[test]
+    fn clinc150_runner_reports_both_variants() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let labels = ["weather", "translate", "timer"];
+        write(dir.path(), "clinc150/train.jsonl", &rows(&labels, 20, "train"));
+        write(dir.path(), "clinc150/val.jsonl", &rows(&labels, 5, "val"));
+        write(dir.path(), "clinc150/test.jsonl", &rows(&labels, 5, "test"));
+        for (file, n) in [("oos_train", 10), ("oos_val", 5), ("oos_test", 5)] {
+            let oos: Vec<(String, &str)> = (0..n).map(|i| (format!("zzq xyv {file} {i}"), "oos")).collect();
+            write(dir.path(), &format!("clinc150/{file}.jsonl"), &oos);
+        }
+        let result = run_clinc150(&config(dir.path()), &HashEncoder::new(64)).expect("bench");
+        assert_eq!((result.test_in_scope, result.test_oos), (15, 5));
+        assert!(result.threshold_variant.test_class_only.is_none());
+        assert!(result.oos_class_variant.test_class_only.is_some());
+        assert!(result.oos_class_variant.test.in_scope_accuracy > 0.6, "{result:?}");
+        // An unknown test label is a clear data error.
+        write(dir.path(), "clinc150/test.jsonl", &[("hello".to_string(), "greeting")]);
+        let err = run_clinc150(&config(dir.path()), &HashEncoder::new(64)).expect_err("unknown label");
+        assert!(err.to_string().contains("label greeting does not occur"), "{err}");
+    }
+}

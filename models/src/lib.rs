@@ -1,0 +1,93 @@
+//! Local text understanding for xiaoer: a bilingual sentence encoder
+//! (multilingual-e5-small, 4-bit, run with candle on CPU) plus small intent and
+//! sentiment heads trained on top of it.
+
+use std::fmt;
+
+pub mod bench;
+pub mod bert;
+pub mod cache;
+pub mod calibrate;
+pub mod container;
+pub mod data;
+pub mod e5;
+pub mod heads;
+pub mod lang;
+pub mod perf;
+pub mod pool;
+pub mod train;
+#[cfg(test)]
+mod test_support;
+
+pub use bert::LinearFormat;
+pub use e5::{E5Encoder, E5Options};
+pub use heads::{Classifier, IntentScores, SentimentLabel, SentimentScores};
+pub use lang::{detect_language, Language};
+pub use pool::{InferencePool, PoolConfig};
+pub use train::{train_shipped, TrainConfig, TrainReport};
+
+/// What a text is for, because E5 models are trained with a role prefix:
+/// `"query: "` for questions and symmetric tasks, `"passage: "` for documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextRole {
+    Query,
+    Passage,
+}
+
+/// Errors from loading or running a model, kept typed so the service can map
+/// them to gRPC statuses in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("inference queue is full")]
+    Overloaded,
+    #[error("inference workers have stopped")]
+    Stopped,
+    /// One line of a data file is unusable (malformed JSON, missing field,
+    /// unknown label). Carries the file and 1-based line so a hand-written
+    /// data file can be fixed without hunting.
+    #[error("{path}:{line}: {reason}")]
+    Record {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    /// A data file or a whole training set is unusable: missing, unreadable,
+    /// or a class without a single example.
+    #[error("data {path}: {reason}")]
+    Data { path: String, reason: String },
+    /// Training could not produce a usable head (bad shapes, no data, numeric
+    /// failure), kept apart from `Inference` so the CLI can tell the two apart.
+    #[error("training failed: {0}")]
+    Training(String),
+    /// A trained artefact (heads, report, embedding cache) could not be written.
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Inference(e.to_string())
+    }
+}
+
+/// A sentence encoder: texts in, L2-normalised vectors out. The service, the
+/// knowledge base and the evals depend on this trait only, so the model behind
+/// it can change without touching them.
+pub trait Encoder: Send + Sync {
+    /// Length of every vector this encoder returns.
+    fn dim(&self) -> usize;
+    /// Short model name for reports and logs.
+    fn name(&self) -> &str;
+    /// Encodes a batch; the result has one L2-normalised vector per text, in order.
+    fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError>;
+}
+
+impl fmt::Debug for dyn Encoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Encoder({}, dim {})", self.name(), self.dim())
+    }
+}

@@ -1,0 +1,422 @@
+//! [`InferencePool`]: runs an [`Encoder`] on dedicated OS threads with dynamic
+//! batching, behind an async, non-blocking API.
+//!
+//! Why: a forward pass is tens of milliseconds of pure CPU work. Running it on
+//! tokio's worker threads would stall every other request on that thread, and
+//! one-text-at-a-time forwards waste most of the CPU (weights are streamed
+//! once per forward, so a batch of 16 costs far less than 16 singles). The
+//! pool therefore owns a few OS threads that pull requests from one bounded
+//! queue, gather what arrives within a short window (`max_wait`, up to
+//! `max_batch` texts) and encode it in one forward pass.
+//!
+//! Backpressure: the queue is bounded and [`InferencePool::embed`] uses
+//! `try_send`, so when the pool is saturated callers get
+//! [`ModelError::Overloaded`] at once (the service maps it to
+//! `RESOURCE_EXHAUSTED`) instead of queueing unbounded latency.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::{Encoder, ModelError, TextRole};
+
+/// Sizing of an [`InferencePool`]. Zero values are raised to 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Worker threads. Candle already parallelises each matmul over all
+    /// cores, so on a small machine one worker keeps the CPU busy; a second
+    /// lets tokenisation and batch gathering overlap a forward pass.
+    pub workers: usize,
+    /// Requests that may wait in the queue before `embed` reports
+    /// [`ModelError::Overloaded`].
+    pub queue_capacity: usize,
+    /// Most texts encoded in one forward pass.
+    pub max_batch: usize,
+    /// How long a worker holding one request waits for more to batch with
+    /// it. Adds at most this much latency when the pool is idle.
+    pub max_wait: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            queue_capacity: 256,
+            max_batch: 16,
+            max_wait: Duration::from_millis(2),
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<f32>, ModelError>>;
+
+struct Job {
+    text: String,
+    role: TextRole,
+    reply: Reply,
+}
+
+/// A pool of inference threads in front of one shared encoder.
+///
+/// Dropping it closes the queue and joins the workers. `embed` futures borrow
+/// the pool, so by then no caller is waiting: queued requests are skipped
+/// without computing, and drop blocks only until a batch already running
+/// finishes (tens of milliseconds). Share it as `Arc<InferencePool>`.
+pub struct InferencePool {
+    sender: Option<SyncSender<Job>>,
+    depth: Arc<AtomicUsize>,
+    workers: Vec<JoinHandle<()>>,
+    encoder: Arc<dyn Encoder>,
+}
+
+impl std::fmt::Debug for InferencePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InferencePool")
+            .field("encoder", &self.encoder)
+            .field("workers", &self.workers.len())
+            .field("queue_depth", &self.queue_depth())
+            .finish()
+    }
+}
+
+impl InferencePool {
+    /// Spawns the worker threads (named `xiaoer-infer-N`).
+    ///
+    /// # Panics
+    /// If the OS refuses to create a thread — only at start-up, where
+    /// failing fast is the right response.
+    pub fn start(encoder: Arc<dyn Encoder>, config: PoolConfig) -> InferencePool {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(config.queue_capacity.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let workers = (0..config.workers.max(1))
+            .map(|i| {
+                let worker = Worker {
+                    encoder: Arc::clone(&encoder),
+                    receiver: Arc::clone(&receiver),
+                    depth: Arc::clone(&depth),
+                    max_batch: config.max_batch.max(1),
+                    max_wait: config.max_wait,
+                };
+                std::thread::Builder::new()
+                    .name(format!("xiaoer-infer-{i}"))
+                    .spawn(move || worker.run())
+                    .expect("spawn inference worker thread")
+            })
+            .collect();
+        InferencePool {
+            sender: Some(sender),
+            depth,
+            workers,
+            encoder,
+        }
+    }
+
+    /// Encodes one text. Never blocks the async task: if the queue is full
+    /// it returns [`ModelError::Overloaded`] immediately; otherwise it awaits
+    /// the worker's reply. Cancelling the future is fine — the worker skips
+    /// requests nobody waits for.
+    pub async fn embed(&self, text: String, role: TextRole) -> Result<Vec<f32>, ModelError> {
+        let sender = self.sender.as_ref().ok_or(ModelError::Stopped)?;
+        let (reply, response) = oneshot::channel();
+        // Count before sending so a fast worker's decrement cannot underflow.
+        self.depth.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = sender.try_send(Job { text, role, reply }) {
+            self.depth.fetch_sub(1, Ordering::SeqCst);
+            return Err(match e {
+                TrySendError::Full(_) => ModelError::Overloaded,
+                TrySendError::Disconnected(_) => ModelError::Stopped,
+            });
+        }
+        response.await.map_err(|_| ModelError::Stopped)?
+    }
+
+    /// Requests accepted but not yet picked up by a worker; exported as a
+    /// gauge so load can be watched before it turns into `Overloaded`.
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(Ordering::SeqCst)
+    }
+
+    /// The encoder the workers run (its `dim()` and `name()` for callers).
+    pub fn encoder(&self) -> &Arc<dyn Encoder> {
+        &self.encoder
+    }
+}
+
+impl Drop for InferencePool {
+    fn drop(&mut self) {
+        // Closing the channel ends each worker's loop once the queue is drained.
+        self.sender.take();
+        for handle in self.workers.drain(..) {
+            if handle.join().is_err() {
+                tracing::error!("inference worker panicked outside a batch");
+            }
+        }
+    }
+}
+
+struct Worker {
+    encoder: Arc<dyn Encoder>,
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    depth: Arc<AtomicUsize>,
+    max_batch: usize,
+    max_wait: Duration,
+}
+
+impl Worker {
+    fn run(self) {
+        while let Some(batch) = self.gather() {
+            self.process(batch);
+        }
+    }
+
+    /// Blocks for one job, then collects more until `max_batch` or the
+    /// deadline. Holding the lock meanwhile is deliberate: other idle workers
+    /// have nothing to do until this batch is formed. `None` = shut down.
+    fn gather(&self) -> Option<Vec<Job>> {
+        // A poisoned lock only means another worker panicked while holding
+        // it; the receiver itself is still consistent.
+        let rx = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
+        let first = rx.recv().ok()?;
+        self.depth.fetch_sub(1, Ordering::SeqCst);
+        let deadline = Instant::now() + self.max_wait;
+        let mut batch = vec![first];
+        while batch.len() < self.max_batch {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(job) => {
+                    self.depth.fetch_sub(1, Ordering::SeqCst);
+                    batch.push(job);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        Some(batch)
+    }
+
+    /// Encodes a batch (one forward per role present) and answers every job.
+    fn process(&self, batch: Vec<Job>) {
+        let (queries, passages): (Vec<Job>, Vec<Job>) = batch
+            .into_iter()
+            .filter(|job| !job.reply.is_closed())
+            .partition(|job| job.role == TextRole::Query);
+        for (role, jobs) in [(TextRole::Query, queries), (TextRole::Passage, passages)] {
+            if jobs.is_empty() {
+                continue;
+            }
+            let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| self.encoder.encode_batch(&texts, role)))
+                .unwrap_or_else(|_| Err(ModelError::Inference("encoder panicked".into())));
+            tracing::debug!(batch = jobs.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "encoded batch");
+            match result {
+                Ok(vectors) if vectors.len() == jobs.len() => {
+                    for (job, v) in jobs.into_iter().zip(vectors) {
+                        // The caller may have gone away; nothing to do then.
+                        let _ = job.reply.send(Ok(v));
+                    }
+                }
+                Ok(vectors) => {
+                    let msg = format!("encoder returned {} vectors for {} texts", vectors.len(), jobs.len());
+                    for job in jobs {
+                        let _ = job.reply.send(Err(ModelError::Inference(msg.clone())));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for job in jobs {
+                        let _ = job.reply.send(Err(ModelError::Inference(msg.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::E5Encoder;
+    use std::sync::mpsc::Receiver;
+
+    /// Wraps the tiny model and records the size of every batch it sees.
+    struct Recording {
+        inner: E5Encoder,
+        batches: Mutex<Vec<(usize, TextRole)>>,
+    }
+
+    impl Encoder for Recording {
+        fn dim(&self) -> usize {
+            self.inner.dim()
+        }
+        fn name(&self) -> &str {
+            "recording"
+        }
+        fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+            self.batches.lock().expect("lock").push((texts.len(), role));
+            if texts.contains(&"panic please") {
+                panic!("test panic");
+            }
+            self.inner.encode_batch(texts, role)
+        }
+    }
+
+    /// Announces each batch on `entered`, then blocks until the test sends
+    /// a token on the gate: lets tests hold the worker busy and fill the queue.
+    struct Gated {
+        entered: Mutex<mpsc::Sender<()>>,
+        gate: Mutex<Receiver<()>>,
+    }
+
+    impl Gated {
+        fn new() -> (Arc<Self>, Receiver<()>, mpsc::Sender<()>) {
+            let (entered_tx, entered_rx) = mpsc::channel();
+            let (open, gate) = mpsc::channel();
+            let g = Gated {
+                entered: Mutex::new(entered_tx),
+                gate: Mutex::new(gate),
+            };
+            (Arc::new(g), entered_rx, open)
+        }
+    }
+
+    impl Encoder for Gated {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn name(&self) -> &str {
+            "gated"
+        }
+        fn encode_batch(&self, texts: &[&str], _: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+            let _ = self.entered.lock().expect("lock").send(());
+            self.gate.lock().expect("lock").recv().map_err(|_| ModelError::Stopped)?;
+            Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_are_batched_and_answered_in_order() {
+        let enc = Arc::new(Recording {
+            inner: E5Encoder::tiny_random(9),
+            batches: Mutex::new(Vec::new()),
+        });
+        let config = PoolConfig {
+            workers: 1,
+            queue_capacity: 64,
+            max_batch: 8,
+            max_wait: Duration::from_millis(200),
+        };
+        let pool = Arc::new(InferencePool::start(enc.clone(), config));
+        let texts: Vec<String> = (0..12).map(|i| format!("订单 {i} where")).collect();
+        let handles: Vec<_> = texts
+            .iter()
+            .map(|t| {
+                let (pool, t) = (Arc::clone(&pool), t.clone());
+                tokio::spawn(async move { pool.embed(t, TextRole::Query).await })
+            })
+            .collect();
+        let passage = pool.embed("退货政策".into(), TextRole::Passage).await.expect("passage");
+        for (handle, text) in handles.into_iter().zip(&texts) {
+            let got = handle.await.expect("join").expect("embed");
+            let want = enc.inner.encode_batch(&[text], TextRole::Query).expect("direct");
+            let diff = got.iter().zip(&want[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-5, "{text}: {diff}");
+        }
+        let want = enc.inner.encode_batch(&["退货政策"], TextRole::Passage).expect("direct");
+        assert!(passage.iter().zip(&want[0]).all(|(a, b)| (a - b).abs() < 1e-5));
+        let batches = enc.batches.lock().expect("lock").clone();
+        assert!(batches.iter().all(|&(n, _)| n <= 8), "{batches:?}");
+        assert!(batches.iter().any(|&(n, _)| n > 1), "no batching happened: {batches:?}");
+        assert_eq!(batches.iter().map(|&(n, _)| n).sum::<usize>(), 13);
+        assert_eq!(pool.queue_depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn full_queue_is_overloaded_immediately() {
+        let (enc, entered, open) = Gated::new();
+        let config = PoolConfig {
+            workers: 1,
+            queue_capacity: 2,
+            max_batch: 1,
+            max_wait: Duration::ZERO,
+        };
+        let pool = Arc::new(InferencePool::start(enc, config));
+        let spawn = |text: &str| {
+            let (p, t) = (Arc::clone(&pool), text.to_owned());
+            tokio::spawn(async move { p.embed(t, TextRole::Query).await })
+        };
+        // The first request occupies the worker, two more fill the queue.
+        let mut pending = vec![spawn("t0")];
+        while entered.try_recv().is_err() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        pending.push(spawn("t1"));
+        pending.push(spawn("t2"));
+        while pool.queue_depth() < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let started = Instant::now();
+        let err = pool.embed("one too many".into(), TextRole::Query).await;
+        assert!(matches!(err, Err(ModelError::Overloaded)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_millis(50), "overload must not wait");
+        for _ in 0..3 {
+            open.send(()).expect("gate");
+        }
+        for p in pending {
+            assert_eq!(p.await.expect("join").expect("embed"), vec![1.0, 0.0]);
+        }
+        assert_eq!(pool.queue_depth(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_batch_fails_only_its_requests() {
+        let enc = Arc::new(Recording {
+            inner: E5Encoder::tiny_random(5),
+            batches: Mutex::new(Vec::new()),
+        });
+        let pool = InferencePool::start(enc, PoolConfig { max_wait: Duration::ZERO, ..PoolConfig::default() });
+        let err = pool.embed("panic please".into(), TextRole::Query).await;
+        assert!(matches!(err, Err(ModelError::Inference(ref m)) if m.contains("panicked")), "{err:?}");
+        let ok = pool.embed("still alive?".into(), TextRole::Query).await.expect("worker survived");
+        assert_eq!(ok.len(), 64);
+    }
+
+    #[test]
+    fn drop_joins_workers_after_the_batch_in_flight() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let (enc, entered, open) = Gated::new();
+        let config = PoolConfig {
+            workers: 2,
+            queue_capacity: 8,
+            max_batch: 4,
+            max_wait: Duration::ZERO,
+        };
+        let pool = InferencePool::start(enc, config);
+        {
+            // Enqueue five requests (one poll each), then abandon them.
+            let mut futures: Vec<_> = (0..5).map(|i| Box::pin(pool.embed(format!("q{i}"), TextRole::Query))).collect();
+            rt.block_on(async {
+                for f in &mut futures {
+                    let _ = tokio::time::timeout(Duration::from_millis(1), f.as_mut()).await;
+                }
+            });
+            entered.recv().expect("a worker started a batch");
+        }
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            for _ in 0..5 {
+                let _ = open.send(());
+            }
+        });
+        drop(pool); // returns once the blocked batch is released; abandoned jobs are skipped
+        releaser.join().expect("releaser");
+    }
+}

@@ -1,0 +1,1076 @@
+//! Training the heads in Rust with candle, on frozen, cached embeddings.
+//!
+//! Only the head is trained: the encoder is frozen, its embeddings are
+//! computed once and cached ([`crate::cache`]), so a full run is seconds of
+//! MLP training after the first encoding pass. Everything random (data
+//! sampling, validation split, initialisation, shuffling, dropout) draws from
+//! one seeded RNG — candle's own CPU RNG cannot be seeded — so the same seed
+//! and data give the same heads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor, Var, D};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::embed_queries;
+use crate::calibrate::{
+    argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature, mean_nll, softmax,
+    OosOperatingPoint,
+};
+use crate::data::{
+    load_intents, load_sentiment, public_intents, public_sentiment, require_every_class, sha256_hex, Example, Lang,
+    LabelledSet, Origin, PublicMix, SourceFile, Split, INTENTS, OUT_OF_SCOPE,
+};
+use crate::heads::{decide_sentiment, Classifier, Dense, EncoderInfo, Head, Provenance, SentimentLabel};
+use crate::{Encoder, ModelError};
+
+/// Hyper-parameters of one head. Defaults suit a few thousand examples on a
+/// 384-d embedding; benchmarks with 10k+ examples use larger hidden layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadConfig {
+    /// Hidden layer sizes; empty means a linear (logistic-regression) head.
+    pub hidden: Vec<usize>,
+    /// Dropout after each hidden layer while training.
+    pub dropout: f32,
+    pub learning_rate: f64,
+    /// Decoupled AdamW weight decay.
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub max_epochs: usize,
+    /// Epochs without validation improvement before stopping.
+    pub patience: usize,
+    /// Label smoothing ε in the loss; a little improves generalisation on
+    /// small hand-written sets (calibration is fixed afterwards anyway).
+    pub label_smoothing: f32,
+    /// Weight classes by `sqrt(n / (classes · n_c))` so rare intents are not
+    /// drowned by large public classes.
+    pub class_weighting: bool,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        HeadConfig {
+            hidden: vec![256],
+            dropout: 0.3,
+            learning_rate: 1e-3,
+            weight_decay: 1e-2,
+            batch_size: 64,
+            max_epochs: 200,
+            patience: 20,
+            label_smoothing: 0.1,
+            class_weighting: true,
+        }
+    }
+}
+
+/// A trained head and how training went.
+#[derive(Debug, Clone)]
+pub struct FitOutcome {
+    /// The head at its best validation epoch, temperature 1.
+    pub head: Head,
+    /// 1-based epoch whose weights were kept.
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub val_accuracy: f32,
+    pub val_loss: f32,
+}
+
+fn train_err(context: &str) -> impl Fn(candle_core::Error) -> ModelError + '_ {
+    move |e| ModelError::Training(format!("{context}: {e}"))
+}
+
+/// Per-dimension mean and 1/std over the training embeddings. E5 vectors
+/// are anisotropic (cosines cluster in 0.7–1.0); centring and scaling makes
+/// the few informative directions visible to a small head.
+fn standardiser(xs: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = xs.len() as f64;
+    let mut mean = vec![0f64; dim];
+    for x in xs {
+        for (m, v) in mean.iter_mut().zip(x) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0f64; dim];
+    for x in xs {
+        for ((s, v), m) in var.iter_mut().zip(x).zip(&mean) {
+            *s += (*v as f64 - m).powi(2);
+        }
+    }
+    let inv_std = var
+        .iter()
+        .map(|s| (1.0 / (s / n).sqrt().max(1e-6)) as f32)
+        .collect();
+    (mean.iter().map(|m| *m as f32).collect(), inv_std)
+}
+
+fn matrix(xs: &[Vec<f32>], mean: &[f32], inv_std: &[f32], dev: &Device) -> candle_core::Result<Tensor> {
+    let dim = mean.len();
+    let mut flat = Vec::with_capacity(xs.len() * dim);
+    for x in xs {
+        flat.extend(x.iter().zip(mean.iter().zip(inv_std)).map(|(v, (m, s))| (v - m) * s));
+    }
+    Tensor::from_vec(flat, (xs.len(), dim), dev)
+}
+
+/// PyTorch's default `Linear` init, U(-1/√in, 1/√in), drawn from our RNG.
+fn init_layer(in_dim: usize, out_dim: usize, rng: &mut StdRng, dev: &Device) -> candle_core::Result<(Var, Var)> {
+    let bound = 1.0 / (in_dim as f32).sqrt();
+    let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let w = Var::from_tensor(&Tensor::from_vec(uniform(in_dim * out_dim), (out_dim, in_dim), dev)?)?;
+    let b = Var::from_tensor(&Tensor::from_vec(uniform(out_dim), out_dim, dev)?)?;
+    Ok((w, b))
+}
+
+/// Forward pass; `dropout` is `Some((p, rng))` while training.
+fn forward(layers: &[(Var, Var)], x: &Tensor, mut dropout: Option<(f32, &mut StdRng)>) -> candle_core::Result<Tensor> {
+    let mut h = x.clone();
+    let last = layers.len() - 1;
+    for (i, (w, b)) in layers.iter().enumerate() {
+        h = h.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
+        if i < last {
+            h = h.relu()?;
+            if let Some((p, rng)) = dropout.as_mut() {
+                if *p > 0.0 {
+                    let (rows, cols) = h.dims2()?;
+                    let keep = 1.0 / (1.0 - *p);
+                    let mask: Vec<f32> = (0..rows * cols)
+                        .map(|_| if rng.random::<f32>() < *p { 0.0 } else { keep })
+                        .collect();
+                    h = h.mul(&Tensor::from_vec(mask, (rows, cols), h.device())?)?;
+                }
+            }
+        }
+    }
+    Ok(h)
+}
+
+/// Class-weighted cross-entropy with label smoothing, averaged by weight.
+fn loss(logits: &Tensor, y: &Tensor, class_w: &Tensor, smoothing: f32) -> candle_core::Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let nll = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
+    let per = if smoothing > 0.0 {
+        let uniform = logp.mean(D::Minus1)?.neg()?;
+        ((nll * (1.0 - smoothing as f64))? + (uniform * smoothing as f64)?)?
+    } else {
+        nll
+    };
+    let w = class_w.index_select(y, 0)?;
+    per.mul(&w)?.sum_all()?.div(&w.sum_all()?)
+}
+
+fn snapshot(layers: &[(Var, Var)]) -> candle_core::Result<Vec<(Vec<f32>, Vec<f32>, usize, usize)>> {
+    layers
+        .iter()
+        .map(|(w, b)| {
+            let (out_dim, in_dim) = w.as_tensor().dims2()?;
+            Ok((
+                w.as_tensor().flatten_all()?.to_vec1::<f32>()?,
+                b.as_tensor().to_vec1::<f32>()?,
+                in_dim,
+                out_dim,
+            ))
+        })
+        .collect()
+}
+
+/// Trains one head with AdamW on `train`, keeping the epoch with the best
+/// validation accuracy (lower validation loss breaks ties) and stopping after
+/// `patience` epochs without improvement. Deterministic for a given seed.
+pub fn fit_head(
+    train_x: &[Vec<f32>],
+    train_y: &[usize],
+    val_x: &[Vec<f32>],
+    val_y: &[usize],
+    labels: Vec<String>,
+    cfg: &HeadConfig,
+    seed: u64,
+) -> Result<FitOutcome, ModelError> {
+    let n_classes = labels.len();
+    if train_x.is_empty() || val_x.is_empty() {
+        return Err(ModelError::Training(format!(
+            "need training and validation examples (got {} and {})",
+            train_x.len(),
+            val_x.len()
+        )));
+    }
+    if train_x.len() != train_y.len() || val_x.len() != val_y.len() {
+        return Err(ModelError::Training("examples and labels differ in length".into()));
+    }
+    if n_classes < 2 || train_y.iter().chain(val_y).any(|&y| y >= n_classes) {
+        return Err(ModelError::Training(format!("labels must index {n_classes} (≥ 2) classes")));
+    }
+    if cfg.batch_size == 0 || !(0.0..1.0).contains(&cfg.dropout) {
+        return Err(ModelError::Training("batch size must be > 0 and dropout in [0, 1)".into()));
+    }
+    let dim = train_x[0].len();
+    if train_x.iter().chain(val_x).any(|x| x.len() != dim) {
+        return Err(ModelError::Training("embeddings differ in dimension".into()));
+    }
+
+    let dev = Device::Cpu;
+    let err = train_err("head training");
+    let (mean, inv_std) = standardiser(train_x, dim);
+    let xs = matrix(train_x, &mean, &inv_std, &dev).map_err(&err)?;
+    let vx = matrix(val_x, &mean, &inv_std, &dev).map_err(&err)?;
+    let ys = Tensor::from_vec(train_y.iter().map(|&y| y as u32).collect::<Vec<_>>(), train_y.len(), &dev)
+        .map_err(&err)?;
+    let mut counts = vec![0usize; n_classes];
+    for &y in train_y {
+        counts[y] += 1;
+    }
+    let class_w: Vec<f32> = counts
+        .iter()
+        .map(|&c| match (cfg.class_weighting, c) {
+            (false, _) => 1.0,
+            (true, 0) => 0.0,
+            (true, c) => (train_y.len() as f32 / (n_classes as f32 * c as f32)).sqrt(),
+        })
+        .collect();
+    let class_w = Tensor::from_vec(class_w, n_classes, &dev).map_err(&err)?;
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sizes = vec![dim];
+    sizes.extend(&cfg.hidden);
+    sizes.push(n_classes);
+    let layers: Vec<(Var, Var)> = sizes
+        .windows(2)
+        .map(|w| init_layer(w[0], w[1], &mut rng, &dev))
+        .collect::<candle_core::Result<_>>()
+        .map_err(&err)?;
+    let vars: Vec<Var> = layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
+    let mut opt = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: cfg.learning_rate,
+            weight_decay: cfg.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )
+    .map_err(&err)?;
+
+    let mut order: Vec<u32> = (0..train_x.len() as u32).collect();
+    let mut best = (snapshot(&layers).map_err(&err)?, 0usize, -1.0f32, f64::INFINITY);
+    let mut since_best = 0;
+    let mut epochs_run = 0;
+    for epoch in 1..=cfg.max_epochs {
+        epochs_run = epoch;
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(cfg.batch_size) {
+            let idx = Tensor::from_slice(chunk, chunk.len(), &dev).map_err(&err)?;
+            let xb = xs.index_select(&idx, 0).map_err(&err)?;
+            let yb = ys.index_select(&idx, 0).map_err(&err)?;
+            let logits = forward(&layers, &xb, Some((cfg.dropout, &mut rng))).map_err(&err)?;
+            let l = loss(&logits, &yb, &class_w, cfg.label_smoothing).map_err(&err)?;
+            opt.backward_step(&l).map_err(&err)?;
+        }
+        let vlogits: Vec<Vec<f32>> = forward(&layers, &vx, None)
+            .and_then(|t| t.to_vec2::<f32>())
+            .map_err(&err)?;
+        let vloss = mean_nll(&vlogits, val_y, 1.0);
+        if !vloss.is_finite() {
+            return Err(ModelError::Training(format!("validation loss diverged at epoch {epoch}")));
+        }
+        let vacc = accuracy(&vlogits, val_y);
+        if vacc > best.2 || (vacc == best.2 && vloss < best.3) {
+            best = (snapshot(&layers).map_err(&err)?, epoch, vacc, vloss);
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience {
+                break;
+            }
+        }
+    }
+    let (weights, best_epoch, val_accuracy, val_loss) = best;
+    let dense = weights
+        .into_iter()
+        .map(|(w, b, i, o)| Dense::new(w, b, i, o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let head = Head::new(labels, mean, inv_std, dense)?;
+    Ok(FitOutcome {
+        head,
+        best_epoch,
+        epochs_run,
+        val_accuracy,
+        val_loss: val_loss as f32,
+    })
+}
+
+fn accuracy(logits: &[Vec<f32>], y: &[usize]) -> f32 {
+    let ok = logits
+        .iter()
+        .zip(y)
+        .filter(|(z, &y)| argmax(z).map(|(i, _)| i) == Some(y))
+        .count();
+    ok as f32 / y.len().max(1) as f32
+}
+
+/// Everything `train_shipped` needs. Paths are explicit so the CLI, tests
+/// and CI can point anywhere; [`TrainConfig::for_workspace`] gives the
+/// repository layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Our hand-written data: `intents/` and `sentiment/` JSONL files.
+    pub data_dir: PathBuf,
+    /// Read-only public datasets (one folder each, with `SOURCE.md`).
+    pub datasets_dir: PathBuf,
+    /// Encoder weights directory; every file in it is hashed into the
+    /// provenance so heads are never silently used with other weights.
+    pub models_dir: PathBuf,
+    /// Where the classifier (and `train_report.json`) is written.
+    pub out_dir: PathBuf,
+    /// Embedding cache directory.
+    pub cache_dir: PathBuf,
+    pub seed: u64,
+    /// Share of our own training examples (per label and language) held
+    /// back for early stopping, temperature and thresholds.
+    pub val_fraction: f32,
+    pub intent_head: HeadConfig,
+    pub sentiment_head: HeadConfig,
+    pub public: PublicMix,
+}
+
+impl TrainConfig {
+    /// The repository layout rooted at `workspace` (the directory holding
+    /// the top-level `Cargo.toml`): data in `models/data`, datasets in
+    /// `../shared/datasets`, weights in `models/weights`, heads written to
+    /// `models/heads`, cache in `target/embedding-cache` (git-ignored).
+    pub fn for_workspace(workspace: &Path) -> TrainConfig {
+        TrainConfig {
+            data_dir: workspace.join("models").join("data"),
+            datasets_dir: workspace.join("..").join("shared").join("datasets"),
+            models_dir: workspace.join("models").join("weights"),
+            out_dir: workspace.join("models").join("heads"),
+            cache_dir: workspace.join("target").join("embedding-cache"),
+            seed: 7,
+            val_fraction: 0.2,
+            intent_head: HeadConfig::default(),
+            sentiment_head: HeadConfig::default(),
+            public: PublicMix::default(),
+        }
+    }
+}
+
+/// Summary of one trained head.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadSummary {
+    pub train_examples: usize,
+    pub val_examples: usize,
+    pub heldout_examples: usize,
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub val_accuracy: f32,
+    pub temperature: f32,
+    /// Held-out expected calibration error at temperature 1.
+    pub ece_before: f32,
+    /// Held-out expected calibration error at the fitted temperature.
+    pub ece_after: f32,
+}
+
+/// Held-out accuracy for one language (or `all`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LangAccuracy {
+    pub examples: usize,
+    /// Accuracy of the decision the service makes (for intents: OOS rule
+    /// applied; for sentiment: angry threshold applied).
+    pub accuracy: f32,
+    /// Plain argmax accuracy, for comparison.
+    pub top1_accuracy: f32,
+}
+
+/// A frequent held-out mistake, to guide data writing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confusion {
+    pub gold: String,
+    pub predicted: String,
+    pub count: usize,
+}
+
+/// Intent head results.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntentReport {
+    pub head: HeadSummary,
+    /// Keys `zh`, `en`, `all`.
+    pub accuracy: BTreeMap<String, LangAccuracy>,
+    /// Operating point chosen on validation data.
+    pub oos_val: OosOperatingPoint,
+    /// The same threshold applied to held-out data.
+    pub oos_heldout: OosOperatingPoint,
+    pub heldout_oos_examples: usize,
+    /// Most frequent held-out confusions (after the OOS rule).
+    pub confusions: Vec<Confusion>,
+}
+
+/// Sentiment head results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentimentReport {
+    pub head: HeadSummary,
+    pub accuracy: BTreeMap<String, LangAccuracy>,
+    /// `p_angry` cut chosen on validation data (best angry F1).
+    pub angry_threshold: f32,
+    pub angry_precision: f32,
+    pub angry_recall: f32,
+    pub heldout_angry_examples: usize,
+}
+
+/// What `train_shipped` did and how well the heads do on held-out data.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub encoder: String,
+    pub seed: u64,
+    /// Time spent embedding (near zero when the cache is warm).
+    pub embed_seconds: f32,
+    /// Time spent fitting and calibrating both heads.
+    pub train_seconds: f32,
+    pub intent: IntentReport,
+    pub sentiment: SentimentReport,
+    pub data: Vec<SourceFile>,
+}
+
+impl fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = |v: f32| format!("{:.1}%", v * 100.0);
+        writeln!(f, "encoder {} | seed {} | embed {:.1}s | train {:.1}s", self.encoder, self.seed, self.embed_seconds, self.train_seconds)?;
+        for (name, head, acc) in [
+            ("intent", &self.intent.head, &self.intent.accuracy),
+            ("sentiment", &self.sentiment.head, &self.sentiment.accuracy),
+        ] {
+            writeln!(
+                f,
+                "{name}: train {} / val {} / held-out {} | best epoch {} of {} | T {:.2} | ECE {:.3} -> {:.3}",
+                head.train_examples,
+                head.val_examples,
+                head.heldout_examples,
+                head.best_epoch,
+                head.epochs_run,
+                head.temperature,
+                head.ece_before,
+                head.ece_after
+            )?;
+            for (lang, a) in acc {
+                writeln!(f, "  {lang}: {} (top-1 {}) on {}", pct(a.accuracy), pct(a.top1_accuracy), a.examples)?;
+            }
+        }
+        let o = &self.intent.oos_heldout;
+        writeln!(
+            f,
+            "out of scope: threshold {:.2} | held-out recall {} on {} | false rejects {}",
+            o.threshold,
+            pct(o.oos_recall),
+            self.intent.heldout_oos_examples,
+            pct(o.false_reject_rate)
+        )?;
+        let s = &self.sentiment;
+        writeln!(
+            f,
+            "angry: threshold {:.2} | precision {} recall {} on {}",
+            s.angry_threshold,
+            pct(s.angry_precision),
+            pct(s.angry_recall),
+            s.heldout_angry_examples
+        )?;
+        for c in &self.intent.confusions {
+            writeln!(f, "  confused: {} -> {} x{}", c.gold, c.predicted, c.count)?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits our own examples into (train, validation), stratified by label and
+/// language: `floor(n · fraction)` of each group go to validation, so a
+/// class with a single example still trains on it.
+fn split_validation(examples: Vec<Example>, fraction: f32, rng: &mut StdRng) -> (Vec<Example>, Vec<Example>) {
+    let mut groups: BTreeMap<(String, Lang), Vec<Example>> = BTreeMap::new();
+    for e in examples {
+        groups.entry((e.label.clone(), e.lang)).or_default().push(e);
+    }
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (_, mut group) in groups {
+        group.shuffle(rng);
+        let n_val = (group.len() as f32 * fraction).floor() as usize;
+        let rest = group.split_off(n_val);
+        val.extend(group);
+        train.extend(rest);
+    }
+    (train, val)
+}
+
+fn hash_dir(dir: &Path) -> Result<BTreeMap<String, String>, ModelError> {
+    let err = |e: std::io::Error| ModelError::Data {
+        path: dir.display().to_string(),
+        reason: format!("cannot read encoder weights directory: {e}"),
+    };
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        if entry.file_type().map_err(err)?.is_file() {
+            let bytes = std::fs::read(entry.path()).map_err(err)?;
+            files.insert(entry.file_name().to_string_lossy().into_owned(), sha256_hex(&bytes));
+        }
+    }
+    Ok(files)
+}
+
+/// Embeds every example of several sets with one cache pass.
+fn embed_sets(cache_dir: &Path, encoder: &dyn Encoder, sets: &[&[Example]]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+    let texts: Vec<&str> = sets.iter().flat_map(|s| s.iter().map(|e| e.text.as_str())).collect();
+    let mut all = embed_queries(cache_dir, encoder, &texts)?.into_iter();
+    Ok(sets.iter().map(|s| all.by_ref().take(s.len()).collect()).collect())
+}
+
+fn indices(examples: &[Example], labels: &[String]) -> Result<Vec<usize>, ModelError> {
+    examples
+        .iter()
+        .map(|e| {
+            labels
+                .iter()
+                .position(|l| *l == e.label)
+                .ok_or_else(|| ModelError::Training(format!("label {} not in head", e.label)))
+        })
+        .collect()
+}
+
+/// Per-language accuracy of `decide` (the service decision) and argmax.
+fn lang_accuracy(
+    examples: &[Example],
+    gold: &[usize],
+    probs: &[Vec<f32>],
+    decide: impl Fn(&[f32]) -> usize,
+) -> BTreeMap<String, LangAccuracy> {
+    let mut out = BTreeMap::new();
+    let groups: [(&str, Option<Lang>); 3] = [("zh", Some(Lang::Zh)), ("en", Some(Lang::En)), ("all", None)];
+    for (name, lang) in groups {
+        let (mut n, mut ok, mut top1) = (0usize, 0usize, 0usize);
+        for ((e, &y), p) in examples.iter().zip(gold).zip(probs) {
+            if lang.is_some_and(|l| l != e.lang) {
+                continue;
+            }
+            n += 1;
+            ok += usize::from(decide(p) == y);
+            top1 += usize::from(argmax(p).map(|(i, _)| i) == Some(y));
+        }
+        if n > 0 {
+            out.insert(
+                name.to_string(),
+                LangAccuracy {
+                    examples: n,
+                    accuracy: ok as f32 / n as f32,
+                    top1_accuracy: top1 as f32 / n as f32,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Best angry-vs-rest F1 threshold on validation (grid 0.10..=0.90, step
+/// 0.01; ties go to the value nearest 0.5, the uncalibrated default).
+fn choose_angry_threshold(probs: &[[(SentimentLabel, f32); 4]], gold: &[SentimentLabel]) -> f32 {
+    let mut best = (0.5f32, f32::NEG_INFINITY);
+    for step in 10..=90 {
+        let t = step as f32 / 100.0;
+        let (p, r) = angry_precision_recall(probs, gold, t);
+        let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        let better = f1 > best.1 + 1e-6 || ((f1 - best.1).abs() <= 1e-6 && (t - 0.5).abs() < (best.0 - 0.5).abs());
+        if better {
+            best = (t, f1);
+        }
+    }
+    best.0
+}
+
+fn angry_precision_recall(probs: &[[(SentimentLabel, f32); 4]], gold: &[SentimentLabel], threshold: f32) -> (f32, f32) {
+    let (mut tp, mut fp, mut fne) = (0usize, 0usize, 0usize);
+    for (p, &g) in probs.iter().zip(gold) {
+        let pred = decide_sentiment(p, threshold) == SentimentLabel::Angry;
+        let is = g == SentimentLabel::Angry;
+        match (pred, is) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, true) => fne += 1,
+            (false, false) => {}
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+    (ratio(tp, tp + fp), ratio(tp, tp + fne))
+}
+
+/// A head fitted and calibrated on (train, validation), with held-out logits.
+struct Trained {
+    fit: FitOutcome,
+    val_probs: Vec<Vec<f32>>,
+    heldout_probs: Vec<Vec<f32>>,
+    ece_before: f32,
+    ece_after: f32,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_and_calibrate(
+    train_x: &[Vec<f32>],
+    train_y: &[usize],
+    val_x: &[Vec<f32>],
+    val_y: &[usize],
+    heldout_x: &[Vec<f32>],
+    heldout_y: &[usize],
+    labels: Vec<String>,
+    cfg: &HeadConfig,
+    seed: u64,
+) -> Result<Trained, ModelError> {
+    let mut fit = fit_head(train_x, train_y, val_x, val_y, labels, cfg, seed)?;
+    let val_logits: Vec<Vec<f32>> = val_x.iter().map(|x| fit.head.logits(x)).collect();
+    let temperature = fit_temperature(&val_logits, val_y);
+    fit.head.set_temperature(temperature);
+    let heldout_logits: Vec<Vec<f32>> = heldout_x.iter().map(|x| fit.head.logits(x)).collect();
+    let at = |logits: &[Vec<f32>], t: f32| -> Vec<Vec<f32>> { logits.iter().map(|z| softmax(z, t)).collect() };
+    let ece_before = expected_calibration_error(&at(&heldout_logits, 1.0), heldout_y);
+    let heldout_probs = at(&heldout_logits, temperature);
+    let ece_after = expected_calibration_error(&heldout_probs, heldout_y);
+    Ok(Trained {
+        val_probs: at(&val_logits, temperature),
+        heldout_probs,
+        ece_before,
+        ece_after,
+        fit,
+    })
+}
+
+fn summary(t: &Trained, train: usize, val: usize, heldout: usize) -> HeadSummary {
+    HeadSummary {
+        train_examples: train,
+        val_examples: val,
+        heldout_examples: heldout,
+        best_epoch: t.fit.best_epoch,
+        epochs_run: t.fit.epochs_run,
+        val_accuracy: t.fit.val_accuracy,
+        temperature: t.fit.head.temperature(),
+        ece_before: t.ece_before,
+        ece_after: t.ece_after,
+    }
+}
+
+/// Loads our data (train + held-out) and checks it before any slow work.
+fn load_own(data_dir: &Path) -> Result<[LabelledSet; 4], ModelError> {
+    let intents = load_intents(data_dir, Split::Train)?;
+    require_every_class(
+        &intents.examples,
+        &INTENTS,
+        &data_dir.join("intents/train.{zh,en}.jsonl").display().to_string(),
+    )?;
+    let sentiment = load_sentiment(data_dir, Split::Train)?;
+    require_every_class(
+        &sentiment.examples,
+        &SentimentLabel::ALL.map(SentimentLabel::as_str),
+        &data_dir.join("sentiment/train.{zh,en}.jsonl").display().to_string(),
+    )?;
+    Ok([
+        intents,
+        load_intents(data_dir, Split::Heldout)?,
+        sentiment,
+        load_sentiment(data_dir, Split::Heldout)?,
+    ])
+}
+
+/// Trains the shipped intent and sentiment heads, calibrates them, writes
+/// the classifier and `train_report.json` to `config.out_dir`, and returns
+/// held-out metrics.
+///
+/// Data: our hand-written train files plus capped public data (see
+/// [`crate::data::public_intents`], [`crate::data::public_sentiment`]);
+/// validation is carved from our own train files only; the held-out files
+/// are used for the report and nothing else.
+pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<TrainReport, ModelError> {
+    let [intent_train, intent_heldout, sentiment_train, sentiment_heldout] = load_own(&config.data_dir)?;
+    let public_i = public_intents(&config.datasets_dir, &config.public, config.seed)?;
+    let public_s = public_sentiment(&config.datasets_dir, &config.public, config.seed)?;
+    let encoder_files = hash_dir(&config.models_dir)?;
+    let mut sources = Vec::new();
+    for set in [&intent_train, &intent_heldout, &sentiment_train, &sentiment_heldout, &public_i, &public_s] {
+        sources.extend(set.sources.iter().cloned());
+    }
+
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5_9117);
+    let (mut it_train, it_val) = split_validation(intent_train.examples, config.val_fraction, &mut rng);
+    it_train.extend(public_i.examples);
+    let (mut st_train, st_val) = split_validation(sentiment_train.examples, config.val_fraction, &mut rng);
+    st_train.extend(public_s.examples);
+    if it_val.is_empty() || st_val.is_empty() {
+        return Err(ModelError::Data {
+            path: config.data_dir.display().to_string(),
+            reason: format!(
+                "validation split is empty (fraction {}): too few examples per class",
+                config.val_fraction
+            ),
+        });
+    }
+    tracing::info!(
+        intent_train = it_train.len(),
+        intent_val = it_val.len(),
+        sentiment_train = st_train.len(),
+        sentiment_val = st_val.len(),
+        public_intent = it_train.iter().filter(|e| e.origin == Origin::Public).count(),
+        "training data ready"
+    );
+
+    let start = Instant::now();
+    let sets: [&[Example]; 6] = [
+        &it_train,
+        &it_val,
+        &intent_heldout.examples,
+        &st_train,
+        &st_val,
+        &sentiment_heldout.examples,
+    ];
+    let emb = embed_sets(&config.cache_dir, encoder, &sets)?;
+    let embed_seconds = start.elapsed().as_secs_f32();
+
+    let start = Instant::now();
+    let intent_labels: Vec<String> = INTENTS.iter().map(|s| s.to_string()).collect();
+    let oos_index = INTENTS.len() - 1;
+    debug_assert_eq!(INTENTS[oos_index], OUT_OF_SCOPE);
+    let iy = [
+        indices(&it_train, &intent_labels)?,
+        indices(&it_val, &intent_labels)?,
+        indices(&intent_heldout.examples, &intent_labels)?,
+    ];
+    let intent = train_and_calibrate(
+        &emb[0],
+        &iy[0],
+        &emb[1],
+        &iy[1],
+        &emb[2],
+        &iy[2],
+        intent_labels.clone(),
+        &config.intent_head,
+        config.seed,
+    )?;
+    let as_gold = |ys: &[usize]| -> Vec<Option<usize>> { ys.iter().map(|&y| (y != oos_index).then_some(y)).collect() };
+    let oos_val = choose_oos_threshold(&intent.val_probs, &as_gold(&iy[1]), Some(oos_index));
+    let oos_heldout = evaluate_oos(&intent.heldout_probs, &as_gold(&iy[2]), Some(oos_index), oos_val.threshold);
+    let decide_intent = |p: &[f32]| -> usize {
+        if crate::calibrate::is_out_of_scope(p, Some(oos_index), oos_val.threshold) {
+            oos_index
+        } else {
+            argmax(p).map_or(oos_index, |(i, _)| i)
+        }
+    };
+    let mut confusion: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    for (p, &y) in intent.heldout_probs.iter().zip(&iy[2]) {
+        let pred = decide_intent(p);
+        if pred != y {
+            *confusion.entry((y, pred)).or_default() += 1;
+        }
+    }
+    let mut confusions: Vec<Confusion> = confusion
+        .into_iter()
+        .map(|((g, p), count)| Confusion {
+            gold: intent_labels[g].clone(),
+            predicted: intent_labels[p].clone(),
+            count,
+        })
+        .collect();
+    confusions.sort_by(|a, b| b.count.cmp(&a.count));
+    confusions.truncate(10);
+    let intent_report = IntentReport {
+        head: summary(&intent, it_train.len(), it_val.len(), intent_heldout.examples.len()),
+        accuracy: lang_accuracy(&intent_heldout.examples, &iy[2], &intent.heldout_probs, decide_intent),
+        oos_val,
+        oos_heldout,
+        heldout_oos_examples: iy[2].iter().filter(|&&y| y == oos_index).count(),
+        confusions,
+    };
+
+    let sentiment_labels: Vec<String> = SentimentLabel::ALL.iter().map(|l| l.as_str().to_string()).collect();
+    let sy = [
+        indices(&st_train, &sentiment_labels)?,
+        indices(&st_val, &sentiment_labels)?,
+        indices(&sentiment_heldout.examples, &sentiment_labels)?,
+    ];
+    let sentiment = train_and_calibrate(
+        &emb[3],
+        &sy[0],
+        &emb[4],
+        &sy[1],
+        &emb[5],
+        &sy[2],
+        sentiment_labels,
+        &config.sentiment_head,
+        config.seed,
+    )?;
+    // The head's label order is SentimentLabel::ALL, so index i is ALL[i].
+    let four = |p: &Vec<f32>| SentimentLabel::ALL.map(|l| (l, p[l as usize]));
+    let val4: Vec<_> = sentiment.val_probs.iter().map(four).collect();
+    let held4: Vec<_> = sentiment.heldout_probs.iter().map(four).collect();
+    let label_of = |ys: &[usize]| -> Vec<SentimentLabel> { ys.iter().map(|&y| SentimentLabel::ALL[y]).collect() };
+    let angry_threshold = choose_angry_threshold(&val4, &label_of(&sy[1]));
+    let (angry_precision, angry_recall) = angry_precision_recall(&held4, &label_of(&sy[2]), angry_threshold);
+    let decide_sent = |p: &[f32]| -> usize {
+        let four = SentimentLabel::ALL.map(|l| (l, p[l as usize]));
+        decide_sentiment(&four, angry_threshold) as usize
+    };
+    let sentiment_report = SentimentReport {
+        head: summary(&sentiment, st_train.len(), st_val.len(), sentiment_heldout.examples.len()),
+        accuracy: lang_accuracy(&sentiment_heldout.examples, &sy[2], &sentiment.heldout_probs, decide_sent),
+        angry_threshold,
+        angry_precision,
+        angry_recall,
+        heldout_angry_examples: sy[2].iter().filter(|&&y| SentimentLabel::ALL[y] == SentimentLabel::Angry).count(),
+    };
+    let train_seconds = start.elapsed().as_secs_f32();
+
+    let classifier = Classifier::new(
+        intent.fit.head,
+        oos_val.threshold,
+        sentiment.fit.head,
+        angry_threshold,
+        Provenance {
+            encoder: EncoderInfo {
+                name: encoder.name().to_string(),
+                dim: encoder.dim(),
+                files: encoder_files,
+            },
+            seed: config.seed,
+            training_data: sources.clone(),
+        },
+    )?;
+    classifier.save(&config.out_dir)?;
+    let report = TrainReport {
+        encoder: encoder.name().to_string(),
+        seed: config.seed,
+        embed_seconds,
+        train_seconds,
+        intent: intent_report,
+        sentiment: sentiment_report,
+        data: sources,
+    };
+    let report_path = config.out_dir.join("train_report.json");
+    let json = serde_json::to_string_pretty(&report).map_err(|e| ModelError::Write {
+        path: report_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&report_path, json + "\n").map_err(|e| ModelError::Write {
+        path: report_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::HashEncoder;
+    use std::fs;
+
+    /// Three Gaussian blobs in 8-d, well separated.
+    fn blobs(n_per_class: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for class in 0..3 {
+            for _ in 0..n_per_class {
+                let x = (0..8)
+                    .map(|d| if d == class * 2 { 3.0 } else { 0.0 } + rng.random_range(-1.0f32..1.0))
+                    .collect();
+                xs.push(x);
+                ys.push(class);
+            }
+        }
+        (xs, ys)
+    }
+
+    fn small_cfg() -> HeadConfig {
+        HeadConfig {
+            hidden: vec![16],
+            max_epochs: 40,
+            patience: 10,
+            batch_size: 16,
+            ..HeadConfig::default()
+        }
+    }
+
+    fn labels3() -> Vec<String> {
+        vec!["a".into(), "b".into(), "c".into()]
+    }
+
+    #[test]
+    fn training_is_deterministic_for_a_seed_and_learns_separable_data() {
+        let (x, y) = blobs(40, 1);
+        let (vx, vy) = blobs(15, 2);
+        let first = fit_head(&x, &y, &vx, &vy, labels3(), &small_cfg(), 42).expect("fit");
+        let second = fit_head(&x, &y, &vx, &vy, labels3(), &small_cfg(), 42).expect("fit");
+        assert_eq!(first.head, second.head, "same seed, same weights");
+        assert_eq!(first.best_epoch, second.best_epoch);
+        assert!(first.val_accuracy >= 0.95, "val accuracy {}", first.val_accuracy);
+        let other = fit_head(&x, &y, &vx, &vy, labels3(), &small_cfg(), 43).expect("fit");
+        assert_ne!(first.head, other.head, "another seed, other weights");
+        // The plain-f32 inference path agrees with training-time accuracy.
+        let logits: Vec<Vec<f32>> = vx.iter().map(|v| first.head.logits(v)).collect();
+        assert_eq!(accuracy(&logits, &vy), first.val_accuracy);
+    }
+
+    #[test]
+    fn linear_head_and_bad_input() {
+        let (x, y) = blobs(20, 3);
+        let cfg = HeadConfig {
+            hidden: vec![],
+            ..small_cfg()
+        };
+        let fit = fit_head(&x, &y, &x, &y, labels3(), &cfg, 1).expect("linear fit");
+        assert!(fit.head.hidden().is_empty());
+        assert!(fit.val_accuracy > 0.9);
+        let bad_y = vec![5; y.len()];
+        assert!(matches!(
+            fit_head(&x, &bad_y, &x, &y, labels3(), &cfg, 1),
+            Err(ModelError::Training(_))
+        ));
+        assert!(fit_head(&x, &y, &[], &[], labels3(), &cfg, 1).is_err());
+    }
+
+    #[test]
+    fn validation_split_is_stratified_and_keeps_singletons_in_train() {
+        let mut examples = Vec::new();
+        for i in 0..10 {
+            examples.push(Example {
+                text: format!("a{i}"),
+                label: "a".into(),
+                lang: Lang::Zh,
+                origin: Origin::Own,
+            });
+        }
+        examples.push(Example {
+            text: "b".into(),
+            label: "b".into(),
+            lang: Lang::En,
+            origin: Origin::Own,
+        });
+        let (train, val) = split_validation(examples, 0.2, &mut StdRng::seed_from_u64(0));
+        assert_eq!(val.len(), 2);
+        assert!(val.iter().all(|e| e.label == "a"));
+        assert_eq!(train.len(), 9);
+    }
+
+    fn line(text: &str, field: &str, label: &str) -> String {
+        serde_json::json!({ "text": text, field: label }).to_string() + "\n"
+    }
+
+    /// Writes a complete, tiny data + datasets layout. Texts repeat their
+    /// label so the hash encoder makes the classes separable.
+    fn fixture(root: &Path, skip_intent: Option<&str>) -> TrainConfig {
+        let data = root.join("data");
+        let ds = root.join("datasets");
+        for (task, field, labels) in [
+            ("intents", "intent", INTENTS.to_vec()),
+            ("sentiment", "label", SentimentLabel::ALL.map(SentimentLabel::as_str).to_vec()),
+        ] {
+            fs::create_dir_all(data.join(task)).expect("mkdir");
+            for (split, n) in [("train", 6), ("heldout", 2)] {
+                for lang in ["zh", "en"] {
+                    let mut body = String::new();
+                    for label in &labels {
+                        if Some(*label) == skip_intent && split == "train" {
+                            continue;
+                        }
+                        for i in 0..n {
+                            body += &line(&format!("{label} {label} {lang} {split} {i}"), field, label);
+                        }
+                    }
+                    fs::write(data.join(task).join(format!("{split}.{lang}.jsonl")), body).expect("write");
+                }
+            }
+        }
+        let files: [(&str, String); 6] = [
+            (
+                "bitext_customer_support/train.jsonl",
+                line("cancel my order please", "label", "cancel_order") + &line("newsletter pls", "label", "newsletter_subscription"),
+            ),
+            ("clinc150/oos_train.jsonl", line("how tall is everest", "label", "oos")),
+            (
+                "clinc150/train.jsonl",
+                line("will it rain tomorrow", "label", "weather") + &line("what is my balance", "label", "balance"),
+            ),
+            (
+                "smp2017_ecdt_task1/train.jsonl",
+                line("明天天气怎么样", "label", "weather") + &line("你好呀", "label", "chat"),
+            ),
+            (
+                "goemotions/train.jsonl",
+                serde_json::json!({"text": "this is outrageous", "label": ["anger"], "id": "x"}).to_string()
+                    + "\n"
+                    + &serde_json::json!({"text": "mixed feelings", "label": ["anger", "joy"], "id": "y"}).to_string()
+                    + "\n",
+            ),
+            (
+                "chinese_online_shopping_10_cats/train.jsonl",
+                serde_json::json!({"text": "质量很好", "label": 1, "cat": "衣服"}).to_string()
+                    + "\n"
+                    + &serde_json::json!({"text": "太差了", "label": 0, "cat": "衣服"}).to_string()
+                    + "\n",
+            ),
+        ];
+        for (rel, body) in files {
+            let path = ds.join(rel);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, body).expect("write");
+        }
+        let weights = root.join("weights");
+        fs::create_dir_all(&weights).expect("mkdir");
+        fs::write(weights.join("model.bin"), b"weights").expect("write");
+        TrainConfig {
+            data_dir: data,
+            datasets_dir: ds,
+            models_dir: weights,
+            out_dir: root.join("heads"),
+            cache_dir: root.join("cache"),
+            seed: 5,
+            val_fraction: 0.34,
+            intent_head: HeadConfig {
+                hidden: vec![32],
+                max_epochs: 60,
+                ..HeadConfig::default()
+            },
+            sentiment_head: HeadConfig {
+                hidden: vec![],
+                max_epochs: 60,
+                ..HeadConfig::default()
+            },
+            public: PublicMix::default(),
+        }
+    }
+
+    #[test]
+    fn train_shipped_end_to_end_is_reproducible() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = fixture(dir.path(), None);
+        let encoder = HashEncoder::new(64);
+        let report = train_shipped(config.clone(), &encoder).expect("train");
+        assert!(report.intent.accuracy.contains_key("zh") && report.intent.accuracy.contains_key("en"));
+        assert!(report.intent.accuracy["all"].accuracy > 0.5, "{report}");
+        assert_eq!(report.intent.heldout_oos_examples, 4);
+        assert!(report.data.iter().any(|s| s.path == "bitext_customer_support/train.jsonl" && s.rows_used == 1));
+        let classifier = Classifier::load(&config.out_dir).expect("load");
+        classifier.check_encoder(&encoder).expect("same encoder");
+        assert_eq!(classifier.provenance().encoder.files.len(), 1);
+        let first = fs::read(config.out_dir.join(crate::heads::WEIGHTS_FILE)).expect("read");
+        let encoded = encoder.encoded();
+        train_shipped(config.clone(), &encoder).expect("train again");
+        assert_eq!(encoder.encoded(), encoded, "second run uses the embedding cache only");
+        assert_eq!(fs::read(config.out_dir.join(crate::heads::WEIGHTS_FILE)).expect("read"), first);
+        assert!(config.out_dir.join("train_report.json").exists());
+    }
+
+    #[test]
+    fn train_shipped_rejects_an_empty_class() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = fixture(dir.path(), Some("warranty_repair"));
+        let err = train_shipped(config, &HashEncoder::new(16)).expect_err("empty class");
+        let msg = err.to_string();
+        assert!(msg.contains("no examples for class(es): warranty_repair"), "{msg}");
+    }
+}

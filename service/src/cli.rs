@@ -1,0 +1,234 @@
+//! Subcommands other than `serve`: the terminal chat client, training,
+//! knowledge-base tools and evals. Each is a thin layer over a crate's API.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use xiaoer_evals::EvalCommand as EvalsCommand;
+use xiaoer_kb::{ArticleSet, KnowledgeIndex, RetrievalMode, SearchQuery};
+use xiaoer_models::{E5Encoder, Encoder, Lang, TextRole};
+use xiaoer_proto::v1 as pb;
+use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
+
+use crate::config::{workspace_path, ServeArgs};
+use crate::server::{self, App};
+
+/// Flags of `xiaoer chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Server to talk to.
+    #[arg(long, default_value = "http://127.0.0.1:50051", env = "XIAOER_ENDPOINT")]
+    pub endpoint: String,
+    /// Locale sent with each message (empty: the server detects the language).
+    #[arg(long, default_value = "")]
+    pub locale: String,
+    /// Show intent, sentiment and sources under each reply.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Reads shopper messages line by line and prints the bot's replies.
+/// `/new` starts a new conversation, `/quit` (or end of input) leaves.
+pub async fn chat(args: ChatArgs, input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
+    let mut client = connect(&args.endpoint).await?;
+    let mut conversation = new_conversation_id();
+    writeln!(out, "店小二 xiaoer — type a message as a shopper would (/new for a new conversation, /quit to leave)")?;
+    for line in input.lines() {
+        let line = line?;
+        let text = line.trim();
+        match text {
+            "" => continue,
+            "/quit" | "/exit" => break,
+            "/new" => {
+                conversation = new_conversation_id();
+                writeln!(out, "— new conversation {conversation} —")?;
+                continue;
+            }
+            _ => {}
+        }
+        let request = pb::ReplyRequest { conversation_id: conversation.clone(), text: text.to_string(), locale: args.locale.clone(), channel: "terminal".into(), ..Default::default() };
+        match client.reply(request).await {
+            Ok(response) => write_reply(&mut out, &response.into_inner(), args.verbose)?,
+            Err(status) => writeln!(out, "[{:?}] {}", status.code(), status.message())?,
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn write_reply(out: &mut impl Write, reply: &pb::ReplyResponse, verbose: bool) -> std::io::Result<()> {
+    let action = pb::Action::try_from(reply.action).map(|a| a.as_str_name()).unwrap_or("?");
+    writeln!(out, "小二> {}", reply.text)?;
+    if verbose {
+        let intent = reply.intent.as_ref().map(|i| format!("{} {:.2}", i.name, i.confidence)).unwrap_or_default();
+        let anger = reply.sentiment.as_ref().map(|s| s.score).unwrap_or_default();
+        let sources: Vec<&str> = reply.sources.iter().map(|s| s.article_id.as_str()).collect();
+        writeln!(out, "      [{action} · intent {intent} · anger {anger:.2} · sources {sources:?}]")?;
+    } else if let Some(handoff) = &reply.handoff {
+        writeln!(out, "      [handed off to the {} queue, priority {}]", handoff.queue, handoff.priority)?;
+    }
+    Ok(())
+}
+
+fn new_conversation_id() -> String {
+    format!("chat-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn connect(endpoint: &str) -> anyhow::Result<AutoReplyClient<tonic::transport::Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .with_context(|| format!("bad endpoint {endpoint}"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach {endpoint} — is `xiaoer serve` running?"))?;
+    Ok(AutoReplyClient::new(channel))
+}
+
+/// Flags of `xiaoer train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Hand-written training data (intents/ and sentiment/).
+    #[arg(long, default_value_os_t = workspace_path("models/data"))]
+    pub data_dir: PathBuf,
+    /// Public data sets (bitext, clinc150, goemotions, ...).
+    #[arg(long, default_value_os_t = workspace_path("../shared/datasets"))]
+    pub datasets_dir: PathBuf,
+    /// Encoder weights.
+    #[arg(long, env = "XIAOER_MODELS_DIR", default_value_os_t = workspace_path("models/weights"))]
+    pub models_dir: PathBuf,
+    /// Where the trained heads are written.
+    #[arg(long, default_value_os_t = workspace_path("models/heads"))]
+    pub out: PathBuf,
+    /// Embedding cache, so re-runs skip the encoder.
+    #[arg(long, default_value = "data/cache")]
+    pub cache_dir: PathBuf,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 13)]
+    pub seed: u64,
+}
+
+/// Trains both heads and prints the held-out report.
+pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let encoder = E5Encoder::load(&args.models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", args.models_dir.display()))?;
+        let config = xiaoer_models::TrainConfig {
+            data_dir: args.data_dir,
+            datasets_dir: args.datasets_dir,
+            out_dir: args.out,
+            cache_dir: args.cache_dir,
+            seed: args.seed,
+            ..xiaoer_models::TrainConfig::default()
+        };
+        Ok(xiaoer_models::train_shipped(&config, &encoder)?)
+    })
+    .await??;
+    println!("{report}");
+    Ok(())
+}
+
+/// `xiaoer kb …`.
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Validate the knowledge-base folder; fails with file and line on any problem.
+    Check {
+        #[arg(long, env = "XIAOER_KB_DIR", default_value_os_t = workspace_path("knowledge-base"))]
+        kb_dir: PathBuf,
+    },
+    /// Search the knowledge base from the terminal, with scores and snippets.
+    Search {
+        /// The shopper's question.
+        query: String,
+        #[arg(long, env = "XIAOER_KB_DIR", default_value_os_t = workspace_path("knowledge-base"))]
+        kb_dir: PathBuf,
+        #[arg(long, env = "XIAOER_MODELS_DIR", default_value_os_t = workspace_path("models/weights"))]
+        models_dir: PathBuf,
+        /// bm25, dense or hybrid.
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+    },
+}
+
+/// Runs a knowledge-base subcommand.
+pub async fn kb(command: KbCommand) -> anyhow::Result<()> {
+    match command {
+        KbCommand::Check { kb_dir } => {
+            let problems = xiaoer_kb::check(&kb_dir);
+            for p in &problems {
+                println!("{p}");
+            }
+            if !problems.is_empty() {
+                bail!("{} problem(s) in {}", problems.len(), kb_dir.display());
+            }
+            let set = ArticleSet::load(&kb_dir)?;
+            println!("{}: {} articles OK (version {})", kb_dir.display(), set.len(), set.version());
+            Ok(())
+        }
+        KbCommand::Search { query, kb_dir, models_dir, mode, limit } => {
+            let mode = match mode.as_str() {
+                "bm25" => RetrievalMode::Bm25,
+                "dense" => RetrievalMode::Dense,
+                "hybrid" => RetrievalMode::Hybrid,
+                other => bail!("--mode must be bm25, dense or hybrid, not {other:?}"),
+            };
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let encoder = E5Encoder::load(&models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", models_dir.display()))?;
+                let index = KnowledgeIndex::build(ArticleSet::load(&kb_dir)?, &encoder)?;
+                let embedding = encoder.encode_batch(&[query.as_str()], TextRole::Query)?.remove(0);
+                let language = Lang::detect(&query);
+                let hits = index.search(&SearchQuery { text: &query, embedding: Some(&embedding), language, limit, mode });
+                for (rank, hit) in hits.iter().enumerate() {
+                    println!("{}. {:<24} {:.3}  {}\n   {}", rank + 1, hit.article_id, hit.score, hit.title, hit.snippet);
+                }
+                println!("decision: {:?}", index.decide(&hits));
+                Ok(())
+            })
+            .await?
+        }
+    }
+}
+
+/// `xiaoer eval …`: starts an in-process server on an ephemeral loopback
+/// port when no --endpoint is given, so cases always go through gRPC.
+pub async fn eval(command: EvalsCommand) -> anyhow::Result<()> {
+    match command {
+        EvalsCommand::Cases(args) => {
+            let outcome = match args.endpoint.clone() {
+                Some(endpoint) => xiaoer_evals::run_cases(&args, &endpoint).await?,
+                None => {
+                    let (endpoint, stop) = start_in_process().await?;
+                    let outcome = xiaoer_evals::run_cases(&args, &endpoint).await;
+                    let _ = stop.send(());
+                    outcome?
+                }
+            };
+            if outcome.regressed {
+                bail!("regression against the baseline");
+            }
+            Ok(())
+        }
+        EvalsCommand::Load(args) => {
+            xiaoer_evals::run_load(&args).await?;
+            Ok(())
+        }
+        EvalsCommand::Bench(args) => crate::bench::run(&args).await,
+    }
+}
+
+/// Starts the server with default settings and a throwaway database on an
+/// ephemeral loopback port; returns its URL and a stop handle.
+async fn start_in_process() -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>)> {
+    let data_dir = std::env::temp_dir().join(format!("xiaoer-eval-{}", uuid::Uuid::new_v4().simple()));
+    let args = ServeArgs { data_dir: Some(data_dir), ..ServeArgs::default() };
+    let app = App::load(args.resolve()?).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(app, listener, async move {
+        let _ = stopped.await;
+    }));
+    Ok((endpoint, stop))
+}

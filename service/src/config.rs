@@ -1,0 +1,158 @@
+//! Server configuration: command-line flags, `XIAOER_*` environment variables
+//! and an optional TOML file, in that order of precedence, over defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::policy::PolicyConfig;
+
+/// Flags of `xiaoer serve`; each is also an environment variable.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and env win over it).
+    #[arg(long, env = "XIAOER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051].
+    #[arg(long, env = "XIAOER_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Prometheus /metrics listen address [default: 127.0.0.1:9464].
+    #[arg(long, env = "XIAOER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Folder for the embedded SQLite database [default: ./data].
+    #[arg(long, env = "XIAOER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: SQLite in --data-dir].
+    #[arg(long, env = "XIAOER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Folder with the encoder weights (scripts/fetch-weights.sh) [default: models/weights].
+    #[arg(long, env = "XIAOER_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Folder with the trained heads [default: models/heads].
+    #[arg(long, env = "XIAOER_HEADS_DIR")]
+    pub heads_dir: Option<PathBuf>,
+    /// Knowledge-base folder with shop.toml and articles/ [default: knowledge-base].
+    #[arg(long, env = "XIAOER_KB_DIR")]
+    pub kb_dir: Option<PathBuf>,
+    /// Log format: "pretty" or "json" [default: pretty].
+    #[arg(long, env = "XIAOER_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Inference threads [default: 1].
+    #[arg(long, env = "XIAOER_INFERENCE_THREADS")]
+    pub inference_threads: Option<usize>,
+    /// Most requests handled at once before RESOURCE_EXHAUSTED [default: 64].
+    #[arg(long, env = "XIAOER_MAX_CONCURRENT")]
+    pub max_concurrent: Option<usize>,
+}
+
+/// Log output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The TOML file's shape: the same keys as the flags, plus `[policy]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct FileSettings {
+    addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    models_dir: Option<PathBuf>,
+    heads_dir: Option<PathBuf>,
+    kb_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    inference_threads: Option<usize>,
+    max_concurrent: Option<usize>,
+    policy: Option<PolicyConfig>,
+}
+
+/// Fully resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub models_dir: PathBuf,
+    pub heads_dir: PathBuf,
+    pub kb_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub inference_threads: usize,
+    pub max_concurrent: usize,
+    pub policy: PolicyConfig,
+}
+
+impl ServeArgs {
+    /// Merges flags/env over the config file over defaults.
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+                toml::from_str::<FileSettings>(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = self.database_url.clone().or(file.database_url).unwrap_or_else(|| crate::store::sqlite_url(&data_dir));
+        Ok(ServeConfig {
+            addr: self.addr.or(file.addr).unwrap_or_else(|| "127.0.0.1:50051".parse().expect("default addr")),
+            metrics_addr: self.metrics_addr.or(file.metrics_addr).unwrap_or_else(|| "127.0.0.1:9464".parse().expect("default addr")),
+            data_dir,
+            database_url,
+            models_dir: self.models_dir.clone().or(file.models_dir).unwrap_or_else(|| workspace_path("models/weights")),
+            heads_dir: self.heads_dir.clone().or(file.heads_dir).unwrap_or_else(|| workspace_path("models/heads")),
+            kb_dir: self.kb_dir.clone().or(file.kb_dir).unwrap_or_else(|| workspace_path("knowledge-base")),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            inference_threads: self.inference_threads.or(file.inference_threads).unwrap_or(1).max(1),
+            max_concurrent: self.max_concurrent.or(file.max_concurrent).unwrap_or(64).max(1),
+            policy: file.policy.unwrap_or_default(),
+        })
+    }
+}
+
+/// Resolves a default path relative to the current directory when it exists
+/// there, otherwise relative to the source checkout the binary was built
+/// from, so `cargo run` works from any folder of the checkout.
+pub fn workspace_path(relative: &str) -> PathBuf {
+    let here = PathBuf::from(relative);
+    if here.exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("xiaoer.toml");
+        std::fs::write(&file, "addr = \"127.0.0.1:6000\"\nmetrics_addr = \"127.0.0.1:6001\"\n[policy]\nanger_threshold = 0.7\n").unwrap();
+        let args = ServeArgs { config: Some(file), addr: Some("127.0.0.1:7000".parse().unwrap()), ..Default::default() };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.addr.port(), 7000);
+        assert_eq!(config.metrics_addr.port(), 6001);
+        assert_eq!(config.policy.anger_threshold, 0.7);
+        assert!(config.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("xiaoer.toml");
+        std::fs::write(&file, "adress = \"x\"\n").unwrap();
+        let err = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("adress"), "{err}");
+    }
+}

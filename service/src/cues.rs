@@ -1,0 +1,89 @@
+//! Phrase cues the classifier alone may miss, matched on normalised text.
+//!
+//! An explicit "转人工" must reach a person even when the intent model is
+//! unsure, and "it has already shipped" changes what the bot may do. These
+//! are narrow, high-precision patterns: the word "human" or "人" alone never
+//! counts as asking for a person.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::policy::Cues;
+
+static ASKS_FOR_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)
+        转\s*人\s*工 | ^\s*(人工|人工客服|真人|客服)\s*[!！?？。.~～]*\s*$ | 找\s*(个|一个)?\s*(人工|真人|活人|客服|主管|经理|领导) |
+        (要|换|叫|来|接)\s*(个|一个)?\s*(人工|真人|活人|主管|经理) | 人工客服 | 真人客服 | 不要\s*(机器人|自动回复) |
+        别(用)?\s*机器人 | 机器人.{0,6}(滚|走开|没用) |
+        \b(real|live|actual)\s+(person|human|agent|people)\b | \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
+        \b(human|live)\s+agent\b | \bagent\s*(please|pls|plz)\b | ^\s*(agent|human|representative|operator)\s*[.!?]*\s*$ |
+        \b(get|give|connect|transfer)\s+me\s+(to\s+)?(a|an|your)?\s*(human|person|agent|representative|manager|supervisor|someone)\b |
+        \bstop\s+the\s+bot\b | \bnot\s+a\s+bot\b | \bno\s+(more\s+)?bots?\b
+        ",
+    )
+    .expect("person regex")
+});
+
+static ALREADY_SHIPPED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(已经|都|已)\s*(发货|发出|寄出|在路上|揽收|出库)|显示.{0,4}已发货|\b(already|has|have|had)\s+(been\s+)?(shipped|dispatched|sent\s+out)\b|\bit'?s\s+already\s+on\s+(its|the)\s+way\b")
+        .expect("shipped regex")
+});
+
+static ASKS_STAFF_ACTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(马上|立刻|现在就|直接)\s*(给我)?\s*(退款|退钱|打款)|(加急|催一下|帮我催).{0,4}(退款|审核)|(免|减免|退还).{0,2}(运费|手续费)|\b(approve|process|issue)\s+(my\s+)?refund\s+(now|today|immediately|asap)|\brefund\s+me\s+(now|right\s+now|immediately|today)\b|\bwaive\s+(the\s+)?(fee|shipping|charge)")
+        .expect("staff action regex")
+});
+
+/// Finds the cues in a shopper message.
+pub fn detect(text: &str) -> Cues {
+    let text = text.trim();
+    Cues {
+        asks_for_person: ASKS_FOR_PERSON.is_match(text),
+        says_already_shipped: ALREADY_SHIPPED.is_match(text),
+        asks_staff_action: ASKS_STAFF_ACTION.is_match(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_requests_for_a_person_are_found() {
+        for text in [
+            "转人工",
+            "人工",
+            "人工客服在吗",
+            "人工!!",
+            "我要找真人",
+            "别用机器人糊弄我",
+            "叫你们经理来",
+            "agent please",
+            "can I talk to a human",
+            "real person pls",
+            "get me a representative",
+            "Agent!",
+        ] {
+            assert!(detect(text).asks_for_person, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_word_human_alone_is_not_a_request() {
+        for text in ["is this jacket for humans or dogs lol", "这个人穿好看吗", "适合什么人群", "human hair wig in stock?", "我家人说尺码偏小", "where is my parcel", "人工智能是啥"] {
+            assert!(!detect(text).asks_for_person, "{text}");
+        }
+    }
+
+    #[test]
+    fn shipped_and_staff_action_cues() {
+        assert!(detect("已经发货了还能改地址吗").says_already_shipped);
+        assert!(detect("it has already shipped, can i still cancel").says_already_shipped);
+        assert!(!detect("什么时候发货").says_already_shipped);
+        assert!(detect("马上给我退款").asks_staff_action);
+        assert!(detect("please approve my refund now").asks_staff_action);
+        assert!(!detect("退款多久到账").asks_staff_action);
+    }
+}

@@ -1,0 +1,136 @@
+//! Service errors and their one mapping to gRPC status codes.
+//!
+//! Every handler returns [`ServiceError`]; the `From` impl below is the only
+//! place that decides which status code a caller sees, so the contract's
+//! error behaviour cannot drift between RPCs.
+
+use tonic::{Code, Status};
+use xiaoer_models::ModelError;
+
+use crate::store::StoreError;
+
+/// Why a request failed, in terms the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request itself is wrong; `field` names the culprit.
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// The named record does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The record exists but its state forbids the operation.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A dependency (database) is down: retry later; nothing was recorded.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Too much work queued: retry later.
+    #[error("{0}")]
+    Overloaded(String),
+    /// A bug or broken installation.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// Shorthand for a bad request field.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        ServiceError::InvalidArgument { field, reason: reason.into() }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ServiceError::NotFound(what),
+            StoreError::Conflict(why) => ServiceError::FailedPrecondition(why),
+            StoreError::Unavailable(why) => ServiceError::Unavailable(format!("database unavailable, please retry: {why}")),
+            StoreError::Setup(why) => ServiceError::Internal(why),
+        }
+    }
+}
+
+impl From<ModelError> for ServiceError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Overloaded => ServiceError::Overloaded("inference queue is full, please retry".into()),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        let code = match &e {
+            ServiceError::InvalidArgument { .. } => Code::InvalidArgument,
+            ServiceError::NotFound(_) => Code::NotFound,
+            ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ServiceError::Unavailable(_) => Code::Unavailable,
+            ServiceError::Overloaded(_) => Code::ResourceExhausted,
+            ServiceError::Internal(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}
+
+/// Longest shopper message accepted, in characters (not bytes: 2,000 汉字 are fine).
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Longest id accepted for conversations, turns, handoffs and agents.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// Checks a shopper message: present, not blank, not too long.
+pub fn require_text<'a>(field: &'static str, text: &'a str) -> Result<&'a str, ServiceError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(ServiceError::invalid(field, "must not be empty or only whitespace"));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(ServiceError::invalid(field, format!("is {chars} characters long; the limit is {MAX_TEXT_CHARS}")));
+    }
+    Ok(trimmed)
+}
+
+/// Checks an identifier: present, short, printable.
+pub fn require_id<'a>(field: &'static str, id: &'a str) -> Result<&'a str, ServiceError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(ServiceError::invalid(field, "is required"));
+    }
+    if id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(field, format!("must be at most {MAX_ID_CHARS} printable characters")));
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rules() {
+        assert!(require_text("text", "  \n ").is_err());
+        assert_eq!(require_text("text", " 在吗 ").unwrap(), "在吗");
+        assert!(require_text("text", &"好".repeat(2000)).is_ok());
+        let err = require_text("text", &"好".repeat(2001)).unwrap_err();
+        assert!(err.to_string().starts_with("text:"), "{err}");
+    }
+
+    #[test]
+    fn id_rules() {
+        assert!(require_id("conversation_id", "").is_err());
+        assert!(require_id("conversation_id", "a\u{0}b").is_err());
+        assert!(require_id("conversation_id", &"x".repeat(129)).is_err());
+        assert_eq!(require_id("conversation_id", " c-1 ").unwrap(), "c-1");
+    }
+
+    #[test]
+    fn status_codes() {
+        let code = |e: ServiceError| Status::from(e).code();
+        assert_eq!(code(ServiceError::invalid("text", "x")), Code::InvalidArgument);
+        assert_eq!(code(StoreError::NotFound("h".into()).into()), Code::NotFound);
+        assert_eq!(code(StoreError::Conflict("c".into()).into()), Code::FailedPrecondition);
+        assert_eq!(code(StoreError::Unavailable("down".into()).into()), Code::Unavailable);
+        assert_eq!(code(ModelError::Overloaded.into()), Code::ResourceExhausted);
+    }
+}

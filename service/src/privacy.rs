@@ -1,0 +1,187 @@
+//! Masking of customer personal data before anything is stored or logged.
+//!
+//! Shop service teams' rule is "mask, then keep": phone numbers, e-mail
+//! addresses, ID card and bank card numbers and street addresses (Chinese and
+//! English formats) are replaced before a transcript reaches the database, a
+//! log line or an agent's screen. Order and tracking numbers stay readable,
+//! because agents need them and they identify a purchase, not a person.
+
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+
+struct Patterns {
+    email: Regex,
+    id_card: Regex,
+    long_digits: Regex,
+    cn_mobile: Regex,
+    intl_phone: Regex,
+    cn_street: Regex,
+    cn_building: Regex,
+    en_street: Regex,
+    order_context: Regex,
+}
+
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
+    email: Regex::new(r"(?i)\b([a-z0-9._%+-])[a-z0-9._%+-]*@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})\b").expect("email regex"),
+    // 18-character mainland ID: 6-digit region, birth date, 3-digit sequence, checksum.
+    id_card: Regex::new(r"(^|[^0-9A-Za-z])([1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])($|[^0-9A-Za-z])").expect("id regex"),
+    // Card numbers: 13-19 digits, optionally grouped by spaces or dashes.
+    long_digits: Regex::new(r"(^|[^0-9])((?:\d[ -]?){12,18}\d)($|[^0-9])").expect("digits regex"),
+    cn_mobile: Regex::new(r"(^|[^0-9])((?:\+?86[ -]?)?1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})($|[^0-9])").expect("mobile regex"),
+    intl_phone: Regex::new(r"(^|[^0-9A-Za-z])(\+\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-](\d{4})($|[^0-9])").expect("phone regex"),
+    cn_street: Regex::new(r"[\p{Han}A-Za-z0-9]{1,12}?(?:路|街|大道|巷|弄|胡同)\s*\d+\s*(?:号|弄)(?:\s*[\p{Han}A-Za-z0-9#-]{0,12}?(?:栋|幢|座|单元|室|楼|号))*")
+        .expect("street regex"),
+    cn_building: Regex::new(r"\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元)?\s*(?:\d+\s*(?:室|号))?").expect("building regex"),
+    en_street: Regex::new(
+        r"(?i)\b\d{1,5}\s+(?:[a-z]+\s+){1,4}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|crescent)\b\.?(?:,?\s*(?:apt|apartment|suite|unit|flat)\.?\s*#?\w+)?",
+    )
+    .expect("en street regex"),
+    order_context: Regex::new(r"(?i)(订单|单号|order|tracking|运单|快递|#)\s*(?:号|no\.?|number|id)?\s*[:：#]?\s*$").expect("order regex"),
+});
+
+/// Returns `text` with personal data replaced by masked forms that keep just
+/// enough (last four digits, first letter of an e-mail) for an agent to match
+/// what the shopper says without exposing the whole value.
+pub fn mask(text: &str) -> String {
+    let p = &*PATTERNS;
+    let text = p.email.replace_all(text, "$1***@$2");
+    let text = p.id_card.replace_all(&text, |c: &Captures| {
+        if id_checksum_ok(&c[2]) {
+            format!("{}{}{}", &c[1], keep_ends(&c[2], 3, 4), &c[3])
+        } else {
+            c[0].to_string()
+        }
+    });
+    let text = mask_cards(&text);
+    let text = p.cn_mobile.replace_all(&text, |c: &Captures| format!("{}{}****{}{}", &c[1], &c[2], &c[4], &c[5]));
+    let text = p.intl_phone.replace_all(&text, |c: &Captures| format!("{}***-***-{}{}", &c[1], &c[3], &c[4]));
+    let text = p.cn_street.replace_all(&text, "[地址已隐藏]");
+    let text = p.cn_building.replace_all(&text, "[地址已隐藏]");
+    p.en_street.replace_all(&text, "[address hidden]").into_owned()
+}
+
+/// Card numbers pass the Luhn check; long digit runs introduced as order or
+/// tracking numbers are left alone even when they happen to pass it.
+fn mask_cards(text: &str) -> String {
+    let p = &*PATTERNS;
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for c in p.long_digits.captures_iter(text) {
+        let Some(m) = c.get(2) else { continue };
+        let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
+        let introduced_as_order = p.order_context.is_match(&text[..m.start()]);
+        if (13..=19).contains(&digits.len()) && luhn_ok(&digits) && !introduced_as_order {
+            out.push_str(&text[last..m.start()]);
+            out.push_str("**** ");
+            out.push_str(&digits[digits.len() - 4..]);
+            last = m.end();
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+fn keep_ends(value: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut masked: String = chars[..head].iter().collect();
+    masked.push_str(&"*".repeat(chars.len() - head - tail));
+    masked.extend(&chars[chars.len() - tail..]);
+    masked
+}
+
+fn luhn_ok(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, d) in digits.bytes().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// GB 11643 checksum of an 18-character resident ID number.
+fn id_checksum_ok(id: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let bytes = id.as_bytes();
+    if bytes.len() != 18 {
+        return false;
+    }
+    let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    CHECK[(sum % 11) as usize] == bytes[17].to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn masks_chinese_mobile_numbers_in_several_spellings() {
+        assert_eq!(mask("我的电话13812345678"), "我的电话138****5678");
+        assert_eq!(mask("手机 +86 139-1234-5678 谢谢"), "手机 +86 139****5678 谢谢");
+        assert_eq!(mask("call 186 1234 5678"), "call 186****5678");
+    }
+
+    #[test]
+    fn masks_english_phone_and_email() {
+        assert_eq!(mask("reach me at (415) 555-2671 pls"), "reach me at ***-***-2671 pls");
+        assert_eq!(mask("mail: jane.doe@example.co.uk"), "mail: j***@example.co.uk");
+    }
+
+    #[test]
+    fn masks_id_card_only_when_checksum_is_valid() {
+        // 11010519491231002X is the standard's published sample number.
+        assert_eq!(mask("身份证11010519491231002X"), "身份证110***********002X");
+        let invalid = "身份证110105194912310021";
+        assert_eq!(mask(invalid), invalid);
+    }
+
+    #[test]
+    fn masks_bank_cards_but_keeps_order_numbers() {
+        // 4111 1111 1111 1111 passes the Luhn check (a well-known test card).
+        assert_eq!(mask("卡号 4111 1111 1111 1111 扣了两次"), "卡号 **** 1111 扣了两次");
+        assert_eq!(mask("card 4111-1111-1111-1111"), "card **** 1111");
+        assert_eq!(mask("订单号：4111111111111111"), "订单号：4111111111111111");
+        assert_eq!(mask("order #4111111111111111"), "order #4111111111111111");
+    }
+
+    #[test]
+    fn masks_chinese_and_english_street_addresses() {
+        let cn = mask("寄到上海市浦东新区张江路123号5栋301室");
+        assert_eq!(cn, "寄到上海市浦东新区[地址已隐藏]");
+        let en = mask("ship to 221 Baker Street, Apt 4B London");
+        assert_eq!(en, "ship to [address hidden] London");
+    }
+
+    #[test]
+    fn leaves_ordinary_text_alone() {
+        for text in ["亲,啥时候发货?", "where's my refund??", "订单号 260101123456789012 还没到", "size 38 or 39?", "路上堵车了吗"] {
+            assert_eq!(mask(text), text);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_is_idempotent(text in "\\PC{0,200}") {
+            let once = mask(&text);
+            prop_assert_eq!(mask(&once), once.clone());
+        }
+
+        #[test]
+        fn no_mobile_number_survives(prefix in "[a-z一-龥 ]{0,10}", n in 0u64..1_000_000_000, head in 3u8..10) {
+            let phone = format!("1{head}{n:09}");
+            let masked = mask(&format!("{prefix}{phone}"));
+            prop_assert!(!masked.contains(&phone), "{} kept {}", masked, phone);
+        }
+    }
+}
