@@ -1,0 +1,406 @@
+//! `xiaoer eval load`: a bounded load generator for a server on this machine.
+//!
+//! C workers each replay one conversation at a time from a built-in mix of
+//! Chinese, English and mixed, single- and multi-turn conversations (written
+//! for this purpose; none are eval case texts, so load never tunes to the
+//! suite). The run stops at `--duration` or `--max-requests`, whichever
+//! comes first, and never exceeds either: request slots are claimed before
+//! sending, and calls still in flight at the deadline are cut off.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tokio::time::timeout_at;
+use tonic::transport::Channel;
+use xiaoer_proto::v1 as pb;
+use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
+
+use crate::cli::LoadArgs;
+use crate::client::{connect, endpoint};
+use crate::latency::LatencySummary;
+use crate::progress;
+use crate::report::{self, RunInfo, LATENCY_PNG};
+
+/// `channel` sent with every load request, so analytics can leave it out.
+pub const LOAD_CHANNEL: &str = "loadtest";
+
+/// The built-in traffic mix: realistic shopper conversations, one slice per
+/// conversation, turns in order.
+pub const CONVERSATIONS: &[&[&str]] = &[
+    &["亲 这款羽绒服充绒量多少克呀"],
+    &["现在付款的话 周末前能寄出吗"],
+    &["店铺优惠券在哪个页面领啊 今天有活动吗"],
+    &["上个月买的电动牙刷充不进电了 保修怎么弄"],
+    &["积分快过期了 能换点啥东西吗"],
+    &["能用信用卡付吗 还是只能微信支付宝"],
+    &["any chance you deliver to new zealand? what would that cost"],
+    &["is the tote's strap actual cowhide or pu?"],
+    &["how long does a refund usually take to show up on my card"],
+    &["my account got frozen after i typed the wrong code a few times"],
+    &["when do your chat staff start work on sundays"],
+    &["can the invoice show my company's tax number? finance is picky"],
+    &["这个backpack能装15寸的laptop吗"],
+    &["refund申请了一周还没到账 正常吗"],
+    &["哈喽 有人吗", "想问下这款卫衣175的个子穿多大", "腰围80呢 选M还是L"],
+    &["hey there, quick q", "tracking shows signed for yesterday, but nobody here signed anything", "it was supposed to be left at the front desk"],
+    &["订单还没发货 能改下收货地址吗", "改到公司 浦东张江那边", "好嘞谢谢"],
+    &["want to send back the hiking boots, they rub my heel", "is sending them back free or do i cover it?", "ok cool thanks, bye"],
+    &["hi 客服", "这个奶油色还会restock吗", "大概要等多久"],
+    &["付款老是失败 说银行卡状态异常", "换了张卡还是不行", "算了 直接帮我转人工吧"],
+    &["the glass vase came in pieces, outer box looked fine", "i can send a photo of the box too"],
+    &["明天杭州下雨不", "哦那你们店里有折叠伞卖吗"],
+    &["I've messaged FOUR times about my order and still zero reply!!!"],
+    &["帮我把刚拍的那单取消掉", "颜色拍错了 重新下"],
+    &["which couriers do you work with", "can i pay extra for next-day?"],
+    &["VIP会员都有啥特权 有没有birthday礼包", "升到下一级要多少points"],
+];
+
+/// What a load run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadOutcome {
+    /// Requests sent (never more than `--max-requests`).
+    pub requests_sent: u64,
+    /// Calls that returned a response.
+    pub ok: u64,
+    /// Failed calls by gRPC status code name (e.g. "Unavailable").
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// Calls still in flight at the deadline, cut off and not counted as errors.
+    pub cut_at_deadline: u64,
+    /// Conversations started.
+    pub conversations: u64,
+    /// Wall time of the run, in seconds.
+    pub elapsed_s: f64,
+    /// Successful replies per second.
+    pub throughput_rps: f64,
+    /// Latency of successful calls.
+    pub latency: LatencySummary,
+    /// Folder holding report.json, report.md and latency.png.
+    pub report_dir: PathBuf,
+}
+
+#[derive(Serialize)]
+struct LoadReport<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    run: &'a RunInfo,
+    endpoint: &'a str,
+    concurrency: u16,
+    duration_limit_s: f64,
+    max_requests: Option<u64>,
+    seed: u64,
+    #[serde(flatten)]
+    outcome: &'a LoadOutcome,
+}
+
+/// Refuses endpoints off this machine unless explicitly allowed: a load run
+/// aimed at a shared server by mistake would hurt real shoppers.
+fn check_target(url: &str, allow_remote: bool) -> anyhow::Result<()> {
+    let parsed = endpoint(url)?;
+    let host = parsed.uri().host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_remote {
+        Ok(())
+    } else {
+        anyhow::bail!("refusing to load {url}: not a loopback address (pass --allow-remote for your own test host)")
+    }
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+    cut: u64,
+    conversations: u64,
+    latencies_ms: Vec<f64>,
+}
+
+struct Limits {
+    deadline: tokio::time::Instant,
+    max_requests: Option<u64>,
+    sent: AtomicU64,
+}
+
+impl Limits {
+    /// Claims one request slot; false once the budget is spent.
+    fn claim(&self) -> bool {
+        let claimed = self.sent.fetch_add(1, Ordering::SeqCst);
+        match self.max_requests {
+            Some(max) if claimed >= max => {
+                self.sent.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Runs the load test described by `args`, writes the report folder and
+/// prints a short summary.
+pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
+    check_target(&args.endpoint, args.allow_remote)?;
+    let client = connect(&args.endpoint).await?;
+    let report_dir = report::create_run_dir(args.out.as_deref())?;
+    let run = RunInfo::now();
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let duration = Duration::from_secs_f64(args.duration);
+
+    let started = Instant::now();
+    let limits = Arc::new(Limits {
+        deadline: tokio::time::Instant::now() + duration,
+        max_requests: args.max_requests,
+        sent: AtomicU64::new(0),
+    });
+    let bar_len = args.max_requests.unwrap_or(0);
+    let bar = progress::bar(bar_len, "load", "{prefix} {spinner} {pos} requests ({elapsed})");
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..args.concurrency {
+        let rng = StdRng::seed_from_u64(args.seed.wrapping_add(u64::from(worker)));
+        let conversation_prefix = format!("load-{run_id}-{worker}");
+        workers.spawn(run_worker(client.clone(), Arc::clone(&limits), rng, CONVERSATIONS, conversation_prefix, bar.clone()));
+    }
+    let mut totals = WorkerStats::default();
+    while let Some(joined) = workers.join_next().await {
+        let stats = joined.context("a load worker crashed")?;
+        totals.ok += stats.ok;
+        totals.cut += stats.cut;
+        totals.conversations += stats.conversations;
+        totals.latencies_ms.extend(stats.latencies_ms);
+        for (code, count) in stats.errors {
+            *totals.errors.entry(code).or_default() += count;
+        }
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let outcome = LoadOutcome {
+        requests_sent: limits.sent.load(Ordering::SeqCst),
+        ok: totals.ok,
+        errors_by_code: totals.errors,
+        cut_at_deadline: totals.cut,
+        conversations: totals.conversations,
+        elapsed_s,
+        throughput_rps: if elapsed_s > 0.0 { totals.ok as f64 / elapsed_s } else { 0.0 },
+        latency: LatencySummary::from_samples(&totals.latencies_ms),
+        report_dir: report_dir.clone(),
+    };
+    let report = LoadReport {
+        kind: "load",
+        run: &run,
+        endpoint: &args.endpoint,
+        concurrency: args.concurrency,
+        duration_limit_s: args.duration,
+        max_requests: args.max_requests,
+        seed: args.seed,
+        outcome: &outcome,
+    };
+    report::write_json(&report_dir.join("report.json"), &report)?;
+    report::write_text(&report_dir.join("report.md"), &markdown(&report))?;
+    crate::plots::latency_plot(&report_dir.join(LATENCY_PNG), "Reply latency under load", &totals.latencies_ms)?;
+
+    println!(
+        "{} requests in {:.1} s with {} workers: {} ok, {} errors, {} cut at the deadline",
+        outcome.requests_sent,
+        outcome.elapsed_s,
+        args.concurrency,
+        outcome.ok,
+        outcome.errors_by_code.values().sum::<u64>(),
+        outcome.cut_at_deadline
+    );
+    println!("throughput {:.1} replies/s · latency {}", outcome.throughput_rps, outcome.latency.one_line());
+    for (code, count) in &outcome.errors_by_code {
+        println!("  {code}: {count}");
+    }
+    println!("report: {}", report_dir.display());
+    Ok(outcome)
+}
+
+async fn run_worker(
+    mut client: AutoReplyClient<Channel>,
+    limits: Arc<Limits>,
+    mut rng: StdRng,
+    mix: &'static [&'static [&'static str]],
+    conversation_prefix: String,
+    bar: indicatif::ProgressBar,
+) -> WorkerStats {
+    let mut stats = WorkerStats::default();
+    'conversations: loop {
+        let Some(turns) = mix.get(rng.random_range(0..mix.len().max(1))) else { break };
+        let conversation_id = format!("{conversation_prefix}-{}", stats.conversations);
+        stats.conversations += 1;
+        for (turn, text) in turns.iter().enumerate() {
+            if tokio::time::Instant::now() >= limits.deadline || !limits.claim() {
+                break 'conversations;
+            }
+            let request = pb::ReplyRequest {
+                conversation_id: conversation_id.clone(),
+                text: (*text).to_string(),
+                channel: LOAD_CHANNEL.to_string(),
+                client_turn_id: format!("{conversation_id}-{}", turn + 1),
+                ..Default::default()
+            };
+            let sent = Instant::now();
+            match timeout_at(limits.deadline, client.reply(request)).await {
+                Err(_) => {
+                    stats.cut += 1;
+                    break 'conversations;
+                }
+                Ok(Ok(_)) => {
+                    stats.ok += 1;
+                    stats.latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(Err(status)) => {
+                    *stats.errors.entry(format!("{:?}", status.code())).or_default() += 1;
+                }
+            }
+            bar.inc(1);
+        }
+    }
+    stats
+}
+
+fn markdown(report: &LoadReport<'_>) -> String {
+    let outcome = report.outcome;
+    let mut md = String::new();
+    let _ = writeln!(md, "# xiaoer load report\n");
+    let _ = writeln!(md, "- started: {}", report.run.started_at);
+    let _ = writeln!(md, "- git revision: {}", report.run.git_revision.as_deref().unwrap_or("unknown (no git checkout)"));
+    let _ = writeln!(md, "- endpoint: {}", report.endpoint);
+    let _ = writeln!(
+        md,
+        "- limits: {} workers, {} s, {} (seed {})",
+        report.concurrency,
+        report.duration_limit_s,
+        report.max_requests.map_or("no request cap".to_string(), |max| format!("at most {max} requests")),
+        report.seed
+    );
+    let _ = writeln!(md, "- mix: {} built-in conversations (zh, en, mixed; 1–3 turns)\n", CONVERSATIONS.len());
+    let _ = writeln!(md, "## Result\n");
+    let _ = writeln!(md, "| requests sent | ok | errors | cut at deadline | conversations | elapsed | throughput |");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} | {:.2} s | {:.1} replies/s |\n",
+        outcome.requests_sent,
+        outcome.ok,
+        outcome.errors_by_code.values().sum::<u64>(),
+        outcome.cut_at_deadline,
+        outcome.conversations,
+        outcome.elapsed_s,
+        outcome.throughput_rps
+    );
+    let _ = writeln!(md, "## Errors by gRPC status\n");
+    if outcome.errors_by_code.is_empty() {
+        let _ = writeln!(md, "None.\n");
+    } else {
+        let _ = writeln!(md, "| code | count |\n|---|---:|");
+        for (code, count) in &outcome.errors_by_code {
+            let _ = writeln!(md, "| {code} | {count} |");
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "## Latency of successful calls\n");
+    md.push_str(&report::latency_markdown(&outcome.latency));
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{spawn_with_delay, FAIL_TEXT};
+
+    fn args(url: &str, out: PathBuf, duration: f64, max_requests: Option<u64>) -> LoadArgs {
+        LoadArgs { endpoint: url.to_string(), concurrency: 4, duration, max_requests, out: Some(out), seed: 1, allow_remote: false }
+    }
+
+    #[tokio::test]
+    async fn stops_at_max_requests() {
+        let server = spawn_with_delay(Vec::new(), Duration::from_millis(2)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outcome = run_load(&args(&server.url, dir.path().join("o"), 30.0, Some(37))).await.expect("runs");
+        assert_eq!(outcome.requests_sent, 37);
+        assert_eq!(server.calls(), 37, "the server saw exactly the budget");
+        assert_eq!(outcome.ok, 37);
+        assert!(outcome.elapsed_s < 10.0);
+        assert_eq!(outcome.latency.count, 37);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/report.json")).expect("read")).expect("json");
+        assert_eq!(report["requests_sent"], 37);
+        assert_eq!(report["kind"], "load");
+        assert!(std::fs::metadata(dir.path().join("o/latency.png")).map(|m| m.len() > 1000).unwrap_or(false));
+        assert!(std::fs::read_to_string(dir.path().join("o/report.md")).expect("md").contains("| 37 | 37 | 0 |"));
+        // Multi-turn conversations keep their turns in order in one conversation.
+        for (_, texts) in server.conversations() {
+            if let Some(script) = CONVERSATIONS.iter().find(|turns| turns[0] == texts[0]) {
+                assert_eq!(&texts[..], &script[..texts.len()]);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_deadline() {
+        // Each call takes 150 ms, so the deadline lands mid-call.
+        let server = spawn_with_delay(Vec::new(), Duration::from_millis(150)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = Instant::now();
+        let outcome = run_load(&args(&server.url, dir.path().join("o"), 0.5, None)).await.expect("runs");
+        let wall = started.elapsed().as_secs_f64();
+        assert!(outcome.elapsed_s < 0.5 + 0.2, "ran {} s", outcome.elapsed_s);
+        assert!(wall < 3.0, "whole command took {wall} s");
+        assert!(outcome.ok >= 4, "{} ok", outcome.ok);
+        assert!(outcome.cut_at_deadline >= 1, "calls in flight at the deadline are cut");
+        assert_eq!(outcome.requests_sent, outcome.ok + outcome.cut_at_deadline);
+    }
+
+    #[tokio::test]
+    async fn errors_are_counted_by_code() {
+        let server = spawn_with_delay(Vec::new(), Duration::ZERO).await;
+        let client = connect(&server.url).await.expect("connects");
+        let limits = Arc::new(Limits {
+            deadline: tokio::time::Instant::now() + Duration::from_secs(5),
+            max_requests: Some(3),
+            sent: AtomicU64::new(0),
+        });
+        const FAILING: &[&[&str]] = &[&[FAIL_TEXT, FAIL_TEXT]];
+        let stats =
+            run_worker(client, Arc::clone(&limits), StdRng::seed_from_u64(3), FAILING, "t".into(), indicatif::ProgressBar::hidden()).await;
+        assert_eq!(stats.ok, 0);
+        assert_eq!(stats.errors.get("Internal"), Some(&3));
+        assert_eq!(stats.conversations, 2, "the third request opened a second conversation");
+        assert_eq!(limits.sent.load(Ordering::SeqCst), 3);
+        assert_eq!(server.calls(), 3);
+    }
+
+    #[test]
+    fn only_loopback_unless_allowed() {
+        assert!(check_target("http://127.0.0.1:50051", false).is_ok());
+        assert!(check_target("http://localhost:1", false).is_ok());
+        assert!(check_target("http://[::1]:1", false).is_ok());
+        assert!(check_target("127.0.0.9:5", false).is_ok());
+        let refused = check_target("http://192.168.1.20:50051", false).expect_err("remote");
+        assert!(refused.to_string().contains("--allow-remote"));
+        assert!(check_target("http://192.168.1.20:50051", true).is_ok());
+    }
+
+    #[test]
+    fn mix_is_varied_and_not_taken_from_the_case_suite() {
+        let messages: Vec<&str> = CONVERSATIONS.iter().flat_map(|turns| turns.iter().copied()).collect();
+        assert!((38..=50).contains(&messages.len()), "{} messages", messages.len());
+        assert!(CONVERSATIONS.iter().any(|turns| turns.len() > 1) && CONVERSATIONS.iter().any(|turns| turns.len() == 1));
+        let files = crate::cases::resolve_case_files(&[]).expect("case folder");
+        let suite = crate::cases::load_suite(&files).expect("suite");
+        for case in &suite.cases {
+            for turn in &case.turns {
+                assert!(!messages.contains(&turn.as_str()), "{turn:?} is an eval case text ({})", case.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! `xiaoer eval cases`: run every case over gRPC, judge it, compute the
+//! figures, write the report folder and print what failed.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tonic::transport::Channel;
+use xiaoer_proto::v1 as pb;
+use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
+
+use crate::baseline::{compare, load_baseline, Comparison};
+use crate::cases::{load_suite, resolve_case_files, Case, CaseFileInfo, CaseSuite};
+use crate::classification::{percent, Ratio};
+use crate::cli::CasesArgs;
+use crate::client::connect;
+use crate::judge::{CaseResult, Observation};
+use crate::metrics::{intent_predictions, CaseMetrics, GroupMetrics, Headline, Metric};
+use crate::progress;
+use crate::report::{self, RunInfo, LATENCY_PNG};
+
+/// `channel` sent with every eval request, so analytics can leave eval
+/// traffic out.
+pub const EVAL_CHANNEL: &str = "eval";
+
+/// What the CLI needs after a case run: the counts, the headline and whether
+/// the baseline gate tripped (the process should then exit non-zero).
+#[derive(Debug, Clone)]
+pub struct CasesOutcome {
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that failed.
+    pub failed: usize,
+    /// This run's headline figures.
+    pub headline: Headline,
+    /// The baseline comparison, when `--baseline` was given.
+    pub comparison: Option<Comparison>,
+    /// A headline figure worsened beyond the tolerance.
+    pub regressed: bool,
+    /// Folder holding report.json, report.md and the plots.
+    pub report_dir: PathBuf,
+}
+
+/// Data identity recorded in report.json: which case files, how many, and
+/// a hash of their content.
+#[derive(Debug, Clone, Serialize)]
+struct DataInfo<'a> {
+    case_file_count: usize,
+    case_count: usize,
+    cases_sha256: &'a str,
+    case_files: &'a [CaseFileInfo],
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct GoalRow {
+    metric: Metric,
+    label: &'static str,
+    value: Option<f64>,
+    goal: Option<f64>,
+    higher_is_better: bool,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct CasesReport<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    run: &'a RunInfo,
+    endpoint: &'a str,
+    model_version: Option<&'a str>,
+    data: DataInfo<'a>,
+    passed: usize,
+    failed: usize,
+    goals: Vec<GoalRow>,
+    metrics: &'a CaseMetrics,
+    baseline: Option<&'a Comparison>,
+    failed_cases: Vec<String>,
+    results: &'a [CaseResult],
+}
+
+/// Runs the suite against `endpoint` (the URL of a running server; the CLI
+/// passes its in-process server's URL when `--endpoint` is absent).
+///
+/// Cases and the baseline are loaded first, so a malformed line fails as
+/// `file:line: reason` before any request; an unreachable server fails
+/// within ~3 s. Prints one line per failed case, the figures with their
+/// goals, the baseline comparison and finally `N passed, N failed`.
+pub async fn run_cases(args: &CasesArgs, endpoint: &str) -> anyhow::Result<CasesOutcome> {
+    let files = resolve_case_files(&args.files)?;
+    let suite = load_suite(&files)?;
+    let baseline = args.baseline.as_deref().map(load_baseline).transpose()?;
+    let client = connect(endpoint).await?;
+    let report_dir = report::create_run_dir(args.out.as_deref())?;
+    let run = RunInfo::now();
+
+    let results = run_suite(client, &suite.cases, usize::from(args.concurrency)).await?;
+    let metrics = CaseMetrics::compute(&results).context("cannot score the results")?;
+    let comparison = baseline.map(|baseline| compare(&baseline, &metrics.headline, &suite.sha256, args.tolerance));
+    let failures: Vec<String> = results.iter().filter(|result| !result.passed()).map(CaseResult::failure_line).collect();
+    let passed = results.len() - failures.len();
+
+    let report = CasesReport {
+        kind: "cases",
+        run: &run,
+        endpoint,
+        model_version: args.model_version.as_deref(),
+        data: DataInfo {
+            case_file_count: suite.files.len(),
+            case_count: suite.cases.len(),
+            cases_sha256: &suite.sha256,
+            case_files: &suite.files,
+        },
+        passed,
+        failed: failures.len(),
+        goals: goal_rows(&metrics.headline),
+        metrics: &metrics,
+        baseline: comparison.as_ref(),
+        failed_cases: failures.clone(),
+        results: &results,
+    };
+    report::write_json(&report_dir.join("report.json"), &report)?;
+    report::write_text(&report_dir.join("report.md"), &markdown(&report, &suite))?;
+    let predictions = intent_predictions(&results, metrics.intents.labels.clone());
+    report::write_classification_plots(&report_dir, "Intents", &metrics.intents, &predictions)?;
+    let latencies: Vec<f64> = results.iter().flat_map(|result| result.latencies_ms.iter().copied()).collect();
+    crate::plots::latency_plot(&report_dir.join(LATENCY_PNG), "Reply latency per call", &latencies)?;
+
+    for line in &failures {
+        println!("{line}");
+    }
+    for line in summary_lines(&metrics) {
+        println!("{line}");
+    }
+    if let Some(comparison) = &comparison {
+        for line in comparison.lines() {
+            println!("{line}");
+        }
+    }
+    println!("report: {}", report_dir.display());
+    println!("{passed} passed, {} failed", failures.len());
+
+    Ok(CasesOutcome {
+        passed,
+        failed: failures.len(),
+        headline: metrics.headline,
+        regressed: comparison.as_ref().is_some_and(|comparison| comparison.regressed),
+        comparison,
+        report_dir,
+    })
+}
+
+/// Runs the cases with `concurrency` workers; results come back in case order.
+async fn run_suite(client: AutoReplyClient<Channel>, cases: &[Case], concurrency: usize) -> anyhow::Result<Vec<CaseResult>> {
+    let cases = Arc::new(cases.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let bar = progress::bar(cases.len() as u64, "cases", "{prefix} [{bar:40}] {pos}/{len} ({elapsed})");
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency.clamp(1, cases.len().max(1)) {
+        let (cases, next, bar, run_id) = (Arc::clone(&cases), Arc::clone(&next), bar.clone(), run_id.clone());
+        let mut client = client.clone();
+        workers.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(index) else { break };
+                done.push((index, run_case(&mut client, case, &run_id).await));
+                bar.inc(1);
+            }
+            done
+        });
+    }
+    let mut indexed = Vec::with_capacity(cases.len());
+    while let Some(joined) = workers.join_next().await {
+        indexed.extend(joined.context("a case worker crashed")?);
+    }
+    bar.finish_and_clear();
+    indexed.sort_by_key(|(index, _)| *index);
+    Ok(indexed.into_iter().map(|(_, result)| result).collect())
+}
+
+/// Sends a case's turns in order in one fresh conversation; the last
+/// response (or the first failure) is judged.
+async fn run_case(client: &mut AutoReplyClient<Channel>, case: &Case, run_id: &str) -> CaseResult {
+    let conversation_id = format!("eval-{run_id}-{}", case.id);
+    let customer = case.customer.as_ref().map(pb::CustomerContext::from);
+    let mut latencies_ms = Vec::with_capacity(case.turns.len());
+    let mut last = None;
+    for (turn, text) in case.turns.iter().enumerate() {
+        let request = pb::ReplyRequest {
+            conversation_id: conversation_id.clone(),
+            text: text.clone(),
+            locale: String::new(),
+            shop_id: String::new(),
+            channel: EVAL_CHANNEL.to_string(),
+            customer: customer.clone(),
+            client_turn_id: format!("{conversation_id}-{}", turn + 1),
+        };
+        let started = Instant::now();
+        match client.reply(request).await {
+            Ok(response) => {
+                latencies_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                last = Some(Observation::from_response(response.get_ref()));
+            }
+            Err(status) => {
+                last = Some(Observation::from_error(&status));
+                break;
+            }
+        }
+    }
+    // Validation guarantees at least one turn; this only guards the type.
+    let got = last.unwrap_or_else(|| Observation::from_error(&tonic::Status::invalid_argument("case has no turns")));
+    CaseResult::new(case, got, latencies_ms)
+}
+
+fn goal_rows(headline: &Headline) -> Vec<GoalRow> {
+    headline
+        .entries()
+        .into_iter()
+        .map(|(metric, value)| GoalRow {
+            metric,
+            label: metric.label(),
+            value,
+            goal: metric.goal(),
+            higher_is_better: metric.higher_is_better(),
+            status: metric.goal_status(value),
+        })
+        .collect()
+}
+
+fn ratio_for(group: &GroupMetrics, metric: Metric) -> Ratio {
+    match metric {
+        Metric::ActionAccuracy => group.action_accuracy,
+        Metric::HandoffRecall => group.handoff_recall,
+        Metric::UnnecessaryHandoffRate => group.unnecessary_handoffs,
+        Metric::SourceAccuracy => group.source_accuracy,
+        Metric::IntentAccuracy => group.intent_accuracy,
+    }
+}
+
+/// The console block printed after the failures.
+fn summary_lines(metrics: &CaseMetrics) -> Vec<String> {
+    let overall = &metrics.overall;
+    let mut lines = Vec::new();
+    for (metric, _) in metrics.headline.entries() {
+        let ratio = ratio_for(overall, metric);
+        lines.push(format!(
+            "{:<36} {:>18}  goal {:<6} {}",
+            metric.label(),
+            ratio.display(),
+            metric.goal_text(),
+            metric.goal_status(ratio.value)
+        ));
+        if metric == Metric::HandoffRecall {
+            lines.push(format!("{:<36} {:>18}", "  angry (NEGATIVE_SENTIMENT)", overall.handoff_recall_angry.display()));
+            lines.push(format!("{:<36} {:>18}", "  explicit requests (CUSTOMER_REQUEST)", overall.handoff_recall_request.display()));
+        }
+    }
+    lines.push(format!(
+        "intents: macro-F1 {} · ECE {}",
+        metrics.intents.macro_f1.map_or("n/a".to_string(), |f1| format!("{f1:.3}")),
+        metrics.intents.calibration.ece.map_or("n/a".to_string(), |ece| format!("{ece:.3}"))
+    ));
+    lines.push(format!("latency: {}", metrics.latency.one_line()));
+    lines
+}
+
+fn group_table(md: &mut String, first_column: &str, groups: &std::collections::BTreeMap<String, GroupMetrics>) {
+    let _ = writeln!(
+        md,
+        "| {first_column} | cases | passed | action | handoff recall | unnecessary handoffs | top source | intent |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, group) in groups {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            group.cases,
+            group.passed,
+            group.action_accuracy.display(),
+            group.handoff_recall.display(),
+            group.unnecessary_handoffs.display(),
+            group.source_accuracy.display(),
+            group.intent_accuracy.display()
+        );
+    }
+}
+
+fn markdown(report: &CasesReport<'_>, suite: &CaseSuite) -> String {
+    let metrics = report.metrics;
+    let mut md = String::new();
+    let _ = writeln!(md, "# xiaoer case suite report\n");
+    let _ = writeln!(md, "- started: {}", report.run.started_at);
+    let _ = writeln!(md, "- git revision: {}", report.run.git_revision.as_deref().unwrap_or("unknown (no git checkout)"));
+    let _ = writeln!(md, "- model version: {}", report.model_version.unwrap_or("not recorded"));
+    let _ = writeln!(md, "- endpoint: {}", report.endpoint);
+    let _ = writeln!(
+        md,
+        "- cases: {} in {} files, sha256 `{}`",
+        suite.cases.len(),
+        suite.files.len(),
+        suite.sha256
+    );
+    let _ = writeln!(md, "- result: **{} passed, {} failed**\n", report.passed, report.failed);
+
+    let _ = writeln!(md, "## Headline\n");
+    let _ = writeln!(md, "| metric | value | goal | status |\n|---|---:|---:|---|");
+    for (metric, _) in metrics.headline.entries() {
+        let ratio = ratio_for(&metrics.overall, metric);
+        let _ = writeln!(md, "| {} | {} | {} | {} |", metric.label(), ratio.display(), metric.goal_text(), metric.goal_status(ratio.value));
+    }
+    let _ = writeln!(md, "| ↳ angry (NEGATIVE_SENTIMENT) | {} | | |", metrics.overall.handoff_recall_angry.display());
+    let _ = writeln!(md, "| ↳ explicit requests (CUSTOMER_REQUEST) | {} | | |", metrics.overall.handoff_recall_request.display());
+    let _ = writeln!(
+        md,
+        "\nHandoff recall counts a handoff for any reason; a wrong reason still fails the case. \
+         Unnecessary handoffs are handoffs on cases that expect ANSWER or CLARIFY, over those cases.\n"
+    );
+
+    if let Some(comparison) = report.baseline {
+        let _ = writeln!(md, "## Baseline\n\n```");
+        for line in comparison.lines() {
+            let _ = writeln!(md, "{line}");
+        }
+        let _ = writeln!(md, "```\n");
+    }
+
+    let _ = writeln!(md, "## By language\n");
+    group_table(&mut md, "language", &metrics.by_language);
+    let _ = writeln!(md, "\n## By expected intent\n");
+    group_table(&mut md, "intent", &metrics.by_intent);
+    md.push('\n');
+    md.push_str(&report::classification_markdown("Intent classification", &metrics.intents));
+    let _ = writeln!(md, "## Latency per Reply call\n");
+    md.push_str(&report::latency_markdown(&metrics.latency));
+    let _ = writeln!(md, "\n## Failed cases ({})\n", report.failed_cases.len());
+    if report.failed_cases.is_empty() {
+        let _ = writeln!(md, "None.");
+    }
+    for line in &report.failed_cases {
+        let _ = writeln!(md, "- `{}`", line.replace('`', "'"));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::{Action, HandoffReason};
+    use crate::test_server::{spawn, Reply};
+
+    fn case_line(id: &str, turns: &[&str], action: &str, intent: &str, articles: &[&str], reason: &str) -> String {
+        serde_json::json!({
+            "id": id, "lang": "en", "turns": turns,
+            "expect": {"action": action, "intent": intent, "articles": articles, "handoff_reason": reason}
+        })
+        .to_string()
+    }
+
+    fn args(files: Vec<PathBuf>, out: PathBuf, baseline: Option<PathBuf>) -> CasesArgs {
+        CasesArgs { files, endpoint: None, out: Some(out), baseline, tolerance: 2.0, concurrency: 2, model_version: Some("test-model".into()) }
+    }
+
+    fn bot() -> Vec<(&'static str, Reply)> {
+        vec![
+            ("where is my parcel", Reply::answer("order_tracking", 0.9, "order-tracking-howto")),
+            ("coupon?", Reply::answer("price_and_promotions", 0.6, "price-protection")),
+            ("agent please", Reply::handoff("human_agent", 0.95, HandoffReason::CustomerRequest)),
+            ("tell me a joke", Reply::clarify("out_of_scope", 0.4)),
+        ]
+    }
+
+    #[tokio::test]
+    async fn runs_cases_end_to_end_and_writes_the_report() {
+        let server = spawn(bot()).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = dir.path().join("c.jsonl");
+        let lines = [
+            case_line("pass-1", &["hello", "where is my parcel"], "ANSWER", "order_tracking", &["order-tracking-howto"], ""),
+            case_line("fail-src", &["coupon?"], "ANSWER", "price_and_promotions", &["coupons"], ""),
+            case_line("pass-2", &["agent please"], "HANDOFF", "human_agent", &[], "CUSTOMER_REQUEST"),
+            case_line("fail-act", &["tell me a joke"], "HANDOFF", "out_of_scope", &[], "NEGATIVE_SENTIMENT"),
+        ];
+        std::fs::write(&cases, lines.join("\n")).expect("write");
+        let out = dir.path().join("report");
+        let outcome = run_cases(&args(vec![cases.clone()], out.clone(), None), &server.url).await.expect("runs");
+        assert_eq!((outcome.passed, outcome.failed), (2, 2));
+        assert!(!outcome.regressed);
+        assert_eq!(outcome.headline.handoff_recall, Some(0.5));
+        // Multi-turn: both turns went to one conversation, in order.
+        let conversations = server.conversations();
+        let multi = conversations.iter().find(|(_, texts)| texts.len() == 2).expect("a two-turn conversation");
+        assert_eq!(multi.1, vec!["hello".to_string(), "where is my parcel".to_string()]);
+        assert_eq!(conversations.len(), 4, "each case in a fresh conversation");
+
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report.json")).expect("json");
+        assert_eq!(report["passed"], 2);
+        assert_eq!(report["model_version"], "test-model");
+        assert_eq!(report["data"]["case_count"], 4);
+        assert_eq!(report["data"]["cases_sha256"].as_str().map(str::len), Some(64));
+        assert_eq!(report["metrics"]["headline"]["action_accuracy"], 0.75);
+        assert_eq!(report["failed_cases"].as_array().map(Vec::len), Some(2));
+        let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+        assert!(md.contains("2 passed, 2 failed"));
+        assert!(md.contains("fail-src"));
+        for png in ["confusion.png", "reliability.png", "coverage.png", "latency.png"] {
+            assert!(std::fs::metadata(out.join(png)).map(|m| m.len() > 1000).unwrap_or(false), "{png}");
+        }
+
+        // The same run as its own baseline: no regression. A baseline that
+        // was much better: regression.
+        let again = run_cases(&args(vec![cases.clone()], dir.path().join("r2"), Some(out.join("report.json"))), &server.url)
+            .await
+            .expect("runs");
+        assert!(!again.regressed);
+        assert_eq!(again.comparison.as_ref().and_then(|c| c.same_cases), Some(true));
+        let mut better = report.clone();
+        better["metrics"]["headline"]["action_accuracy"] = serde_json::json!(0.9);
+        let better_path = dir.path().join("better.json");
+        std::fs::write(&better_path, better.to_string()).expect("write");
+        let gated = run_cases(&args(vec![cases], dir.path().join("r3"), Some(better_path)), &server.url).await.expect("runs");
+        assert!(gated.regressed);
+    }
+
+    #[tokio::test]
+    async fn malformed_cases_fail_before_any_request() {
+        let server = spawn(bot()).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = dir.path().join("bad.jsonl");
+        let good = case_line("ok", &["where is my parcel"], "ANSWER", "order_tracking", &[], "");
+        std::fs::write(&cases, format!("{good}\n{{\"id\": \"x\"}}\n")).expect("write");
+        let err = run_cases(&args(vec![cases.clone()], dir.path().join("o"), None), &server.url).await.expect_err("malformed");
+        assert!(err.to_string().starts_with(&format!("{}:2: ", cases.display())), "{err}");
+        assert!(server.conversations().is_empty(), "nothing was sent");
+        assert!(!dir.path().join("o").exists(), "no report folder for a run that never started");
+    }
+
+    #[tokio::test]
+    async fn failed_calls_fail_their_case() {
+        let server = spawn(bot()).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = dir.path().join("c.jsonl");
+        std::fs::write(&cases, case_line("boom", &["__fail__"], "ANSWER", "greeting", &[], "")).expect("write");
+        let outcome = run_cases(&args(vec![cases], dir.path().join("o"), None), &server.url).await.expect("runs");
+        assert_eq!((outcome.passed, outcome.failed), (0, 1));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/report.json")).expect("read")).expect("json");
+        let line = report["failed_cases"][0].as_str().unwrap_or_default();
+        assert!(line.contains("got error Internal"), "{line}");
+        assert_eq!(report["results"][0]["got"]["action"], Action::Unspecified.as_str());
+    }
+}
