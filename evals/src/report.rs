@@ -113,11 +113,8 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
 /// failing that, around this crate's sources). Reads `.git` directly, so it
 /// works without a git binary and never changes anything.
 pub fn current_git_revision() -> Option<String> {
-    let cwd = std::env::current_dir().ok();
-    cwd.iter()
-        .map(PathBuf::as_path)
-        .chain([Path::new(env!("CARGO_MANIFEST_DIR"))])
-        .find_map(git_revision_at)
+    let from_cwd = std::env::current_dir().ok().and_then(|cwd| git_revision_at(&cwd));
+    from_cwd.or_else(|| git_revision_at(Path::new(env!("CARGO_MANIFEST_DIR"))))
 }
 
 /// Short (7 hex digits) revision of the checkout containing `start`.

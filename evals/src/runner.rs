@@ -16,7 +16,7 @@ use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 
 use crate::baseline::{compare, load_baseline, Comparison};
 use crate::cases::{load_suite, resolve_case_files, Case, CaseFileInfo, CaseSuite};
-use crate::classification::{percent, Ratio};
+use crate::classification::Ratio;
 use crate::cli::CasesArgs;
 use crate::client::connect;
 use crate::judge::{CaseResult, Observation};

@@ -65,6 +65,14 @@ pub enum KbError {
         /// What is wrong with it.
         message: String,
     },
+    /// An evaluation query names an article the index does not have.
+    #[error("query {query}: article {article:?} is not in the knowledge base")]
+    UnknownArticle {
+        /// The query's id.
+        query: String,
+        /// The missing article id.
+        article: String,
+    },
     /// The search engine failed while building the in-memory index.
     #[error("search index: {0}")]
     Index(#[from] tantivy::TantivyError),

@@ -10,20 +10,31 @@
 mod analysis;
 mod article;
 mod error;
+mod eval;
 mod index;
 mod lang;
+mod live;
 mod set;
 mod shop;
 mod taxonomy;
 mod util;
 
+#[cfg(test)]
+mod test_support;
+
 pub use article::{Article, ReviewDate, BANNED_EN, BANNED_ZH};
 pub use error::{KbError, Problem};
+pub use eval::{
+    compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision, fusion_candidates,
+    load_negatives, load_queries, load_stackfaq, split_dev_test, ConfigTrial, DecisionMetrics, EvalQuery, QueryLang,
+    RetrievalMetrics, StackFaq,
+};
 pub use index::{
     DecisionConfig, DenseAggregate, FieldBoosts, Fusion, Hit, KnowledgeIndex, Match, RetrievalConfig, RetrievalMode,
     SearchQuery,
 };
 pub use lang::{Bilingual, Lang};
+pub use live::{watch, KbWatcher, KnowledgeBase, ReloadOutcome};
 pub use set::{check, ArticleSet, ARTICLES_DIR, SHOP_FILE};
 pub use shop::{ShopProfile, REQUIRED_PROFILE_KEYS};
 pub use taxonomy::{is_intent, INTENTS};

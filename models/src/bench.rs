@@ -374,10 +374,12 @@ mod tests {
         fs::write(path, body).expect("write");
     }
 
-    fn rows(labels: &[&'static str], n: usize, tag: &str) -> Vec<(String, &'static str)> {
+    /// `n` rows per label numbered from `first`; texts of a label share
+    /// their characters so the hash encoder separates the classes.
+    fn rows(labels: &[&'static str], n: usize, first: usize) -> Vec<(String, &'static str)> {
         labels
             .iter()
-            .flat_map(|&l| (0..n).map(move |i| (format!("{l} {l} {tag} {i}"), l)))
+            .flat_map(|&l| (first..first + n).map(move |i| (format!("{l} {l} {i}"), l)))
             .collect()
     }
 
@@ -399,8 +401,8 @@ mod tests {
     fn banking77_runner_reports_accuracy_and_anchors() {
         let dir = tempfile::tempdir().expect("tempdir");
         let labels = ["card_arrival", "pin_blocked", "top_up_failed"];
-        write(dir.path(), "banking77/train.jsonl", &rows(&labels, 20, "train"));
-        write(dir.path(), "banking77/test.jsonl", &rows(&labels, 5, "test"));
+        write(dir.path(), "banking77/train.jsonl", &rows(&labels, 20, 0));
+        write(dir.path(), "banking77/test.jsonl", &rows(&labels, 5, 100));
         let result = run_banking77(&config(dir.path()), &HashEncoder::new(64)).expect("bench");
         assert_eq!(result.test_examples, 15);
         assert_eq!(result.train_examples + result.val_examples, 60);
@@ -412,9 +414,9 @@ mod tests {
     fn clinc150_runner_reports_both_variants() {
         let dir = tempfile::tempdir().expect("tempdir");
         let labels = ["weather", "translate", "timer"];
-        write(dir.path(), "clinc150/train.jsonl", &rows(&labels, 20, "train"));
-        write(dir.path(), "clinc150/val.jsonl", &rows(&labels, 5, "val"));
-        write(dir.path(), "clinc150/test.jsonl", &rows(&labels, 5, "test"));
+        write(dir.path(), "clinc150/train.jsonl", &rows(&labels, 20, 0));
+        write(dir.path(), "clinc150/val.jsonl", &rows(&labels, 5, 200));
+        write(dir.path(), "clinc150/test.jsonl", &rows(&labels, 5, 100));
         for (file, n) in [("oos_train", 10), ("oos_val", 5), ("oos_test", 5)] {
             let oos: Vec<(String, &str)> = (0..n).map(|i| (format!("zzq xyv {file} {i}"), "oos")).collect();
             write(dir.path(), &format!("clinc150/{file}.jsonl"), &oos);

@@ -159,9 +159,9 @@ impl Default for PublicMix {
     fn default() -> Self {
         PublicMix {
             per_intent: 60,
-            out_of_scope_en: 300,
-            out_of_scope_zh: 200,
-            per_sentiment: 300,
+            out_of_scope_en: 200,
+            out_of_scope_zh: 150,
+            per_sentiment: 150,
             max_sentiment_chars: 120,
         }
     }

@@ -41,14 +41,14 @@ impl Language {
     }
 }
 
-/// Han ideographs (CJK unified, extensions A–H, compatibility).
+/// Han ideographs: CJK unified (BMP), extension A, compatibility, and the
+/// supplementary ideographic planes (extensions B–H and compatibility supplement).
 fn is_han(c: char) -> bool {
     matches!(c,
         '\u{4E00}'..='\u{9FFF}'
         | '\u{3400}'..='\u{4DBF}'
         | '\u{F900}'..='\u{FAFF}'
-        | '\u{20000}'..='\u{323AF}'
-        | '\u{2F800}'..='\u{2FA1F}')
+        | '\u{20000}'..='\u{323AF}')
 }
 
 /// Latin letters: ASCII, Latin-1/Extended-A/B (accents) and full-width forms.

@@ -104,10 +104,12 @@ fn standardiser(xs: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
             *s += (*v as f64 - m).powi(2);
         }
     }
-    let inv_std = var
-        .iter()
-        .map(|s| (1.0 / (s / n).sqrt().max(1e-6)) as f32)
-        .collect();
+    let std: Vec<f64> = var.iter().map(|s| (s / n).sqrt()).collect();
+    // Floor at a tenth of the typical scale: a dimension (nearly) constant in
+    // training must not turn a small deviation at inference into a huge input.
+    let rms = (std.iter().map(|s| s * s).sum::<f64>() / dim as f64).sqrt();
+    let floor = (0.1 * rms).max(1e-12);
+    let inv_std = std.iter().map(|s| (1.0 / s.max(floor)) as f32).collect();
     (mean.iter().map(|m| *m as f32).collect(), inv_std)
 }
 
@@ -920,6 +922,7 @@ mod tests {
         let (x, y) = blobs(20, 3);
         let cfg = HeadConfig {
             hidden: vec![],
+            learning_rate: 1e-2,
             ..small_cfg()
         };
         let fit = fit_head(&x, &y, &x, &y, labels3(), &cfg, 1).expect("linear fit");

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use xiaoer_evals::EvalCommand as EvalsCommand;
 use xiaoer_kb::{ArticleSet, KnowledgeIndex, RetrievalMode, SearchQuery};
-use xiaoer_models::{E5Encoder, Encoder, Lang, TextRole};
+use xiaoer_models::{E5Encoder, Encoder, TextRole};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 
@@ -76,52 +76,75 @@ fn new_conversation_id() -> String {
     format!("chat-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn connect(endpoint: &str) -> anyhow::Result<AutoReplyClient<tonic::transport::Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+async fn open_channel(endpoint: &str) -> anyhow::Result<tonic::transport::Channel> {
+    tonic::transport::Endpoint::from_shared(endpoint.to_string())
         .with_context(|| format!("bad endpoint {endpoint}"))?
         .connect_timeout(std::time::Duration::from_secs(3))
         .connect()
         .await
-        .with_context(|| format!("cannot reach {endpoint} — is `xiaoer serve` running?"))?;
-    Ok(AutoReplyClient::new(channel))
+        .with_context(|| format!("cannot reach {endpoint} — is `xiaoer serve` running?"))
 }
 
-/// Flags of `xiaoer train`.
+async fn connect(endpoint: &str) -> anyhow::Result<AutoReplyClient<tonic::transport::Channel>> {
+    Ok(AutoReplyClient::new(open_channel(endpoint).await?))
+}
+
+/// `xiaoer health`: succeeds only when the server reports SERVING.
+pub async fn health(endpoint: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+    let mut client = HealthClient::new(open_channel(endpoint).await?);
+    let status = client.check(HealthCheckRequest { service: String::new() }).await?.into_inner().status;
+    if status != ServingStatus::Serving as i32 {
+        bail!("{endpoint} is not serving (status {status})");
+    }
+    println!("SERVING");
+    Ok(())
+}
+
+/// Flags of `xiaoer train`; every path defaults to the repository layout.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Hand-written training data (intents/ and sentiment/).
-    #[arg(long, default_value_os_t = workspace_path("models/data"))]
-    pub data_dir: PathBuf,
-    /// Public data sets (bitext, clinc150, goemotions, ...).
-    #[arg(long, default_value_os_t = workspace_path("../shared/datasets"))]
-    pub datasets_dir: PathBuf,
-    /// Encoder weights.
-    #[arg(long, env = "XIAOER_MODELS_DIR", default_value_os_t = workspace_path("models/weights"))]
-    pub models_dir: PathBuf,
-    /// Where the trained heads are written.
-    #[arg(long, default_value_os_t = workspace_path("models/heads"))]
-    pub out: PathBuf,
-    /// Embedding cache, so re-runs skip the encoder.
-    #[arg(long, default_value = "data/cache")]
-    pub cache_dir: PathBuf,
-    /// Seed for initialisation and shuffling.
-    #[arg(long, default_value_t = 13)]
-    pub seed: u64,
+    /// Hand-written training data (intents/ and sentiment/) [default: models/data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Public data sets (bitext, clinc150, goemotions, ...) [default: ../shared/datasets].
+    #[arg(long)]
+    pub datasets_dir: Option<PathBuf>,
+    /// Encoder weights [default: models/weights].
+    #[arg(long, env = "XIAOER_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Where the trained heads are written [default: models/heads].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Embedding cache, so re-runs skip the encoder [default: target/embedding-cache].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Seed for initialisation and shuffling (same seed, same heads).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Trains both heads and prints the held-out report.
 pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let mut config = xiaoer_models::TrainConfig::for_workspace(&workspace_path("."));
+    let overrides = [
+        (&mut config.data_dir, args.data_dir),
+        (&mut config.datasets_dir, args.datasets_dir),
+        (&mut config.models_dir, args.models_dir),
+        (&mut config.out_dir, args.out),
+        (&mut config.cache_dir, args.cache_dir),
+    ];
+    for (slot, value) in overrides {
+        if let Some(value) = value {
+            *slot = value;
+        }
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let encoder = E5Encoder::load(&args.models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", args.models_dir.display()))?;
-        let config = xiaoer_models::TrainConfig {
-            data_dir: args.data_dir,
-            datasets_dir: args.datasets_dir,
-            out_dir: args.out,
-            cache_dir: args.cache_dir,
-            seed: args.seed,
-            ..xiaoer_models::TrainConfig::default()
-        };
-        Ok(xiaoer_models::train_shipped(&config, &encoder)?)
+        let encoder = E5Encoder::load(&config.models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", config.models_dir.display()))?;
+        Ok(xiaoer_models::train_shipped(config, &encoder)?)
     })
     .await??;
     println!("{report}");
@@ -178,7 +201,7 @@ pub async fn kb(command: KbCommand) -> anyhow::Result<()> {
                 let encoder = E5Encoder::load(&models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", models_dir.display()))?;
                 let index = KnowledgeIndex::build(ArticleSet::load(&kb_dir)?, &encoder)?;
                 let embedding = encoder.encode_batch(&[query.as_str()], TextRole::Query)?.remove(0);
-                let language = Lang::detect(&query);
+                let language = xiaoer_models::detect_language(&query);
                 let hits = index.search(&SearchQuery { text: &query, embedding: Some(&embedding), language, limit, mode });
                 for (rank, hit) in hits.iter().enumerate() {
                     println!("{}. {:<24} {:.3}  {}\n   {}", rank + 1, hit.article_id, hit.score, hit.title, hit.snippet);

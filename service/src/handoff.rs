@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::phrasing::topic_label;
-use crate::policy::{HandoffCause, Lang, OrderFact};
+use xiaoer_models::Language;
+
+use crate::policy::{HandoffCause, OrderFact};
 use crate::store::{DraftReply, NewHandoff, TurnRecord};
 
 static ORDER_ID: LazyLock<Regex> = LazyLock::new(|| {
@@ -82,7 +84,7 @@ pub fn anger_trend(anger: &[f32]) -> Trend {
 /// Inputs for one handoff package.
 #[derive(Debug, Clone)]
 pub struct PackageInput<'a> {
-    pub lang: Lang,
+    pub lang: Language,
     pub cause: HandoffCause,
     pub queue: &'static str,
     pub priority: i32,
@@ -126,7 +128,7 @@ fn summarise(input: &PackageInput<'_>, entities: &BTreeMap<String, String>, ange
     let latest: String = latest.chars().take(120).collect();
     let entity = |key: &str| entities.get(key).cloned().unwrap_or_default();
     match lang {
-        Lang::Zh => {
+        Language::Zh => {
             let reason = match input.cause {
                 HandoffCause::CustomerRequest => "顾客要求人工服务",
                 HandoffCause::NegativeSentiment => "顾客情绪激动，需优先安抚",
@@ -153,7 +155,7 @@ fn summarise(input: &PackageInput<'_>, entities: &BTreeMap<String, String>, ange
             }
             s
         }
-        Lang::En => {
+        Language::En => {
             let reason = match input.cause {
                 HandoffCause::CustomerRequest => "the shopper asked for a person",
                 HandoffCause::NegativeSentiment => "the shopper is upset and needs priority care",
@@ -238,7 +240,7 @@ mod tests {
             turn("customer", "你们太差劲了，家住上海市浦东新区张江路123号5栋301室，电话13912345678", 0.9, &[]),
         ];
         let package = build_package(PackageInput {
-            lang: Lang::Zh,
+            lang: Language::Zh,
             cause: HandoffCause::NegativeSentiment,
             queue: "logistics",
             priority: 1,

@@ -22,6 +22,11 @@ struct Cli {
 enum Command {
     /// Run the gRPC server.
     Serve(ServeArgs),
+    /// Exit 0 when a server's gRPC health check answers SERVING (for container health checks).
+    Health {
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "XIAOER_ENDPOINT")]
+        endpoint: String,
+    },
     /// Talk to a running server from the terminal, as a shopper would.
     Chat(cli::ChatArgs),
     /// Train the intent and sentiment heads on the shipped data.
@@ -100,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::load(config).await?;
             server::serve(app, listener, server::shutdown_signal()).await
         }
+        Command::Health { endpoint } => cli::health(&endpoint).await,
         Command::Chat(args) => cli::chat(args, std::io::stdin().lock(), std::io::stdout()).await,
         Command::Train(args) => cli::train(args).await,
         Command::Kb { command } => cli::kb(command).await,

@@ -3,10 +3,12 @@
 //! messages for handoffs and order-status answers. Texts never promise what
 //! the shop cannot control (no 肯定/保证/绝对, no "guarantee").
 
-use crate::policy::{HandoffCause, Lang, OrderFact};
+use xiaoer_models::Language;
+
+use crate::policy::{HandoffCause, OrderFact};
 
 /// Human-readable name of a topic (intent) for clarifying questions and summaries.
-pub fn topic_label(intent: &str, lang: Lang) -> &'static str {
+pub fn topic_label(intent: &str, lang: Language) -> &'static str {
     let (zh, en) = match intent {
         "greeting" => ("打招呼", "greeting"),
         "thanks_goodbye" => ("致谢/结束", "thanks"),
@@ -34,36 +36,36 @@ pub fn topic_label(intent: &str, lang: Lang) -> &'static str {
         _ => ("其他问题", "something else"),
     };
     match lang {
-        Lang::Zh => zh,
-        Lang::En => en,
+        Language::Zh => zh,
+        Language::En => en,
     }
 }
 
 /// Greeting that names the shop and offers help.
-pub fn greeting(shop_name: &str, lang: Lang) -> String {
+pub fn greeting(shop_name: &str, lang: Language) -> String {
     match lang {
-        Lang::Zh => format!("您好，欢迎光临{shop_name}！我是智能客服小二，请问有什么可以帮您？"),
-        Lang::En => format!("Hello, welcome to {shop_name}! I'm the shop assistant. How can I help you today?"),
+        Language::Zh => format!("您好，欢迎光临{shop_name}！我是智能客服小二，请问有什么可以帮您？"),
+        Language::En => format!("Hello, welcome to {shop_name}! I'm the shop assistant. How can I help you today?"),
     }
 }
 
 /// Polite close.
-pub fn farewell(shop_name: &str, lang: Lang) -> String {
+pub fn farewell(shop_name: &str, lang: Language) -> String {
     match lang {
-        Lang::Zh => format!("不客气，感谢您对{shop_name}的支持！如还有其他问题，请随时联系我们，祝您生活愉快～"),
-        Lang::En => format!("You're welcome, and thank you for shopping with {shop_name}! If anything else comes up, just message us. Have a great day!"),
+        Language::Zh => format!("不客气，感谢您对{shop_name}的支持！如还有其他问题，请随时联系我们，祝您生活愉快～"),
+        Language::En => format!("You're welcome, and thank you for shopping with {shop_name}! If anything else comes up, just message us. Have a great day!"),
     }
 }
 
 /// A clarifying question offering up to two topics.
-pub fn clarify(options: &[String], lang: Lang) -> String {
+pub fn clarify(options: &[String], lang: Language) -> String {
     match (lang, options) {
-        (Lang::Zh, [a, b, ..]) => format!("抱歉，我没有完全理解您的问题。请问您想咨询的是「{a}」还是「{b}」呢？也可以换个说法告诉我，谢谢！"),
-        (Lang::Zh, [a]) => format!("抱歉，我没有完全理解您的问题。请问您想咨询的是「{a}」吗？也可以换个说法告诉我，谢谢！"),
-        (Lang::Zh, []) => "抱歉，我没有完全理解您的问题。请您换个说法详细描述一下，比如订单、发货、退换货或退款方面的问题，谢谢！".to_string(),
-        (Lang::En, [a, b, ..]) => format!("Sorry, I'm not sure I understood. Is your question about {a} or {b}? You can also rephrase it, thank you!"),
-        (Lang::En, [a]) => format!("Sorry, I'm not sure I understood. Is your question about {a}? You can also rephrase it, thank you!"),
-        (Lang::En, []) => {
+        (Language::Zh, [a, b, ..]) => format!("抱歉，我没有完全理解您的问题。请问您想咨询的是「{a}」还是「{b}」呢？也可以换个说法告诉我，谢谢！"),
+        (Language::Zh, [a]) => format!("抱歉，我没有完全理解您的问题。请问您想咨询的是「{a}」吗？也可以换个说法告诉我，谢谢！"),
+        (Language::Zh, []) => "抱歉，我没有完全理解您的问题。请您换个说法详细描述一下，比如订单、发货、退换货或退款方面的问题，谢谢！".to_string(),
+        (Language::En, [a, b, ..]) => format!("Sorry, I'm not sure I understood. Is your question about {a} or {b}? You can also rephrase it, thank you!"),
+        (Language::En, [a]) => format!("Sorry, I'm not sure I understood. Is your question about {a}? You can also rephrase it, thank you!"),
+        (Language::En, []) => {
             "Sorry, I'm not sure I understood. Could you tell me a bit more, for example whether it's about an order, shipping, a return or a refund? Thank you!".to_string()
         }
     }
@@ -71,40 +73,40 @@ pub fn clarify(options: &[String], lang: Lang) -> String {
 
 /// Holding message when a person takes over. An angry shopper hears
 /// acknowledgement and an apology first, never an FAQ answer.
-pub fn handoff_holding(cause: HandoffCause, wait_minutes: u32, lang: Lang) -> String {
+pub fn handoff_holding(cause: HandoffCause, wait_minutes: u32, lang: Language) -> String {
     match (lang, cause) {
-        (Lang::Zh, HandoffCause::NegativeSentiment) => format!(
+        (Language::Zh, HandoffCause::NegativeSentiment) => format!(
             "非常抱歉给您带来了不好的体验，您的心情我们完全理解。我已将您的问题和聊天记录转给人工客服专员优先处理，预计{wait_minutes}分钟内会有同事联系您，您无需重复描述，请您稍等。"
         ),
-        (Lang::En, HandoffCause::NegativeSentiment) => format!(
+        (Language::En, HandoffCause::NegativeSentiment) => format!(
             "I'm really sorry about this experience, and I understand your frustration. I've passed your conversation to a senior agent as a priority; someone should be with you within about {wait_minutes} minutes, and you won't need to repeat anything."
         ),
-        (Lang::Zh, HandoffCause::CustomerRequest) => {
+        (Language::Zh, HandoffCause::CustomerRequest) => {
             format!("好的，正在为您转接人工客服，预计{wait_minutes}分钟内会有同事接待您。您之前的聊天记录已同步给客服，无需重复描述，请稍等。")
         }
-        (Lang::En, HandoffCause::CustomerRequest) => format!(
+        (Language::En, HandoffCause::CustomerRequest) => format!(
             "Sure, I'm connecting you with a member of our team. Someone should be with you within about {wait_minutes} minutes, and they can already see our conversation, so there's no need to repeat anything."
         ),
-        (Lang::Zh, _) => format!("您的问题需要人工客服进一步处理，我已把情况转给同事，预计{wait_minutes}分钟内会联系您，请您稍等，感谢您的耐心。"),
-        (Lang::En, _) => format!(
+        (Language::Zh, _) => format!("您的问题需要人工客服进一步处理，我已把情况转给同事，预计{wait_minutes}分钟内会联系您，请您稍等，感谢您的耐心。"),
+        (Language::En, _) => format!(
             "This needs a member of our team to take a closer look. I've passed it on with our conversation, and someone should be with you within about {wait_minutes} minutes. Thank you for your patience."
         ),
     }
 }
 
 /// Reassurance while a person already handles the conversation.
-pub fn with_agent(lang: Lang) -> String {
+pub fn with_agent(lang: Language) -> String {
     match lang {
-        Lang::Zh => "您的消息已收到并同步给正在处理的人工客服，请您稍等，同事会尽快回复您。".to_string(),
-        Lang::En => "Thanks, I've added your message to the conversation our team member is handling. They'll reply as soon as they can.".to_string(),
+        Language::Zh => "您的消息已收到并同步给正在处理的人工客服，请您稍等，同事会尽快回复您。".to_string(),
+        Language::En => "Thanks, I've added your message to the conversation our team member is handling. They'll reply as soon as they can.".to_string(),
     }
 }
 
 /// Status of an order from the storefront's facts.
-pub fn order_status(order: &OrderFact, lang: Lang) -> String {
+pub fn order_status(order: &OrderFact, lang: Language) -> String {
     let tracking = !order.tracking_number.is_empty();
     match lang {
-        Lang::Zh => {
+        Language::Zh => {
             let mut text = format!("您好，您的订单 {} 当前状态为「{}」", order.order_id, order.status);
             if tracking {
                 text.push_str(&format!("，承运快递：{}，运单号：{}，您可以在「我的订单」中查看实时物流", order.carrier, order.tracking_number));
@@ -112,7 +114,7 @@ pub fn order_status(order: &OrderFact, lang: Lang) -> String {
             text.push('。');
             text
         }
-        Lang::En => {
+        Language::En => {
             let mut text = format!("Hello, your order {} is currently \"{}\"", order.order_id, order.status);
             if tracking {
                 text.push_str(&format!(", shipped with {} under tracking number {}; you can follow it live under My Orders", order.carrier, order.tracking_number));
@@ -124,10 +126,10 @@ pub fn order_status(order: &OrderFact, lang: Lang) -> String {
 }
 
 /// Appended to a how-to answer when the bot needs the order number to go further.
-pub fn ask_order_number(lang: Lang) -> &'static str {
+pub fn ask_order_number(lang: Language) -> &'static str {
     match lang {
-        Lang::Zh => "如需我帮您查询具体订单，请提供一下订单号，谢谢！",
-        Lang::En => "If you'd like me to look at a specific order, please send me the order number. Thank you!",
+        Language::Zh => "如需我帮您查询具体订单，请提供一下订单号，谢谢！",
+        Language::En => "If you'd like me to look at a specific order, please send me the order number. Thank you!",
     }
 }
 
@@ -141,7 +143,7 @@ mod tests {
     fn all_texts() -> Vec<String> {
         let order = OrderFact { order_id: "A1".into(), status: "shipped".into(), carrier: "SF".into(), tracking_number: "SF1".into() };
         let mut texts = vec![];
-        for lang in [Lang::Zh, Lang::En] {
+        for lang in [Language::Zh, Language::En] {
             texts.push(greeting("店", lang));
             texts.push(farewell("店", lang));
             texts.push(clarify(&[], lang));
@@ -167,15 +169,15 @@ mod tests {
 
     #[test]
     fn angry_holding_message_apologises_first() {
-        assert!(handoff_holding(HandoffCause::NegativeSentiment, 3, Lang::Zh).starts_with("非常抱歉"));
-        assert!(handoff_holding(HandoffCause::NegativeSentiment, 3, Lang::En).starts_with("I'm really sorry"));
+        assert!(handoff_holding(HandoffCause::NegativeSentiment, 3, Language::Zh).starts_with("非常抱歉"));
+        assert!(handoff_holding(HandoffCause::NegativeSentiment, 3, Language::En).starts_with("I'm really sorry"));
     }
 
     #[test]
     fn every_intent_has_a_label_in_both_languages() {
         for intent in crate::policy::FAQ_INTENTS.iter().chain(crate::policy::ORDER_INTENTS) {
-            assert_ne!(topic_label(intent, Lang::Zh), "其他问题", "{intent}");
-            assert_ne!(topic_label(intent, Lang::En), "something else", "{intent}");
+            assert_ne!(topic_label(intent, Language::Zh), "其他问题", "{intent}");
+            assert_ne!(topic_label(intent, Language::En), "something else", "{intent}");
         }
     }
 }

@@ -6,22 +6,7 @@
 
 use serde::Deserialize;
 
-/// Languages the shop answers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
-}
-
-impl Lang {
-    /// Two-letter code used on the wire and in reports.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh",
-            Lang::En => "en",
-        }
-    }
-}
+use xiaoer_models::Language;
 
 /// Intents whose questions the knowledge base answers.
 pub const FAQ_INTENTS: &[&str] = &[
@@ -136,7 +121,7 @@ pub struct History {
 /// Everything the policy reads for one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyInput {
-    pub lang: Lang,
+    pub lang: Language,
     /// Ranked calibrated intents, best first.
     pub intents: Vec<(String, f32)>,
     pub out_of_scope: bool,
@@ -327,7 +312,7 @@ mod tests {
 
     fn input(intent: &str, confidence: f32) -> PolicyInput {
         PolicyInput {
-            lang: Lang::Zh,
+            lang: Language::Zh,
             intents: vec![(intent.to_string(), confidence), ("shipping_options".into(), 0.05)],
             out_of_scope: false,
             anger: 0.02,

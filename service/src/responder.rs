@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 use xiaoer_kb::{Hit, KnowledgeBase, KnowledgeIndex, Match, RetrievalMode, SearchQuery};
-use xiaoer_models::{Classifier, Encoder, InferencePool, Lang, SentimentLabel, TextRole};
+use xiaoer_models::{Classifier, Encoder, InferencePool, Language, SentimentLabel, TextRole};
 use xiaoer_proto::v1 as pb;
 
 use crate::error::{require_id, require_text, ServiceError};
@@ -30,7 +30,7 @@ const WAIT_MINUTES: [u32; 4] = [3, 5, 10, 15];
 /// What one message means, from one pass of the encoder.
 #[derive(Debug, Clone)]
 pub struct Understanding {
-    pub lang: Lang,
+    pub lang: Language,
     pub embedding: Vec<f32>,
     /// Calibrated intents, best first.
     pub intents: Vec<(String, f32)>,
@@ -60,10 +60,10 @@ impl Understanding {
 
 fn sentiment_label_pb(label: SentimentLabel) -> pb::SentimentLabel {
     match label {
-        SentimentLabel::Positive => pb::SentimentLabel::Positive,
-        SentimentLabel::Neutral => pb::SentimentLabel::Neutral,
-        SentimentLabel::Negative => pb::SentimentLabel::Negative,
-        SentimentLabel::Angry => pb::SentimentLabel::Angry,
+        SentimentLabel::Positive => pb::SentimentLabel::SentimentPositive,
+        SentimentLabel::Neutral => pb::SentimentLabel::SentimentNeutral,
+        SentimentLabel::Negative => pb::SentimentLabel::SentimentNegative,
+        SentimentLabel::Angry => pb::SentimentLabel::SentimentAngry,
     }
 }
 
@@ -113,7 +113,7 @@ impl Responder {
 
     /// Classifies one message; the encoder runs on the inference threads.
     pub async fn understand(&self, text: &str, locale: &str) -> Result<Understanding, ServiceError> {
-        let lang = Lang::from_locale(locale).unwrap_or_else(|| Lang::detect(text));
+        let lang = Language::from_locale(locale).unwrap_or_else(|| xiaoer_models::detect_language(text));
         let embedding = self.pool.embed(text.to_string(), TextRole::Query).await?;
         let intent = self.classifier.intent(&embedding);
         let sentiment = self.classifier.sentiment(&embedding);
@@ -236,7 +236,7 @@ impl Responder {
         let new_handoff = match &decision {
             Decision::Handoff { cause, queue, priority } => {
                 let topic = input.history.last_topic_intent.clone().filter(|_| u.top_intent() == "human_agent").unwrap_or_else(|| u.top_intent().to_string());
-                Some(build_package(PackageInput {
+                let details = build_package(PackageInput {
                     lang: u.lang,
                     cause: *cause,
                     queue,
@@ -245,22 +245,28 @@ impl Responder {
                     transcript: &transcript,
                     orders: &orders,
                     suggested_replies: drafts(&index, &hits, u.lang, u.anger >= self.policy.anger_threshold, 3),
-                }))
+                });
+                Some(HandoffRecord::open(&conversation_id, details, now))
             }
             _ => None,
         };
-        let mut response = pb::ReplyResponse {
+        let must_record = new_handoff.is_some() || open_handoff.is_some();
+        if !store_up && must_record {
+            return Err(ServiceError::Unavailable("database unavailable: the handoff could not be recorded, please retry".into()));
+        }
+        transcript.push(bot_turn.clone());
+        let shown_handoff = new_handoff.as_ref().or(open_handoff.as_ref());
+        let response = pb::ReplyResponse {
             action: rendered.action as i32,
             text: rendered.text,
             intent: u.intent_pb(),
             alternatives: u.alternatives_pb(),
             sentiment: Some(u.sentiment_pb()),
             sources: rendered.sources,
-            handoff: None,
+            handoff: shown_handoff.map(|h| handoff_pb(h, &transcript)),
             turn_id: bot_turn.id.clone(),
             language: u.lang.code().to_string(),
         };
-        transcript.push(bot_turn.clone());
         let exchange = Exchange {
             conversation: ConversationMeta {
                 id: conversation_id.clone(),
@@ -271,33 +277,27 @@ impl Responder {
             customer: customer_turn,
             bot: bot_turn,
             client_turn_id,
-            response: Vec::new(),
+            // Stored so a retry with the same client turn id gets this very answer.
+            response: prost::Message::encode_to_vec(&response),
             handoff: new_handoff,
         };
-        let must_record = exchange.handoff.is_some() || open_handoff.is_some();
-        if !store_up && must_record {
-            return Err(ServiceError::Unavailable("database unavailable: the handoff could not be recorded, please retry".into()));
-        }
-        // The stored response is the one a retry with the same client turn id gets back.
-        let handoff_for_response = open_handoff.clone();
-        response.handoff = handoff_for_response.as_ref().map(|h| handoff_pb(h, &transcript));
-        let mut exchange = exchange;
-        exchange.response = prost::Message::encode_to_vec(&response);
         match self.store.record_exchange(&exchange).await {
-            Ok(Recorded::New { handoff: Some(created) }) => {
-                telemetry::record_handoff(reason_name(created.details.reason));
-                info!(conversation_id, handoff_id = %created.id, queue = %created.details.queue, "handed off");
-                response.handoff = Some(handoff_pb(&created, &transcript));
+            Ok(Recorded::New) => {
+                if let Some(created) = &exchange.handoff {
+                    telemetry::record_handoff(reason_name(created.details.reason));
+                    info!(conversation_id, handoff_id = %created.id, queue = %created.details.queue, "handed off");
+                }
             }
-            Ok(Recorded::New { handoff: None }) => {}
             Ok(Recorded::Replayed { response }) => return decode_response(&response),
-            Err(StoreError::Conflict(why)) if exchange.client_turn_id.is_some() => {
-                // A concurrent retry won the race; return what it stored.
-                let client_id = exchange.client_turn_id.as_deref().unwrap_or_default();
-                return match self.store.replayed_response(&conversation_id, client_id).await? {
-                    Some(bytes) => decode_response(&bytes),
-                    None => Err(ServiceError::Unavailable(format!("conflicting write, please retry: {why}"))),
-                };
+            Err(StoreError::Conflict(why)) => {
+                // A concurrent request for this conversation won the race
+                // (same client turn id, or it opened the handoff first).
+                if let Some(client_id) = exchange.client_turn_id.as_deref() {
+                    if let Some(bytes) = self.store.replayed_response(&conversation_id, client_id).await? {
+                        return decode_response(&bytes);
+                    }
+                }
+                return Err(ServiceError::Unavailable(format!("conflicting concurrent write, please retry: {why}")));
             }
             Err(e) if must_record => return Err(e.into()),
             Err(e) => {
@@ -464,12 +464,12 @@ fn reconcile_kb(index: &KnowledgeIndex, hits: &[Hit], intent: &str) -> KbMatch {
 
 /// Draft replies for an agent: an apology first for an angry shopper, then
 /// the best matching articles' answers.
-fn drafts(index: &KnowledgeIndex, hits: &[Hit], lang: Lang, angry: bool, max: usize) -> Vec<DraftReply> {
+fn drafts(index: &KnowledgeIndex, hits: &[Hit], lang: Language, angry: bool, max: usize) -> Vec<DraftReply> {
     let mut out = Vec::new();
     if angry {
         let text = match lang {
-            Lang::Zh => "非常抱歉让您久等了，给您带来不便真的很抱歉。我是人工客服，已经看到您之前的消息，现在马上为您核实处理，请您稍等一两分钟。",
-            Lang::En => "I'm so sorry for the trouble and the wait. I'm a member of the team and I've read your earlier messages, so there's no need to repeat anything. Let me check this for you right now.",
+            Language::Zh => "非常抱歉让您久等了，给您带来不便真的很抱歉。我是人工客服，已经看到您之前的消息，现在马上为您核实处理，请您稍等一两分钟。",
+            Language::En => "I'm so sorry for the trouble and the wait. I'm a member of the team and I've read your earlier messages, so there's no need to repeat anything. Let me check this for you right now.",
         };
         out.push(DraftReply { text: text.to_string(), article_id: String::new(), score: 1.0 });
     }

@@ -52,7 +52,7 @@ impl App {
         let store = Store::connect(&config.database_url).await.context("database")?;
         let (models_dir, heads_dir, kb_dir) = (config.models_dir.clone(), config.heads_dir.clone(), config.kb_dir.clone());
         let (encoder, classifier, kb) = tokio::task::spawn_blocking(move || load_models(&models_dir, &heads_dir, &kb_dir)).await??;
-        let pool = InferencePool::start(Arc::clone(&encoder), PoolConfig { threads: config.inference_threads, ..PoolConfig::default() });
+        let pool = InferencePool::start(Arc::clone(&encoder), PoolConfig { workers: config.inference_threads, ..PoolConfig::default() });
         let responder = Responder::new(encoder, pool, classifier, kb, store, config.policy.clone(), config.max_concurrent);
         Ok(App { responder: Arc::new(responder), config })
     }

@@ -115,6 +115,22 @@ pub struct HandoffRecord {
     pub resolution: String,
 }
 
+impl HandoffRecord {
+    /// A new waiting handoff. The id is chosen before the write so the reply
+    /// that announces the handoff (and its idempotent replay) can name it.
+    pub fn open(conversation_id: &str, details: NewHandoff, created_at_ms: i64) -> Self {
+        Self {
+            id: new_id(),
+            conversation_id: conversation_id.to_string(),
+            details,
+            state: HandoffState::Waiting,
+            created_at_ms,
+            claimed_by: String::new(),
+            resolution: String::new(),
+        }
+    }
+}
+
 /// Conversation identity and routing facts recorded with its first turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationMeta {
@@ -135,15 +151,15 @@ pub struct Exchange {
     pub client_turn_id: Option<String>,
     /// Encoded response replayed when the same client turn id comes again.
     pub response: Vec<u8>,
-    /// A handoff to open with this exchange.
-    pub handoff: Option<NewHandoff>,
+    /// A handoff to open with this exchange (see [`HandoffRecord::open`]).
+    pub handoff: Option<HandoffRecord>,
 }
 
 /// What recording an exchange produced.
 #[derive(Debug, Clone)]
 pub enum Recorded {
-    /// Stored now; carries the handoff opened with it, if any.
-    New { handoff: Option<HandoffRecord> },
+    /// Stored now.
+    New,
     /// The same client turn id was recorded before; carries the first response.
     Replayed { response: Vec<u8> },
 }
@@ -273,12 +289,11 @@ impl Store {
         ] {
             insert_turn(&mut tx, &meta.id, next_seq + offset, turn, client_id, response).await?;
         }
-        let handoff = match &exchange.handoff {
-            Some(new) => Some(insert_handoff(&mut tx, &meta.id, new, now).await?),
-            None => None,
-        };
+        if let Some(handoff) = &exchange.handoff {
+            insert_handoff(&mut tx, handoff).await?;
+        }
         tx.commit().await?;
-        Ok(Recorded::New { handoff })
+        Ok(Recorded::New)
     }
 
     /// The most recent `limit` turns of a conversation, oldest first: the
@@ -530,27 +545,14 @@ async fn insert_turn(
     Ok(())
 }
 
-async fn insert_handoff(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    conversation_id: &str,
-    new: &NewHandoff,
-    now: i64,
-) -> StoreResult<HandoffRecord> {
-    let record = HandoffRecord {
-        id: new_id(),
-        conversation_id: conversation_id.to_string(),
-        details: new.clone(),
-        state: HandoffState::Waiting,
-        created_at_ms: now,
-        claimed_by: String::new(),
-        resolution: String::new(),
-    };
+async fn insert_handoff(tx: &mut sqlx::Transaction<'_, sqlx::Any>, record: &HandoffRecord) -> StoreResult<()> {
+    let new = &record.details;
     sqlx::query(
         "INSERT INTO handoffs (id, conversation_id, reason, status, queue, priority, summary, kb_articles_tried, \
          suggested_replies, entities, created_at, claimed_by, resolution) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, '', '')",
     )
     .bind(&record.id)
-    .bind(conversation_id)
+    .bind(&record.conversation_id)
     .bind(i64::from(new.reason))
     .bind(&new.queue)
     .bind(i64::from(new.priority))
@@ -558,10 +560,10 @@ async fn insert_handoff(
     .bind(to_json(&new.kb_articles_tried))
     .bind(to_json(&new.suggested_replies))
     .bind(to_json(&new.entities))
-    .bind(now)
+    .bind(record.created_at_ms)
     .execute(&mut **tx)
     .await?;
-    Ok(record)
+    Ok(())
 }
 
 fn turn_from_row(row: &AnyRow) -> StoreResult<TurnRecord> {

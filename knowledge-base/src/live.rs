@@ -1,0 +1,299 @@
+//! The live knowledge base the service searches: an `Arc<KnowledgeIndex>`
+//! that a reload replaces in one pointer swap. Searches clone the `Arc` and
+//! keep using the snapshot they started with, so a reload never blocks them
+//! and never shows them a half-built index; a broken article set is rejected
+//! before the swap, so the old index stays live.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use notify::event::ModifyKind;
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use xiaoer_models::Encoder;
+
+use crate::error::KbError;
+use crate::index::{KnowledgeIndex, RetrievalConfig};
+use crate::set::ArticleSet;
+
+/// What a reload did, for logs and the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// Number of articles now live.
+    pub articles: usize,
+    /// Content hash now live.
+    pub version: String,
+    /// Whether the content differed from what was live (unchanged content is
+    /// not re-embedded or swapped).
+    pub changed: bool,
+}
+
+/// The reloadable knowledge base of one folder.
+#[derive(Debug)]
+pub struct KnowledgeBase {
+    dir: PathBuf,
+    config: RetrievalConfig,
+    current: RwLock<Arc<KnowledgeIndex>>,
+    /// Serialises reloads so a slow older build can never overwrite a newer one.
+    reloading: Mutex<()>,
+}
+
+impl KnowledgeBase {
+    /// Loads and indexes `kb_dir` with the default [`RetrievalConfig`]; fails
+    /// if the folder has any problem (see [`crate::check`]).
+    pub fn open(kb_dir: impl Into<PathBuf>, encoder: &dyn Encoder) -> Result<KnowledgeBase, KbError> {
+        KnowledgeBase::open_with_config(kb_dir, encoder, RetrievalConfig::default())
+    }
+
+    /// Like [`KnowledgeBase::open`] with explicit tunables, kept across reloads.
+    pub fn open_with_config(
+        kb_dir: impl Into<PathBuf>,
+        encoder: &dyn Encoder,
+        config: RetrievalConfig,
+    ) -> Result<KnowledgeBase, KbError> {
+        let dir = kb_dir.into();
+        let index = KnowledgeIndex::build_with_config(ArticleSet::load(&dir)?, encoder, config)?;
+        Ok(KnowledgeBase { dir, config, current: RwLock::new(Arc::new(index)), reloading: Mutex::new(()) })
+    }
+
+    /// The index to search now. Hold the `Arc` for the whole request so every
+    /// step of it sees the same articles.
+    pub fn current(&self) -> Arc<KnowledgeIndex> {
+        // The lock only guards a pointer swap, so a poisoned lock still holds a valid Arc.
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The folder this knowledge base loads from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Re-reads the folder and, if its content changed, builds a new index and
+    /// swaps it in. On any error the live index is untouched. `encoder` must be
+    /// the one the service embeds queries with.
+    pub fn reload(&self, encoder: &dyn Encoder) -> Result<ReloadOutcome, KbError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let set = ArticleSet::load(&self.dir)?;
+        let live = self.current();
+        if set.version() == live.version() && encoder.name() == live.encoder_name() {
+            return Ok(ReloadOutcome { articles: live.len(), version: live.version().to_string(), changed: false });
+        }
+        let index = Arc::new(KnowledgeIndex::build_with_config(set, encoder, self.config)?);
+        let outcome = ReloadOutcome { articles: index.len(), version: index.version().to_string(), changed: true };
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = index;
+        tracing::info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
+        Ok(outcome)
+    }
+}
+
+/// Keeps a folder watch alive; dropping it stops watching (and waits for a
+/// reload in progress to finish).
+pub struct KbWatcher {
+    watcher: Option<RecommendedWatcher>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for KbWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KbWatcher").field("active", &self.watcher.is_some()).finish()
+    }
+}
+
+impl Drop for KbWatcher {
+    fn drop(&mut self) {
+        // Dropping the watcher closes the event channel, which ends the thread.
+        self.watcher.take();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("knowledge-base watch thread panicked");
+            }
+        }
+    }
+}
+
+/// Reloads `kb` whenever files under its folder change, once the changes have
+/// been quiet for `debounce` (editors write several events per save).
+/// `on_reload` gets every outcome, e.g. to update metrics; failures are also
+/// logged, and the previous index stays live.
+pub fn watch<F>(
+    kb: Arc<KnowledgeBase>,
+    encoder: Arc<dyn Encoder>,
+    debounce: Duration,
+    mut on_reload: F,
+) -> Result<KbWatcher, KbError>
+where
+    F: FnMut(Result<ReloadOutcome, KbError>) + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+    let watch_error = |source| KbError::Watch { path: kb.dir().to_path_buf(), source };
+    let mut watcher = notify::recommended_watcher(tx).map_err(watch_error)?;
+    watcher.watch(kb.dir(), RecursiveMode::Recursive).map_err(watch_error)?;
+    let dir = kb.dir().to_path_buf();
+    let thread = std::thread::Builder::new()
+        .name("kb-watch".into())
+        .spawn(move || {
+            while let Ok(event) = rx.recv() {
+                if !is_content_change(&event) {
+                    continue;
+                }
+                loop {
+                    match rx.recv_timeout(debounce) {
+                        Ok(_) => continue,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                let outcome = kb.reload(encoder.as_ref());
+                if let Err(e) = &outcome {
+                    tracing::warn!(error = %e, "knowledge-base reload failed; previous index stays live");
+                }
+                on_reload(outcome);
+            }
+        })
+        .map_err(|source| KbError::Io { path: dir, source })?;
+    Ok(KbWatcher { watcher: Some(watcher), thread: Some(thread) })
+}
+
+/// Whether a watch event can change content (reads and metadata-only changes
+/// cannot; reloads themselves open files, which must not trigger reloads).
+fn is_content_change(event: &notify::Result<notify::Event>) -> bool {
+    match event {
+        Ok(e) => !matches!(e.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))),
+        Err(e) => {
+            tracing::warn!(error = %e, "knowledge-base watch error");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{RetrievalMode, SearchQuery};
+    use crate::lang::Lang;
+    use crate::set::tests::{article_text, write_kb};
+    use crate::set::ARTICLES_DIR;
+    use crate::test_support::HashEncoder;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    /// An article whose every text carries `generation`, so a search result
+    /// tells which index answered it.
+    fn gen_article(id: &str, generation: usize) -> String {
+        article_text(
+            id,
+            &format!("退货{generation}"),
+            &format!("returns gen{generation}"),
+            &["可以退货吗"],
+            &["can i return it"],
+            &format!("第{generation}版：可以退货。"),
+            &format!("version gen{generation}: returns are accepted."),
+        )
+    }
+
+    fn write_generation(dir: &Path, generation: usize, articles: usize) {
+        let ids: Vec<String> = (0..articles).map(|i| format!("a{i}")).collect();
+        let files: Vec<(&str, String)> = ids.iter().map(|id| (id.as_str(), gen_article(id, generation))).collect();
+        write_kb(dir, &files);
+    }
+
+    #[test]
+    fn reload_swaps_and_skips_unchanged_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let enc = HashEncoder::new();
+        write_generation(dir.path(), 1, 2);
+        let kb = KnowledgeBase::open(dir.path(), &enc).expect("open");
+        let v1 = kb.current().version().to_string();
+        let same = kb.reload(&enc).expect("reload");
+        assert!(!same.changed);
+        assert_eq!(same.version, v1);
+        write_generation(dir.path(), 2, 3);
+        let out = kb.reload(&enc).expect("reload");
+        assert!(out.changed);
+        assert_eq!(out.articles, 3);
+        assert_ne!(out.version, v1);
+        assert_eq!(kb.current().version(), out.version);
+        assert_eq!(kb.dir(), dir.path());
+    }
+
+    #[test]
+    fn broken_set_keeps_old_index_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let enc = HashEncoder::new();
+        write_generation(dir.path(), 1, 2);
+        let kb = KnowledgeBase::open(dir.path(), &enc).expect("open");
+        let before = kb.current();
+        std::fs::write(dir.path().join(ARTICLES_DIR).join("a0.md"), "+++\nid = \n+++\n").expect("write");
+        assert!(matches!(kb.reload(&enc), Err(KbError::Invalid { .. })));
+        assert!(Arc::ptr_eq(&before, &kb.current()));
+    }
+
+    #[test]
+    fn reload_is_atomic_under_concurrent_searches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let enc = Arc::new(HashEncoder::new());
+        write_generation(dir.path(), 0, 4);
+        let kb = Arc::new(KnowledgeBase::open(dir.path(), enc.as_ref()).expect("open"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let searchers: Vec<_> = (0..3)
+            .map(|_| {
+                let (kb, stop, enc) = (Arc::clone(&kb), Arc::clone(&stop), Arc::clone(&enc));
+                std::thread::spawn(move || {
+                    let embedding = enc.embed("can i return it");
+                    let mut seen = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        let index = kb.current();
+                        let hits = index.search(&SearchQuery {
+                            text: "can i return it",
+                            embedding: Some(&embedding),
+                            language: Lang::En,
+                            limit: 10,
+                            mode: RetrievalMode::Hybrid,
+                        });
+                        // A complete index of generation g has g+4 articles, all from generation g.
+                        assert_eq!(hits.len(), index.len());
+                        let generation = index.articles()[0].title(Lang::En).trim_start_matches("returns gen").to_string();
+                        let g: usize = generation.parse().expect("generation number");
+                        assert_eq!(index.len(), g + 4);
+                        for hit in &hits {
+                            assert_eq!(hit.title, format!("returns gen{g}"), "mixed generations in one index");
+                            assert!(hit.snippet.contains(&format!("gen{g}")), "{hit:?}");
+                        }
+                        seen += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        for generation in 1..=6 {
+            write_generation(dir.path(), generation, generation + 4);
+            let out = kb.reload(enc.as_ref()).expect("reload");
+            assert_eq!(out.articles, generation + 4);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let searches: usize = searchers.into_iter().map(|t| t.join().expect("searcher panicked")).sum();
+        assert!(searches > 0, "no searches ran in {:?}", started.elapsed());
+        assert_eq!(kb.current().len(), 10);
+    }
+
+    #[test]
+    fn watch_reloads_after_a_quiet_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let enc: Arc<dyn Encoder> = Arc::new(HashEncoder::new());
+        write_generation(dir.path(), 1, 2);
+        let kb = Arc::new(KnowledgeBase::open(dir.path(), enc.as_ref()).expect("open"));
+        let (tx, rx) = mpsc::channel();
+        let watcher = watch(Arc::clone(&kb), enc, Duration::from_millis(100), move |outcome| {
+            let _ = tx.send(outcome.map(|o| o.articles));
+        })
+        .expect("watch");
+        write_generation(dir.path(), 2, 3);
+        let got = rx.recv_timeout(Duration::from_secs(10)).expect("a reload within 10 s");
+        assert_eq!(got.expect("reload ok"), 3);
+        assert_eq!(kb.current().len(), 3);
+        drop(watcher);
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Quick start, step 2: the whole test suite. Fetches the weights (tests use the
+# real model), starts a throwaway PostgreSQL so the store tests run on both
+# backends, runs the eval gate against the committed baseline and the
+# external contract check, then `cargo test --workspace`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/fetch-weights.sh
+
+pgdir=$(mktemp -d /tmp/xiaoer-pg.XXXXXX)
+port=$(( 20000 + RANDOM % 20000 ))
+cleanup() { scripts/pg-test-cluster.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+trap cleanup EXIT
+XIAOER_TEST_POSTGRES_URL=$(scripts/pg-test-cluster.sh start "$pgdir" "$port")
+export XIAOER_TEST_POSTGRES_URL
+
+cargo build --bin xiaoer
+xiaoer="$root/target/debug/xiaoer"
+"$xiaoer" kb check
+
+# External contract check: an independent Python client built from reflection.
+if [ -f ../shared/tools/contract_check.py ]; then
+  python3 -m pip install --quiet grpcio grpcio-reflection grpcio-health-checking protobuf
+  datadir=$(mktemp -d /tmp/xiaoer-contract.XXXXXX)
+  cport=$(( 40000 + RANDOM % 20000 ))
+  "$xiaoer" serve --addr "127.0.0.1:$cport" --metrics-addr "127.0.0.1:$((cport + 1))" --data-dir "$datadir" 2>"$datadir/server.log" &
+  server=$!
+  if python3 ../shared/tools/xclient.py wait "127.0.0.1:$cport" 120 && python3 ../shared/tools/contract_check.py "127.0.0.1:$cport"; then
+    kill -TERM "$server"; wait "$server" || true
+  else
+    kill -TERM "$server" || true; cat "$datadir/server.log" >&2; exit 1
+  fi
+  rm -rf "$datadir"
+fi
+
+# Eval gate: the shipped case suites against the committed baseline.
+"$xiaoer" eval cases --out "${XIAOER_REPORT_DIR:-reports/ci-cases}" --baseline evals/baseline/cases.json
+
+cargo test --workspace --no-fail-fast
