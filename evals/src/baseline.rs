@@ -71,9 +71,14 @@ struct DataShape {
 /// Reads the headline of an earlier `report.json` written by the case runner.
 pub fn load_baseline(path: &Path) -> Result<Baseline, BaselineError> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Io { path: label.clone(), source })?;
-    let report: ReportShape =
-        serde_json::from_str(&text).map_err(|err| BaselineError::Format { path: label, reason: err.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Io {
+        path: label.clone(),
+        source,
+    })?;
+    let report: ReportShape = serde_json::from_str(&text).map_err(|err| BaselineError::Format {
+        path: label,
+        reason: err.to_string(),
+    })?;
     Ok(Baseline {
         headline: report.metrics.headline,
         cases_sha256: report.data.map(|data| data.cases_sha256),
@@ -125,7 +130,9 @@ impl Comparison {
             }
         )];
         for row in &self.rows {
-            let delta = row.delta_pp.map_or("n/a".to_string(), |delta| format!("{delta:+.1} pp"));
+            let delta = row
+                .delta_pp
+                .map_or("n/a".to_string(), |delta| format!("{delta:+.1} pp"));
             lines.push(format!(
                 "  {:<34} {:>7} -> {:>7}  {:>9}{}",
                 row.metric.label(),
@@ -146,7 +153,12 @@ impl Comparison {
 
 /// Compares `current` with `baseline`. A metric missing on either side is
 /// shown but never counts as a regression (there is nothing to compare).
-pub fn compare(baseline: &Baseline, current: &Headline, current_cases_sha256: &str, tolerance_pp: f64) -> Comparison {
+pub fn compare(
+    baseline: &Baseline,
+    current: &Headline,
+    current_cases_sha256: &str,
+    tolerance_pp: f64,
+) -> Comparison {
     let rows: Vec<ComparisonRow> = baseline
         .headline
         .entries()
@@ -154,18 +166,33 @@ pub fn compare(baseline: &Baseline, current: &Headline, current_cases_sha256: &s
         .zip(current.entries())
         .map(|((metric, before), (_, now))| {
             let delta_pp = before.zip(now).map(|(before, now)| (now - before) * 100.0);
-            let worse_pp = delta_pp.map(|delta| if metric.higher_is_better() { -delta } else { delta });
+            let worse_pp = delta_pp.map(|delta| {
+                if metric.higher_is_better() {
+                    -delta
+                } else {
+                    delta
+                }
+            });
             // A hair of slack so that exactly the tolerance is not a regression
             // despite floating-point rounding.
             let regressed = worse_pp.is_some_and(|worse| worse > tolerance_pp + 1e-9);
-            ComparisonRow { metric, baseline: before, current: now, delta_pp, regressed }
+            ComparisonRow {
+                metric,
+                baseline: before,
+                current: now,
+                delta_pp,
+                regressed,
+            }
         })
         .collect();
     Comparison {
         tolerance_pp,
         regressed: rows.iter().any(|row| row.regressed),
         rows,
-        same_cases: baseline.cases_sha256.as_deref().map(|sha| sha == current_cases_sha256),
+        same_cases: baseline
+            .cases_sha256
+            .as_deref()
+            .map(|sha| sha == current_cases_sha256),
         baseline_revision: baseline.git_revision.clone(),
     }
 }
@@ -185,7 +212,11 @@ mod tests {
     }
 
     fn baseline(h: Headline) -> Baseline {
-        Baseline { headline: h, cases_sha256: Some("abc".into()), git_revision: Some("1234567".into()) }
+        Baseline {
+            headline: h,
+            cases_sha256: Some("abc".into()),
+            git_revision: Some("1234567".into()),
+        }
     }
 
     #[test]
@@ -213,7 +244,10 @@ mod tests {
         let better = compare(&before, &headline(1.0, 1.0, 0.0), "abc", 0.0);
         assert!(!better.regressed);
         // Missing values are not comparable.
-        let missing = Headline { action_accuracy: None, ..headline(0.95, 0.98, 0.02) };
+        let missing = Headline {
+            action_accuracy: None,
+            ..headline(0.95, 0.98, 0.02)
+        };
         assert!(!compare(&before, &missing, "abc", 2.0).regressed);
     }
 
@@ -233,7 +267,10 @@ mod tests {
         let bad = dir.path().join("other.json");
         std::fs::write(&bad, "{\"throughput\": 3}").expect("write");
         let err = load_baseline(&bad).expect_err("not a cases report");
-        assert!(err.to_string().contains("is not a cases report.json"), "{err}");
+        assert!(
+            err.to_string().contains("is not a cases report.json"),
+            "{err}"
+        );
         assert!(load_baseline(&dir.path().join("missing.json")).is_err());
     }
 }

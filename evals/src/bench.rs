@@ -61,7 +61,9 @@ struct BenchReport<'a> {
 /// coverage plots (and latency.png when latencies were measured) into the
 /// folder chosen by `args.out`, prints a two-line summary and returns it.
 pub fn write_bench_report(args: &BenchArgs, run: &BenchRun) -> anyhow::Result<BenchOutcome> {
-    let metrics = ClassificationMetrics::compute(&run.predictions).context("cannot score the benchmark predictions")?;
+    let metrics = ClassificationMetrics::compute(&run.predictions)
+        .context("cannot score the benchmark predictions")?;
+    crate::plots::ensure_font()?;
     let latency = LatencySummary::from_samples(&run.latencies_ms);
     let report_dir = report::create_run_dir(args.out.as_deref())?;
     let info = RunInfo::now();
@@ -81,26 +83,56 @@ pub fn write_bench_report(args: &BenchArgs, run: &BenchRun) -> anyhow::Result<Be
     report::write_text(&report_dir.join("report.md"), &markdown(&report))?;
     report::write_classification_plots(&report_dir, &run.dataset, &metrics, &run.predictions)?;
     if latency.count > 0 {
-        crate::plots::latency_plot(&report_dir.join(LATENCY_PNG), "Prediction latency", &run.latencies_ms)?;
+        crate::plots::latency_plot(
+            &report_dir.join(LATENCY_PNG),
+            "Prediction latency",
+            &run.latencies_ms,
+        )?;
     }
     println!(
         "{}: accuracy {} · macro-F1 {} · ECE {}",
         run.dataset,
         metrics.accuracy.display(),
-        metrics.macro_f1.map_or("n/a".to_string(), |f1| format!("{f1:.3}")),
-        metrics.calibration.ece.map_or("n/a".to_string(), |ece| format!("{ece:.3}"))
+        metrics
+            .macro_f1
+            .map_or("n/a".to_string(), |f1| format!("{f1:.3}")),
+        metrics
+            .calibration
+            .ece
+            .map_or("n/a".to_string(), |ece| format!("{ece:.3}"))
     );
     println!("report: {}", report_dir.display());
-    Ok(BenchOutcome { report_dir, metrics, latency })
+    Ok(BenchOutcome {
+        report_dir,
+        metrics,
+        latency,
+    })
 }
 
 fn markdown(report: &BenchReport<'_>) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# xiaoer benchmark report: {}\n", report.dataset);
     let _ = writeln!(md, "- started: {}", report.run.started_at);
-    let _ = writeln!(md, "- git revision: {}", report.run.git_revision.as_deref().unwrap_or("unknown (no git checkout)"));
-    let _ = writeln!(md, "- dataset: {} (version {})", report.dataset_argument, report.dataset_version.unwrap_or("unknown"));
-    let _ = writeln!(md, "- model version: {}", report.model_version.unwrap_or("unknown"));
+    let _ = writeln!(
+        md,
+        "- git revision: {}",
+        report
+            .run
+            .git_revision
+            .as_deref()
+            .unwrap_or("unknown (no git checkout)")
+    );
+    let _ = writeln!(
+        md,
+        "- dataset: {} (version {})",
+        report.dataset_argument,
+        report.dataset_version.unwrap_or("unknown")
+    );
+    let _ = writeln!(
+        md,
+        "- model version: {}",
+        report.model_version.unwrap_or("unknown")
+    );
     if let Some(limit) = report.limit {
         let _ = writeln!(md, "- limited to the first {limit} examples");
     }
@@ -108,7 +140,10 @@ fn markdown(report: &BenchReport<'_>) -> String {
         let _ = writeln!(md, "- {note}");
     }
     md.push('\n');
-    md.push_str(&report::classification_markdown("Classification", report.metrics));
+    md.push_str(&report::classification_markdown(
+        "Classification",
+        report.metrics,
+    ));
     if report.latency.count > 0 {
         let _ = writeln!(md, "## Latency per prediction\n");
         md.push_str(&report::latency_markdown(report.latency));
@@ -123,8 +158,17 @@ mod tests {
     #[test]
     fn writes_a_complete_bench_report() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let args = BenchArgs { dataset: "toy".into(), limit: Some(6), out: Some(dir.path().join("bench")) };
-        let labels = |items: &[&str]| items.iter().map(|item| item.to_string()).collect::<Vec<_>>();
+        let args = BenchArgs {
+            dataset: "toy".into(),
+            limit: Some(6),
+            out: Some(dir.path().join("bench")),
+        };
+        let labels = |items: &[&str]| {
+            items
+                .iter()
+                .map(|item| item.to_string())
+                .collect::<Vec<_>>()
+        };
         let run = BenchRun {
             dataset: "toy set".into(),
             dataset_version: Some("v1".into()),
@@ -140,18 +184,36 @@ mod tests {
         };
         let outcome = write_bench_report(&args, &run).expect("writes");
         assert_eq!(outcome.metrics.accuracy.hits, 4);
-        for file in ["report.json", "report.md", "confusion.png", "reliability.png", "coverage.png", "latency.png"] {
+        for file in [
+            "report.json",
+            "report.md",
+            "confusion.png",
+            "reliability.png",
+            "coverage.png",
+            "latency.png",
+        ] {
             assert!(outcome.report_dir.join(file).is_file(), "{file}");
         }
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(outcome.report_dir.join("report.json")).expect("read")).expect("json");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(outcome.report_dir.join("report.json")).expect("read"),
+        )
+        .expect("json");
         assert_eq!(json["kind"], "bench");
         assert_eq!(json["limit"], 6);
         assert_eq!(json["metrics"]["accuracy"]["hits"], 4);
         let md = std::fs::read_to_string(outcome.report_dir.join("report.md")).expect("read");
-        assert!(md.contains("labels mapped 1:1") && md.contains("| a | 3 | 3 |"), "{md}");
+        assert!(
+            md.contains("labels mapped 1:1") && md.contains("| a | 3 | 3 |"),
+            "{md}"
+        );
 
-        let broken = BenchRun { predictions: Predictions { gold: labels(&["a"]), ..Default::default() }, ..run };
+        let broken = BenchRun {
+            predictions: Predictions {
+                gold: labels(&["a"]),
+                ..Default::default()
+            },
+            ..run
+        };
         assert!(write_bench_report(&args, &broken).is_err());
     }
 }

@@ -344,7 +344,9 @@ pub fn resolve_case_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> 
     }
     let mut resolved = Vec::new();
     for given in files {
-        let found = locate(given).ok_or_else(|| CaseError::NotFound { path: given.clone() })?;
+        let found = locate(given).ok_or_else(|| CaseError::NotFound {
+            path: given.clone(),
+        })?;
         if found.is_dir() {
             resolved.extend(jsonl_in(&found)?);
         } else {
@@ -371,10 +373,16 @@ fn locate(given: &Path) -> Option<PathBuf> {
 }
 
 fn jsonl_in(dir: &Path) -> Result<Vec<PathBuf>, CaseError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CaseError::Io { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| CaseError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| CaseError::Io { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| CaseError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
         if path.is_file() && path.extension().is_some_and(|ext| ext == "jsonl") {
             files.push(path);
@@ -382,7 +390,9 @@ fn jsonl_in(dir: &Path) -> Result<Vec<PathBuf>, CaseError> {
     }
     files.sort();
     if files.is_empty() {
-        return Err(CaseError::NoFiles { dir: dir.to_path_buf() });
+        return Err(CaseError::NoFiles {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(files)
 }
@@ -394,9 +404,15 @@ pub fn load_suite(paths: &[PathBuf]) -> Result<CaseSuite, CaseError> {
     let mut suite_hash = Sha256::new();
     let mut seen: HashMap<String, Origin> = HashMap::new();
     for path in paths {
-        let bytes = std::fs::read(path).map_err(|source| CaseError::Io { path: path.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| CaseError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let text = std::str::from_utf8(&bytes).map_err(|err| CaseError::Malformed {
-            origin: Origin { file: path.clone(), line: line_of_byte(&bytes, err.valid_up_to()) },
+            origin: Origin {
+                file: path.clone(),
+                line: line_of_byte(&bytes, err.valid_up_to()),
+            },
             reason: "not valid UTF-8".to_string(),
         })?;
         let parsed = parse_cases(path, text)?;
@@ -411,19 +427,34 @@ pub fn load_suite(paths: &[PathBuf]) -> Result<CaseSuite, CaseError> {
                 });
             }
         }
-        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
         suite_hash.update(name.as_bytes());
         suite_hash.update([0]);
         suite_hash.update(&bytes);
         suite_hash.update([0]);
-        files.push(CaseFileInfo { path: path.clone(), cases: parsed.len(), sha256: hex(&Sha256::digest(&bytes)) });
+        files.push(CaseFileInfo {
+            path: path.clone(),
+            cases: parsed.len(),
+            sha256: hex(&Sha256::digest(&bytes)),
+        });
         cases.extend(parsed);
     }
-    Ok(CaseSuite { cases, files, sha256: hex(&suite_hash.finalize()) })
+    Ok(CaseSuite {
+        cases,
+        files,
+        sha256: hex(&suite_hash.finalize()),
+    })
 }
 
 fn line_of_byte(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Lower-case hex of a digest.
@@ -439,7 +470,10 @@ pub fn parse_cases(file: &Path, text: &str) -> Result<Vec<Case>, CaseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let origin = Origin { file: file.to_path_buf(), line: index + 1 };
+        let origin = Origin {
+            file: file.to_path_buf(),
+            line: index + 1,
+        };
         match parse_line(line, origin.clone()) {
             Ok(case) => cases.push(case),
             Err(reason) => return Err(CaseError::Malformed { origin, reason }),
@@ -470,14 +504,24 @@ fn parse_line(line: &str, origin: Origin) -> Result<Case, String> {
     match (expect.action, handoff_reason) {
         (Action::Handoff, None) => return Err("HANDOFF needs a handoff_reason".to_string()),
         (Action::Answer | Action::Clarify, Some(reason)) => {
-            return Err(format!("handoff_reason {reason} given for {} (only HANDOFF has one)", expect.action))
+            return Err(format!(
+                "handoff_reason {reason} given for {} (only HANDOFF has one)",
+                expect.action
+            ))
         }
         _ => {}
     }
     if expect.action != Action::Answer && !expect.articles.is_empty() {
-        return Err(format!("articles given for {} (only ANSWER cites articles)", expect.action));
+        return Err(format!(
+            "articles given for {} (only ANSWER cites articles)",
+            expect.action
+        ));
     }
-    if expect.articles.iter().any(|article| article.trim().is_empty()) {
+    if expect
+        .articles
+        .iter()
+        .any(|article| article.trim().is_empty())
+    {
         return Err("empty article id in expect.articles".to_string());
     }
     Ok(Case {
@@ -528,7 +572,10 @@ mod tests {
         assert_eq!(case.lang, Lang::Zh);
         assert_eq!(case.expect.action, Action::Answer);
         assert_eq!(case.expect.handoff_reason, None);
-        assert_eq!(case.origin.line, 2, "blank lines still count for line numbers");
+        assert_eq!(
+            case.origin.line, 2,
+            "blank lines still count for line numbers"
+        );
     }
 
     #[test]
@@ -540,37 +587,82 @@ mod tests {
         assert_eq!(wire.customer_id, "c9");
         assert_eq!(wire.orders[0].status, "shipped");
         assert_eq!(wire.orders[0].items, vec!["jacket".to_string()]);
-        assert_eq!(cases[0].expect.handoff_reason, Some(HandoffReason::NeedsAgent));
+        assert_eq!(
+            cases[0].expect.handoff_reason,
+            Some(HandoffReason::NeedsAgent)
+        );
     }
 
     #[test]
     fn errors_name_file_and_line() {
         let text = format!("{GOOD}\n{{not json\n");
         let message = malformed(&text);
-        assert!(message.starts_with("suite.jsonl:2: invalid case JSON"), "{message}");
+        assert!(
+            message.starts_with("suite.jsonl:2: invalid case JSON"),
+            "{message}"
+        );
         assert!(message.contains("column"), "{message}");
     }
 
     #[test]
     fn rejects_semantic_mistakes() {
         let cases = [
-            (r#"{"id": "", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting"}}"#, "empty id"),
-            (r#"{"id": "b", "lang": "zh", "turns": [], "expect": {"action": "ANSWER", "intent": "greeting"}}"#, "no turns"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x", " "], "expect": {"action": "ANSWER", "intent": "greeting"}}"#, "turn 2 is empty"),
-            (r#"{"id": "b", "lang": "fr", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting"}}"#, "unknown variant `fr`"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "REFUSE", "intent": "greeting"}}"#, "unknown variant `REFUSE`"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "HANDOFF", "intent": "complaint"}}"#, "HANDOFF needs a handoff_reason"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting", "handoff_reason": "NEEDS_AGENT"}}"#, "only HANDOFF has one"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "HANDOFF", "intent": "complaint", "handoff_reason": "BORED"}}"#, "unknown handoff_reason \"BORED\""),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "CLARIFY", "intent": "out_of_scope", "articles": ["coupons"]}}"#, "only ANSWER cites articles"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": ""}}"#, "expect.intent is empty"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting", "artciles": []}}"#, "unknown field `artciles`"),
-            (r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "UNSPECIFIED", "intent": "greeting"}}"#, "must be ANSWER, CLARIFY or HANDOFF"),
+            (
+                r#"{"id": "", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting"}}"#,
+                "empty id",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": [], "expect": {"action": "ANSWER", "intent": "greeting"}}"#,
+                "no turns",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x", " "], "expect": {"action": "ANSWER", "intent": "greeting"}}"#,
+                "turn 2 is empty",
+            ),
+            (
+                r#"{"id": "b", "lang": "fr", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting"}}"#,
+                "unknown variant `fr`",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "REFUSE", "intent": "greeting"}}"#,
+                "unknown variant `REFUSE`",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "HANDOFF", "intent": "complaint"}}"#,
+                "HANDOFF needs a handoff_reason",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting", "handoff_reason": "NEEDS_AGENT"}}"#,
+                "only HANDOFF has one",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "HANDOFF", "intent": "complaint", "handoff_reason": "BORED"}}"#,
+                "unknown handoff_reason \"BORED\"",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "CLARIFY", "intent": "out_of_scope", "articles": ["coupons"]}}"#,
+                "only ANSWER cites articles",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": ""}}"#,
+                "expect.intent is empty",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "ANSWER", "intent": "greeting", "artciles": []}}"#,
+                "unknown field `artciles`",
+            ),
+            (
+                r#"{"id": "b", "lang": "zh", "turns": ["x"], "expect": {"action": "UNSPECIFIED", "intent": "greeting"}}"#,
+                "must be ANSWER, CLARIFY or HANDOFF",
+            ),
         ];
         for (line, wanted) in cases {
             let message = malformed(line);
             assert!(message.starts_with("suite.jsonl:1: "), "{message}");
-            assert!(message.contains(wanted), "{message} should mention {wanted}");
+            assert!(
+                message.contains(wanted),
+                "{message} should mention {wanted}"
+            );
         }
     }
 
@@ -583,8 +675,14 @@ mod tests {
         std::fs::write(&second, format!("\n{GOOD}\n")).expect("write");
         let err = load_suite(&[first.clone(), second.clone()]).expect_err("duplicate");
         let message = err.to_string();
-        assert!(message.starts_with(&format!("{}:2: duplicate id", second.display())), "{message}");
-        assert!(message.contains(&format!("{}:1", first.display())), "{message}");
+        assert!(
+            message.starts_with(&format!("{}:2: duplicate id", second.display())),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("{}:1", first.display())),
+            "{message}"
+        );
     }
 
     #[test]
@@ -603,7 +701,10 @@ mod tests {
     #[test]
     fn empty_file_and_empty_folder_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(matches!(resolve_case_files(&[dir.path().to_path_buf()]), Err(CaseError::NoFiles { .. })));
+        assert!(matches!(
+            resolve_case_files(&[dir.path().to_path_buf()]),
+            Err(CaseError::NoFiles { .. })
+        ));
         let file = dir.path().join("x.jsonl");
         std::fs::write(&file, "\n\n").expect("write");
         assert!(matches!(load_suite(&[file]), Err(CaseError::Empty { .. })));

@@ -184,7 +184,12 @@ pub struct ClassificationMetrics {
 impl ClassificationMetrics {
     /// Scores the predictions; fails only on inconsistent input.
     pub fn compute(predictions: &Predictions) -> Result<Self, MetricsError> {
-        let Predictions { gold, predicted, confidences, .. } = predictions;
+        let Predictions {
+            gold,
+            predicted,
+            confidences,
+            ..
+        } = predictions;
         if gold.len() != predicted.len() || gold.len() != confidences.len() {
             return Err(MetricsError::LengthMismatch {
                 gold: gold.len(),
@@ -192,14 +197,19 @@ impl ClassificationMetrics {
                 confidences: confidences.len(),
             });
         }
-        if let Some((index, &value)) =
-            confidences.iter().enumerate().find(|(_, value)| !(0.0..=1.0).contains(*value))
+        if let Some((index, &value)) = confidences
+            .iter()
+            .enumerate()
+            .find(|(_, value)| !(0.0..=1.0).contains(*value))
         {
             return Err(MetricsError::BadConfidence { index, value });
         }
         let labels = label_order(predictions);
-        let position: BTreeMap<&str, usize> =
-            labels.iter().enumerate().map(|(index, label)| (label.as_str(), index)).collect();
+        let position: BTreeMap<&str, usize> = labels
+            .iter()
+            .enumerate()
+            .map(|(index, label)| (label.as_str(), index))
+            .collect();
         let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
         for (g, p) in gold.iter().zip(predicted) {
             // Both are in `labels` by construction of `label_order`.
@@ -209,9 +219,13 @@ impl ClassificationMetrics {
         }
         let correct: Vec<bool> = gold.iter().zip(predicted).map(|(g, p)| g == p).collect();
         let per_label = per_label_scores(&labels, &confusion);
-        let with_support: Vec<f64> =
-            per_label.iter().filter(|scores| scores.support > 0).map(|scores| scores.f1.unwrap_or(0.0)).collect();
-        let macro_f1 = (!with_support.is_empty()).then(|| with_support.iter().sum::<f64>() / with_support.len() as f64);
+        let with_support: Vec<f64> = per_label
+            .iter()
+            .filter(|scores| scores.support > 0)
+            .map(|scores| scores.f1.unwrap_or(0.0))
+            .collect();
+        let macro_f1 = (!with_support.is_empty())
+            .then(|| with_support.iter().sum::<f64>() / with_support.len() as f64);
         Ok(ClassificationMetrics {
             examples: gold.len(),
             accuracy: Ratio::new(correct.iter().filter(|&&ok| ok).count(), gold.len()),
@@ -260,7 +274,15 @@ fn per_label_scores(labels: &[String], confusion: &[Vec<usize>]) -> Vec<LabelSco
                 (Some(_), Some(_)) => Some(0.0),
                 _ => None,
             };
-            LabelScores { label: label.clone(), support, predicted, true_positives, precision, recall, f1 }
+            LabelScores {
+                label: label.clone(),
+                support,
+                predicted,
+                true_positives,
+                precision,
+                recall,
+                f1,
+            }
         })
         .collect()
 }
@@ -270,12 +292,20 @@ fn top_confusions(labels: &[String], confusion: &[Vec<usize>], limit: usize) -> 
     for (row, counts) in confusion.iter().enumerate() {
         for (col, &count) in counts.iter().enumerate() {
             if row != col && count > 0 {
-                pairs.push(ConfusionPair { gold: labels[row].clone(), predicted: labels[col].clone(), count });
+                pairs.push(ConfusionPair {
+                    gold: labels[row].clone(),
+                    predicted: labels[col].clone(),
+                    count,
+                });
             }
         }
     }
     // Largest first; ties in a stable, readable order.
-    pairs.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.gold, &a.predicted).cmp(&(&b.gold, &b.predicted))));
+    pairs.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (&a.gold, &a.predicted).cmp(&(&b.gold, &b.predicted)))
+    });
     pairs.truncate(limit);
     pairs
 }
@@ -312,13 +342,20 @@ pub fn calibration(confidences: &[f64], correct: &[bool], bins: usize) -> Calibr
             }
         })
         .collect();
-    Calibration { bins, ece: (total > 0).then_some(ece) }
+    Calibration {
+        bins,
+        ece: (total > 0).then_some(ece),
+    }
 }
 
 /// Accuracy-vs-coverage: for each threshold, keep predictions with
 /// confidence ≥ threshold and report how many are kept and how many of
 /// those are right. This is what a "only answer above t" policy would buy.
-pub fn coverage_curve(confidences: &[f64], correct: &[bool], thresholds: &[f64]) -> Vec<CoveragePoint> {
+pub fn coverage_curve(
+    confidences: &[f64],
+    correct: &[bool],
+    thresholds: &[f64],
+) -> Vec<CoveragePoint> {
     let total = confidences.len();
     thresholds
         .iter()
@@ -329,9 +366,17 @@ pub fn coverage_curve(confidences: &[f64], correct: &[bool], thresholds: &[f64])
                 .filter(|(&confidence, _)| confidence >= threshold)
                 .map(|(_, &ok)| ok)
                 .collect();
-            let coverage = if total == 0 { 0.0 } else { kept.len() as f64 / total as f64 };
+            let coverage = if total == 0 {
+                0.0
+            } else {
+                kept.len() as f64 / total as f64
+            };
             let accuracy = Ratio::new(kept.iter().filter(|&&ok| ok).count(), kept.len()).value;
-            CoveragePoint { threshold, coverage, accuracy }
+            CoveragePoint {
+                threshold,
+                coverage,
+                accuracy,
+            }
         })
         .collect()
 }
@@ -361,7 +406,10 @@ mod tests {
         let metrics = ClassificationMetrics::compute(&predictions).expect("valid");
         assert_eq!(metrics.accuracy.hits, 4);
         assert!(close(metrics.accuracy.value.expect("some"), 4.0 / 6.0));
-        assert_eq!(metrics.confusion, vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
+        assert_eq!(
+            metrics.confusion,
+            vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]
+        );
         let a = &metrics.per_label[0];
         // a: tp 2, predicted 3, support 3.
         assert!(close(a.precision.expect("p"), 2.0 / 3.0));
@@ -371,12 +419,23 @@ mod tests {
         // b: tp 1, predicted 2, support 2 → 0.5 / 0.5 / 0.5.
         assert!(close(b.f1.expect("f1"), 0.5));
         assert!(close(metrics.per_label[2].f1.expect("f1"), 1.0));
-        assert!(close(metrics.macro_f1.expect("macro"), (2.0 / 3.0 + 0.5 + 1.0) / 3.0));
+        assert!(close(
+            metrics.macro_f1.expect("macro"),
+            (2.0 / 3.0 + 0.5 + 1.0) / 3.0
+        ));
         assert_eq!(
             metrics.top_confusions,
             vec![
-                ConfusionPair { gold: "a".into(), predicted: "b".into(), count: 1 },
-                ConfusionPair { gold: "b".into(), predicted: "a".into(), count: 1 },
+                ConfusionPair {
+                    gold: "a".into(),
+                    predicted: "b".into(),
+                    count: 1
+                },
+                ConfusionPair {
+                    gold: "b".into(),
+                    predicted: "a".into(),
+                    count: 1
+                },
             ]
         );
     }
@@ -418,7 +477,11 @@ mod tests {
 
     #[test]
     fn coverage_sweeps_thresholds() {
-        let points = coverage_curve(&[0.9, 0.8, 0.3, 0.2], &[true, true, false, true], &[0.0, 0.5, 0.95]);
+        let points = coverage_curve(
+            &[0.9, 0.8, 0.3, 0.2],
+            &[true, true, false, true],
+            &[0.0, 0.5, 0.95],
+        );
         assert!(close(points[0].coverage, 1.0));
         assert!(close(points[0].accuracy.expect("acc"), 0.75));
         assert!(close(points[1].coverage, 0.5));
@@ -429,14 +492,23 @@ mod tests {
 
     #[test]
     fn rejects_inconsistent_input() {
-        let mismatch = Predictions { gold: strings(&["a"]), ..Default::default() };
-        assert!(matches!(ClassificationMetrics::compute(&mismatch), Err(MetricsError::LengthMismatch { .. })));
+        let mismatch = Predictions {
+            gold: strings(&["a"]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            ClassificationMetrics::compute(&mismatch),
+            Err(MetricsError::LengthMismatch { .. })
+        ));
         let bad = Predictions {
             gold: strings(&["a"]),
             predicted: strings(&["a"]),
             confidences: vec![f64::NAN],
             ..Default::default()
         };
-        assert!(matches!(ClassificationMetrics::compute(&bad), Err(MetricsError::BadConfidence { index: 0, .. })));
+        assert!(matches!(
+            ClassificationMetrics::compute(&bad),
+            Err(MetricsError::BadConfidence { index: 0, .. })
+        ));
     }
 }

@@ -93,15 +93,21 @@ pub struct BenchArgs {
 pub const MAX_LOAD_SECONDS: f64 = 3600.0;
 
 fn parse_duration(text: &str) -> Result<f64, String> {
-    let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(seconds > 0.0 && seconds <= MAX_LOAD_SECONDS) {
-        return Err(format!("duration must be above 0 and at most {MAX_LOAD_SECONDS} seconds"));
+        return Err(format!(
+            "duration must be above 0 and at most {MAX_LOAD_SECONDS} seconds"
+        ));
     }
     Ok(seconds)
 }
 
 fn parse_tolerance(text: &str) -> Result<f64, String> {
-    let points: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of percentage points"))?;
+    let points: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of percentage points"))?;
     if !(0.0..=100.0).contains(&points) {
         return Err("tolerance must be between 0 and 100 percentage points".to_string());
     }
@@ -120,7 +126,8 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<EvalCommand, clap::Error> {
-        Cli::try_parse_from(std::iter::once("eval").chain(args.iter().copied())).map(|cli| cli.command)
+        Cli::try_parse_from(std::iter::once("eval").chain(args.iter().copied()))
+            .map(|cli| cli.command)
     }
 
     #[test]
@@ -130,10 +137,21 @@ mod tests {
 
     #[test]
     fn cases_arguments() {
-        let Ok(EvalCommand::Cases(args)) = parse(&["cases", "a.jsonl", "b.jsonl", "--baseline", "r.json", "--out", "o"]) else {
+        let Ok(EvalCommand::Cases(args)) = parse(&[
+            "cases",
+            "a.jsonl",
+            "b.jsonl",
+            "--baseline",
+            "r.json",
+            "--out",
+            "o",
+        ]) else {
             panic!("cases parses");
         };
-        assert_eq!(args.files, vec![PathBuf::from("a.jsonl"), PathBuf::from("b.jsonl")]);
+        assert_eq!(
+            args.files,
+            vec![PathBuf::from("a.jsonl"), PathBuf::from("b.jsonl")]
+        );
         assert_eq!(args.baseline, Some(PathBuf::from("r.json")));
         assert_eq!(args.tolerance, DEFAULT_TOLERANCE_PP);
         assert_eq!(args.endpoint, None);
@@ -143,10 +161,21 @@ mod tests {
 
     #[test]
     fn load_and_bench_arguments() {
-        let Ok(EvalCommand::Load(args)) = parse(&["load", "--concurrency", "8", "--duration", "2.5", "--max-requests", "100"]) else {
+        let Ok(EvalCommand::Load(args)) = parse(&[
+            "load",
+            "--concurrency",
+            "8",
+            "--duration",
+            "2.5",
+            "--max-requests",
+            "100",
+        ]) else {
             panic!("load parses");
         };
-        assert_eq!((args.concurrency, args.duration, args.max_requests), (8, 2.5, Some(100)));
+        assert_eq!(
+            (args.concurrency, args.duration, args.max_requests),
+            (8, 2.5, Some(100))
+        );
         assert_eq!(args.endpoint, DEFAULT_ENDPOINT);
         assert!(parse(&["load", "--duration", "0"]).is_err());
         assert!(parse(&["load", "--duration", "99999"]).is_err());

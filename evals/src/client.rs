@@ -15,9 +15,16 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Parses the URL, adding `http://` when no scheme is given.
 pub(crate) fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
-    let full = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
-    let endpoint = Endpoint::from_shared(full).with_context(|| format!("invalid endpoint URL {url:?}"))?;
-    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT))
+    let full = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    let endpoint =
+        Endpoint::from_shared(full).with_context(|| format!("invalid endpoint URL {url:?}"))?;
+    Ok(endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CALL_TIMEOUT))
 }
 
 /// Connects within [`CONNECT_TIMEOUT`] or explains what failed.
@@ -30,7 +37,12 @@ pub(crate) async fn connect(url: &str) -> anyhow::Result<AutoReplyClient<Channel
         )
     };
     // The outer timeout also covers a peer that accepts TCP but never speaks HTTP/2.
-    match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_millis(250), endpoint.connect()).await {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT + Duration::from_millis(250),
+        endpoint.connect(),
+    )
+    .await
+    {
         Ok(Ok(channel)) => Ok(AutoReplyClient::new(channel)),
         Ok(Err(err)) => Err(unreachable(error_chain(&err))),
         Err(_) => Err(unreachable("timed out".to_string())),
@@ -58,7 +70,10 @@ mod tests {
 
     #[test]
     fn scheme_is_optional_and_garbage_is_rejected() {
-        assert_eq!(endpoint("127.0.0.1:1").expect("valid").uri().scheme_str(), Some("http"));
+        assert_eq!(
+            endpoint("127.0.0.1:1").expect("valid").uri().scheme_str(),
+            Some("http")
+        );
         assert!(endpoint("http://exa mple").is_err());
     }
 
@@ -69,9 +84,16 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let started = Instant::now();
-        let err = connect(&format!("http://127.0.0.1:{port}")).await.expect_err("nothing listens");
+        let err = connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect_err("nothing listens");
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
         let message = err.to_string();
-        assert!(message.starts_with(&format!("cannot reach the xiaoer server at http://127.0.0.1:{port} within 3 s")), "{message}");
+        assert!(
+            message.starts_with(&format!(
+                "cannot reach the xiaoer server at http://127.0.0.1:{port} within 3 s"
+            )),
+            "{message}"
+        );
     }
 }

@@ -32,14 +32,29 @@ pub struct Observation {
 impl Observation {
     /// Extracts the scored fields from a response.
     pub fn from_response(response: &pb::ReplyResponse) -> Self {
-        let intent = response.intent.as_ref().filter(|intent| !intent.name.is_empty());
-        let confidence = intent.map(|intent| f64::from(intent.confidence)).unwrap_or(0.0);
+        let intent = response
+            .intent
+            .as_ref()
+            .filter(|intent| !intent.name.is_empty());
+        let confidence = intent
+            .map(|intent| f64::from(intent.confidence))
+            .unwrap_or(0.0);
         Observation {
             action: Action::from_proto(response.action),
-            handoff_reason: response.handoff.as_ref().and_then(|handoff| HandoffReason::from_proto(handoff.reason)),
+            handoff_reason: response
+                .handoff
+                .as_ref()
+                .and_then(|handoff| HandoffReason::from_proto(handoff.reason)),
             intent: intent.map(|intent| intent.name.clone()),
-            intent_confidence: if confidence.is_nan() { 0.0 } else { confidence.clamp(0.0, 1.0) },
-            top_source: response.sources.first().map(|source| source.article_id.clone()),
+            intent_confidence: if confidence.is_nan() {
+                0.0
+            } else {
+                confidence.clamp(0.0, 1.0)
+            },
+            top_source: response
+                .sources
+                .first()
+                .map(|source| source.article_id.clone()),
             error: None,
         }
     }
@@ -117,7 +132,10 @@ impl CaseResult {
 
     /// One line for the console: what was expected and what came back.
     pub fn failure_line(&self) -> String {
-        let mut line = format!("FAIL {} ({}:{}): expected {}", self.id, self.file, self.line, self.expected_action);
+        let mut line = format!(
+            "FAIL {} ({}:{}): expected {}",
+            self.id, self.file, self.line, self.expected_action
+        );
         if let Some(reason) = self.expected_reason {
             let _ = write!(line, " reason={reason}");
         }
@@ -133,7 +151,11 @@ impl CaseResult {
         if let Some(reason) = self.got.handoff_reason {
             let _ = write!(line, " reason={reason}");
         }
-        let _ = write!(line, " source={}", self.got.top_source.as_deref().unwrap_or("-"));
+        let _ = write!(
+            line,
+            " source={}",
+            self.got.top_source.as_deref().unwrap_or("-")
+        );
         let _ = write!(
             line,
             " intent={} ({:.2})",
@@ -152,13 +174,17 @@ pub fn judge(expect: &Expectation, got: &Observation) -> Vec<String> {
         return problems;
     }
     if got.action != expect.action {
-        problems.push(format!("action {} instead of {}", got.action, expect.action));
+        problems.push(format!(
+            "action {} instead of {}",
+            got.action, expect.action
+        ));
         return problems;
     }
     match expect.action {
         Action::Answer if !expect.articles.is_empty() => {
             let cited = got.top_source.as_deref();
-            if !cited.is_some_and(|article| expect.articles.iter().any(|wanted| wanted == article)) {
+            if !cited.is_some_and(|article| expect.articles.iter().any(|wanted| wanted == article))
+            {
                 problems.push(format!(
                     "top source {} not in [{}]",
                     cited.unwrap_or("(none)"),
@@ -170,7 +196,9 @@ pub fn judge(expect: &Expectation, got: &Observation) -> Vec<String> {
             problems.push(format!(
                 "handoff reason {} instead of {}",
                 got.handoff_reason.map_or("(none)", HandoffReason::as_str),
-                expect.handoff_reason.map_or("(none)", HandoffReason::as_str),
+                expect
+                    .handoff_reason
+                    .map_or("(none)", HandoffReason::as_str),
             ));
         }
         _ => {}
@@ -191,7 +219,12 @@ mod tests {
         }
     }
 
-    fn got(action: Action, source: Option<&str>, reason: Option<HandoffReason>, intent: &str) -> Observation {
+    fn got(
+        action: Action,
+        source: Option<&str>,
+        reason: Option<HandoffReason>,
+        intent: &str,
+    ) -> Observation {
         Observation {
             action,
             handoff_reason: reason,
@@ -204,11 +237,25 @@ mod tests {
 
     #[test]
     fn answer_needs_an_acceptable_top_source() {
-        let wanted = expect(Action::Answer, &["order-tracking-howto", "shipping-times"], None);
-        assert!(judge(&wanted, &got(Action::Answer, Some("shipping-times"), None, "x")).is_empty());
+        let wanted = expect(
+            Action::Answer,
+            &["order-tracking-howto", "shipping-times"],
+            None,
+        );
+        assert!(judge(
+            &wanted,
+            &got(Action::Answer, Some("shipping-times"), None, "x")
+        )
+        .is_empty());
         let wrong = judge(&wanted, &got(Action::Answer, Some("coupons"), None, "x"));
-        assert_eq!(wrong, vec!["top source coupons not in [order-tracking-howto, shipping-times]".to_string()]);
-        assert_eq!(judge(&wanted, &got(Action::Answer, None, None, "x")).len(), 1);
+        assert_eq!(
+            wrong,
+            vec!["top source coupons not in [order-tracking-howto, shipping-times]".to_string()]
+        );
+        assert_eq!(
+            judge(&wanted, &got(Action::Answer, None, None, "x")).len(),
+            1
+        );
         // No articles expected (greetings): any source or none is fine.
         let greeting = expect(Action::Answer, &[], None);
         assert!(judge(&greeting, &got(Action::Answer, Some("coupons"), None, "x")).is_empty());
@@ -217,32 +264,66 @@ mod tests {
     #[test]
     fn handoff_needs_the_reason_and_intent_never_fails() {
         let wanted = expect(Action::Handoff, &[], Some(HandoffReason::NegativeSentiment));
-        let right = got(Action::Handoff, None, Some(HandoffReason::NegativeSentiment), "complaint");
-        assert!(judge(&wanted, &right).is_empty(), "a wrong intent does not fail the case");
-        let wrong = got(Action::Handoff, None, Some(HandoffReason::CustomerRequest), "order_tracking");
-        assert_eq!(judge(&wanted, &wrong), vec!["handoff reason CUSTOMER_REQUEST instead of NEGATIVE_SENTIMENT".to_string()]);
+        let right = got(
+            Action::Handoff,
+            None,
+            Some(HandoffReason::NegativeSentiment),
+            "complaint",
+        );
+        assert!(
+            judge(&wanted, &right).is_empty(),
+            "a wrong intent does not fail the case"
+        );
+        let wrong = got(
+            Action::Handoff,
+            None,
+            Some(HandoffReason::CustomerRequest),
+            "order_tracking",
+        );
+        assert_eq!(
+            judge(&wanted, &wrong),
+            vec!["handoff reason CUSTOMER_REQUEST instead of NEGATIVE_SENTIMENT".to_string()]
+        );
     }
 
     #[test]
     fn wrong_action_and_errors_fail() {
         let wanted = expect(Action::Clarify, &[], None);
-        assert_eq!(judge(&wanted, &got(Action::Answer, None, None, "x")), vec!["action ANSWER instead of CLARIFY".to_string()]);
+        assert_eq!(
+            judge(&wanted, &got(Action::Answer, None, None, "x")),
+            vec!["action ANSWER instead of CLARIFY".to_string()]
+        );
         let failed = Observation::from_error(&tonic::Status::unavailable("down"));
-        assert_eq!(judge(&wanted, &failed), vec!["call failed: Unavailable: down".to_string()]);
+        assert_eq!(
+            judge(&wanted, &failed),
+            vec!["call failed: Unavailable: down".to_string()]
+        );
     }
 
     #[test]
     fn observation_reads_the_response() {
         let response = pb::ReplyResponse {
             action: pb::Action::Handoff as i32,
-            intent: Some(pb::IntentPrediction { name: "human_agent".into(), confidence: 1.5 }),
-            handoff: Some(pb::Handoff { reason: pb::HandoffReason::CustomerRequest as i32, ..Default::default() }),
-            sources: vec![pb::Source { article_id: "a".into(), ..Default::default() }],
+            intent: Some(pb::IntentPrediction {
+                name: "human_agent".into(),
+                confidence: 1.5,
+            }),
+            handoff: Some(pb::Handoff {
+                reason: pb::HandoffReason::CustomerRequest as i32,
+                ..Default::default()
+            }),
+            sources: vec![pb::Source {
+                article_id: "a".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let observation = Observation::from_response(&response);
         assert_eq!(observation.action, Action::Handoff);
-        assert_eq!(observation.handoff_reason, Some(HandoffReason::CustomerRequest));
+        assert_eq!(
+            observation.handoff_reason,
+            Some(HandoffReason::CustomerRequest)
+        );
         assert_eq!(observation.intent.as_deref(), Some("human_agent"));
         assert_eq!(observation.intent_confidence, 1.0);
         assert_eq!(observation.top_source.as_deref(), Some("a"));
@@ -259,11 +340,19 @@ mod tests {
             turns: vec!["hi".into()],
             expect: expect(Action::Answer, &["order-tracking-howto"], None),
             customer: None,
-            origin: Origin { file: "cases/x.jsonl".into(), line: 7 },
+            origin: Origin {
+                file: "cases/x.jsonl".into(),
+                line: 7,
+            },
         };
         let result = CaseResult::new(
             &case,
-            got(Action::Handoff, None, Some(HandoffReason::NegativeSentiment), "complaint"),
+            got(
+                Action::Handoff,
+                None,
+                Some(HandoffReason::NegativeSentiment),
+                "complaint",
+            ),
             vec![3.0],
         );
         assert!(!result.passed());

@@ -45,7 +45,8 @@ impl LatencySummary {
 
     /// "p50 12.3 ms · p90 … · max …" for console and Markdown.
     pub fn one_line(&self) -> String {
-        let ms = |value: Option<f64>| value.map_or("n/a".to_string(), |value| format!("{value:.1} ms"));
+        let ms =
+            |value: Option<f64>| value.map_or("n/a".to_string(), |value| format!("{value:.1} ms"));
         format!(
             "{} calls · mean {} · p50 {} · p90 {} · p99 {} · max {}",
             self.count,
@@ -60,7 +61,11 @@ impl LatencySummary {
 
 /// Finite samples in ascending order.
 pub fn sorted_finite(samples: &[f64]) -> Vec<f64> {
-    let mut sorted: Vec<f64> = samples.iter().copied().filter(|value| value.is_finite()).collect();
+    let mut sorted: Vec<f64> = samples
+        .iter()
+        .copied()
+        .filter(|value| value.is_finite())
+        .collect();
     sorted.sort_by(f64::total_cmp);
     sorted
 }

@@ -50,18 +50,47 @@ pub const CONVERSATIONS: &[&[&str]] = &[
     &["can the invoice show my company's tax number? finance is picky"],
     &["这个backpack能装15寸的laptop吗"],
     &["refund申请了一周还没到账 正常吗"],
-    &["哈喽 有人吗", "想问下这款卫衣175的个子穿多大", "腰围80呢 选M还是L"],
-    &["hey there, quick q", "tracking shows signed for yesterday, but nobody here signed anything", "it was supposed to be left at the front desk"],
-    &["订单还没发货 能改下收货地址吗", "改到公司 浦东张江那边", "好嘞谢谢"],
-    &["want to send back the hiking boots, they rub my heel", "is sending them back free or do i cover it?", "ok cool thanks, bye"],
+    &[
+        "哈喽 有人吗",
+        "想问下这款卫衣175的个子穿多大",
+        "腰围80呢 选M还是L",
+    ],
+    &[
+        "hey there, quick q",
+        "tracking shows signed for yesterday, but nobody here signed anything",
+        "it was supposed to be left at the front desk",
+    ],
+    &[
+        "订单还没发货 能改下收货地址吗",
+        "改到公司 浦东张江那边",
+        "好嘞谢谢",
+    ],
+    &[
+        "want to send back the hiking boots, they rub my heel",
+        "is sending them back free or do i cover it?",
+        "ok cool thanks, bye",
+    ],
     &["hi 客服", "这个奶油色还会restock吗", "大概要等多久"],
-    &["付款老是失败 说银行卡状态异常", "换了张卡还是不行", "算了 直接帮我转人工吧"],
-    &["the glass vase came in pieces, outer box looked fine", "i can send a photo of the box too"],
+    &[
+        "付款老是失败 说银行卡状态异常",
+        "换了张卡还是不行",
+        "算了 直接帮我转人工吧",
+    ],
+    &[
+        "the glass vase came in pieces, outer box looked fine",
+        "i can send a photo of the box too",
+    ],
     &["明天杭州下雨不", "哦那你们店里有折叠伞卖吗"],
     &["I've messaged FOUR times about my order and still zero reply!!!"],
     &["帮我把刚拍的那单取消掉", "颜色拍错了 重新下"],
-    &["which couriers do you work with", "can i pay extra for next-day?"],
-    &["VIP会员都有啥特权 有没有birthday礼包", "升到下一级要多少points"],
+    &[
+        "which couriers do you work with",
+        "can i pay extra for next-day?",
+    ],
+    &[
+        "VIP会员都有啥特权 有没有birthday礼包",
+        "升到下一级要多少points",
+    ],
 ];
 
 /// What a load run measured.
@@ -105,8 +134,15 @@ struct LoadReport<'a> {
 /// aimed at a shared server by mistake would hurt real shoppers.
 fn check_target(url: &str, allow_remote: bool) -> anyhow::Result<()> {
     let parsed = endpoint(url)?;
-    let host = parsed.uri().host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let host = parsed
+        .uri()
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if loopback || allow_remote {
         Ok(())
     } else {
@@ -147,6 +183,7 @@ impl Limits {
 /// prints a short summary.
 pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     check_target(&args.endpoint, args.allow_remote)?;
+    crate::plots::ensure_font()?;
     let client = connect(&args.endpoint).await?;
     let report_dir = report::create_run_dir(args.out.as_deref())?;
     let run = RunInfo::now();
@@ -160,12 +197,23 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         sent: AtomicU64::new(0),
     });
     let bar_len = args.max_requests.unwrap_or(0);
-    let bar = progress::bar(bar_len, "load", "{prefix} {spinner} {pos} requests ({elapsed})");
+    let bar = progress::bar(
+        bar_len,
+        "load",
+        "{prefix} {spinner} {pos} requests ({elapsed})",
+    );
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..args.concurrency {
         let rng = StdRng::seed_from_u64(args.seed.wrapping_add(u64::from(worker)));
         let conversation_prefix = format!("load-{run_id}-{worker}");
-        workers.spawn(run_worker(client.clone(), Arc::clone(&limits), rng, CONVERSATIONS, conversation_prefix, bar.clone()));
+        workers.spawn(run_worker(
+            client.clone(),
+            Arc::clone(&limits),
+            rng,
+            CONVERSATIONS,
+            conversation_prefix,
+            bar.clone(),
+        ));
     }
     let mut totals = WorkerStats::default();
     while let Some(joined) = workers.join_next().await {
@@ -188,7 +236,11 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         cut_at_deadline: totals.cut,
         conversations: totals.conversations,
         elapsed_s,
-        throughput_rps: if elapsed_s > 0.0 { totals.ok as f64 / elapsed_s } else { 0.0 },
+        throughput_rps: if elapsed_s > 0.0 {
+            totals.ok as f64 / elapsed_s
+        } else {
+            0.0
+        },
         latency: LatencySummary::from_samples(&totals.latencies_ms),
         report_dir: report_dir.clone(),
     };
@@ -204,7 +256,11 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     };
     report::write_json(&report_dir.join("report.json"), &report)?;
     report::write_text(&report_dir.join("report.md"), &markdown(&report))?;
-    crate::plots::latency_plot(&report_dir.join(LATENCY_PNG), "Reply latency under load", &totals.latencies_ms)?;
+    crate::plots::latency_plot(
+        &report_dir.join(LATENCY_PNG),
+        "Reply latency under load",
+        &totals.latencies_ms,
+    )?;
 
     println!(
         "{} requests in {:.1} s with {} workers: {} ok, {} errors, {} cut at the deadline",
@@ -215,7 +271,11 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         outcome.errors_by_code.values().sum::<u64>(),
         outcome.cut_at_deadline
     );
-    println!("throughput {:.1} replies/s · latency {}", outcome.throughput_rps, outcome.latency.one_line());
+    println!(
+        "throughput {:.1} replies/s · latency {}",
+        outcome.throughput_rps,
+        outcome.latency.one_line()
+    );
     for (code, count) in &outcome.errors_by_code {
         println!("  {code}: {count}");
     }
@@ -232,8 +292,7 @@ async fn run_worker(
     bar: indicatif::ProgressBar,
 ) -> WorkerStats {
     let mut stats = WorkerStats::default();
-    'conversations: loop {
-        let Some(turns) = mix.get(rng.random_range(0..mix.len().max(1))) else { break };
+    'conversations: while let Some(turns) = mix.get(rng.random_range(0..mix.len().max(1))) {
         let conversation_id = format!("{conversation_prefix}-{}", stats.conversations);
         stats.conversations += 1;
         for (turn, text) in turns.iter().enumerate() {
@@ -255,10 +314,15 @@ async fn run_worker(
                 }
                 Ok(Ok(_)) => {
                     stats.ok += 1;
-                    stats.latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    stats
+                        .latencies_ms
+                        .push(sent.elapsed().as_secs_f64() * 1000.0);
                 }
                 Ok(Err(status)) => {
-                    *stats.errors.entry(format!("{:?}", status.code())).or_default() += 1;
+                    *stats
+                        .errors
+                        .entry(format!("{:?}", status.code()))
+                        .or_default() += 1;
                 }
             }
             bar.inc(1);
@@ -272,19 +336,38 @@ fn markdown(report: &LoadReport<'_>) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# xiaoer load report\n");
     let _ = writeln!(md, "- started: {}", report.run.started_at);
-    let _ = writeln!(md, "- git revision: {}", report.run.git_revision.as_deref().unwrap_or("unknown (no git checkout)"));
+    let _ = writeln!(
+        md,
+        "- git revision: {}",
+        report
+            .run
+            .git_revision
+            .as_deref()
+            .unwrap_or("unknown (no git checkout)")
+    );
     let _ = writeln!(md, "- endpoint: {}", report.endpoint);
     let _ = writeln!(
         md,
         "- limits: {} workers, {} s, {} (seed {})",
         report.concurrency,
         report.duration_limit_s,
-        report.max_requests.map_or("no request cap".to_string(), |max| format!("at most {max} requests")),
+        report
+            .max_requests
+            .map_or("no request cap".to_string(), |max| format!(
+                "at most {max} requests"
+            )),
         report.seed
     );
-    let _ = writeln!(md, "- mix: {} built-in conversations (zh, en, mixed; 1–3 turns)\n", CONVERSATIONS.len());
+    let _ = writeln!(
+        md,
+        "- mix: {} built-in conversations (zh, en, mixed; 1–3 turns)\n",
+        CONVERSATIONS.len()
+    );
     let _ = writeln!(md, "## Result\n");
-    let _ = writeln!(md, "| requests sent | ok | errors | cut at deadline | conversations | elapsed | throughput |");
+    let _ = writeln!(
+        md,
+        "| requests sent | ok | errors | cut at deadline | conversations | elapsed | throughput |"
+    );
     let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         md,
@@ -318,25 +401,41 @@ mod tests {
     use crate::test_server::{spawn_with_delay, FAIL_TEXT};
 
     fn args(url: &str, out: PathBuf, duration: f64, max_requests: Option<u64>) -> LoadArgs {
-        LoadArgs { endpoint: url.to_string(), concurrency: 4, duration, max_requests, out: Some(out), seed: 1, allow_remote: false }
+        LoadArgs {
+            endpoint: url.to_string(),
+            concurrency: 4,
+            duration,
+            max_requests,
+            out: Some(out),
+            seed: 1,
+            allow_remote: false,
+        }
     }
 
     #[tokio::test]
     async fn stops_at_max_requests() {
         let server = spawn_with_delay(Vec::new(), Duration::from_millis(2)).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let outcome = run_load(&args(&server.url, dir.path().join("o"), 30.0, Some(37))).await.expect("runs");
+        let outcome = run_load(&args(&server.url, dir.path().join("o"), 30.0, Some(37)))
+            .await
+            .expect("runs");
         assert_eq!(outcome.requests_sent, 37);
         assert_eq!(server.calls(), 37, "the server saw exactly the budget");
         assert_eq!(outcome.ok, 37);
         assert!(outcome.elapsed_s < 10.0);
         assert_eq!(outcome.latency.count, 37);
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/report.json")).expect("read")).expect("json");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("o/report.json")).expect("read"),
+        )
+        .expect("json");
         assert_eq!(report["requests_sent"], 37);
         assert_eq!(report["kind"], "load");
-        assert!(std::fs::metadata(dir.path().join("o/latency.png")).map(|m| m.len() > 1000).unwrap_or(false));
-        assert!(std::fs::read_to_string(dir.path().join("o/report.md")).expect("md").contains("| 37 | 37 | 0 |"));
+        assert!(std::fs::metadata(dir.path().join("o/latency.png"))
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false));
+        assert!(std::fs::read_to_string(dir.path().join("o/report.md"))
+            .expect("md")
+            .contains("| 37 | 37 | 0 |"));
         // Multi-turn conversations keep their turns in order in one conversation.
         for (_, texts) in server.conversations() {
             if let Some(script) = CONVERSATIONS.iter().find(|turns| turns[0] == texts[0]) {
@@ -351,12 +450,17 @@ mod tests {
         let server = spawn_with_delay(Vec::new(), Duration::from_millis(150)).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let started = Instant::now();
-        let outcome = run_load(&args(&server.url, dir.path().join("o"), 0.5, None)).await.expect("runs");
+        let outcome = run_load(&args(&server.url, dir.path().join("o"), 0.5, None))
+            .await
+            .expect("runs");
         let wall = started.elapsed().as_secs_f64();
         assert!(outcome.elapsed_s < 0.5 + 0.2, "ran {} s", outcome.elapsed_s);
         assert!(wall < 3.0, "whole command took {wall} s");
         assert!(outcome.ok >= 4, "{} ok", outcome.ok);
-        assert!(outcome.cut_at_deadline >= 1, "calls in flight at the deadline are cut");
+        assert!(
+            outcome.cut_at_deadline >= 1,
+            "calls in flight at the deadline are cut"
+        );
         assert_eq!(outcome.requests_sent, outcome.ok + outcome.cut_at_deadline);
     }
 
@@ -370,11 +474,21 @@ mod tests {
             sent: AtomicU64::new(0),
         });
         const FAILING: &[&[&str]] = &[&[FAIL_TEXT, FAIL_TEXT]];
-        let stats =
-            run_worker(client, Arc::clone(&limits), StdRng::seed_from_u64(3), FAILING, "t".into(), indicatif::ProgressBar::hidden()).await;
+        let stats = run_worker(
+            client,
+            Arc::clone(&limits),
+            StdRng::seed_from_u64(3),
+            FAILING,
+            "t".into(),
+            indicatif::ProgressBar::hidden(),
+        )
+        .await;
         assert_eq!(stats.ok, 0);
         assert_eq!(stats.errors.get("Internal"), Some(&3));
-        assert_eq!(stats.conversations, 2, "the third request opened a second conversation");
+        assert_eq!(
+            stats.conversations, 2,
+            "the third request opened a second conversation"
+        );
         assert_eq!(limits.sent.load(Ordering::SeqCst), 3);
         assert_eq!(server.calls(), 3);
     }
@@ -392,14 +506,28 @@ mod tests {
 
     #[test]
     fn mix_is_varied_and_not_taken_from_the_case_suite() {
-        let messages: Vec<&str> = CONVERSATIONS.iter().flat_map(|turns| turns.iter().copied()).collect();
-        assert!((38..=50).contains(&messages.len()), "{} messages", messages.len());
-        assert!(CONVERSATIONS.iter().any(|turns| turns.len() > 1) && CONVERSATIONS.iter().any(|turns| turns.len() == 1));
+        let messages: Vec<&str> = CONVERSATIONS
+            .iter()
+            .flat_map(|turns| turns.iter().copied())
+            .collect();
+        assert!(
+            (38..=50).contains(&messages.len()),
+            "{} messages",
+            messages.len()
+        );
+        assert!(
+            CONVERSATIONS.iter().any(|turns| turns.len() > 1)
+                && CONVERSATIONS.iter().any(|turns| turns.len() == 1)
+        );
         let files = crate::cases::resolve_case_files(&[]).expect("case folder");
         let suite = crate::cases::load_suite(&files).expect("suite");
         for case in &suite.cases {
             for turn in &case.turns {
-                assert!(!messages.contains(&turn.as_str()), "{turn:?} is an eval case text ({})", case.id);
+                assert!(
+                    !messages.contains(&turn.as_str()),
+                    "{turn:?} is an eval case text ({})",
+                    case.id
+                );
             }
         }
     }

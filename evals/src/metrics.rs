@@ -82,7 +82,8 @@ impl Counts {
         }
         if result.expected_action == Action::Answer && !result.expected_articles.is_empty() {
             let cited = result.got.top_source.as_ref();
-            self.sourced.0 += usize::from(cited.is_some_and(|source| result.expected_articles.contains(source)));
+            self.sourced.0 +=
+                usize::from(cited.is_some_and(|source| result.expected_articles.contains(source)));
             self.sourced.1 += 1;
         }
     }
@@ -92,7 +93,10 @@ impl Counts {
             cases: self.cases,
             passed: self.passed,
             action_accuracy: Ratio::new(self.action_right, self.cases),
-            handoff_recall: Ratio::new(self.angry.0 + self.request.0, self.angry.1 + self.request.1),
+            handoff_recall: Ratio::new(
+                self.angry.0 + self.request.0,
+                self.angry.1 + self.request.1,
+            ),
             handoff_recall_angry: Ratio::new(self.angry.0, self.angry.1),
             handoff_recall_request: Ratio::new(self.request.0, self.request.1),
             unnecessary_handoffs: Ratio::new(self.non_handoff.0, self.non_handoff.1),
@@ -134,7 +138,10 @@ impl Headline {
         [
             (Metric::ActionAccuracy, self.action_accuracy),
             (Metric::HandoffRecall, self.handoff_recall),
-            (Metric::UnnecessaryHandoffRate, self.unnecessary_handoff_rate),
+            (
+                Metric::UnnecessaryHandoffRate,
+                self.unnecessary_handoff_rate,
+            ),
             (Metric::SourceAccuracy, self.source_accuracy),
             (Metric::IntentAccuracy, self.intent_accuracy),
         ]
@@ -199,7 +206,11 @@ impl Metric {
     pub fn goal_status(self, value: Option<f64>) -> &'static str {
         match (self.goal(), value) {
             (Some(goal), Some(value)) => {
-                let met = if self.higher_is_better() { value >= goal } else { value <= goal };
+                let met = if self.higher_is_better() {
+                    value >= goal
+                } else {
+                    value <= goal
+                };
                 if met {
                     "met"
                 } else {
@@ -235,16 +246,34 @@ impl CaseMetrics {
         let mut languages: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
         let mut intents: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
         for result in results {
-            languages.entry(result.lang.as_str().to_string()).or_default().push(result);
-            intents.entry(result.expected_intent.clone()).or_default().push(result);
+            languages
+                .entry(result.lang.as_str().to_string())
+                .or_default()
+                .push(result);
+            intents
+                .entry(result.expected_intent.clone())
+                .or_default()
+                .push(result);
         }
-        let latencies: Vec<f64> = results.iter().flat_map(|result| result.latencies_ms.iter().copied()).collect();
+        let latencies: Vec<f64> = results
+            .iter()
+            .flat_map(|result| result.latencies_ms.iter().copied())
+            .collect();
         Ok(CaseMetrics {
             headline: Headline::from_group(&overall),
             overall,
-            by_language: languages.into_iter().map(|(lang, group)| (lang, GroupMetrics::compute(group))).collect(),
-            intents: ClassificationMetrics::compute(&intent_predictions(results, intents.keys().cloned().collect()))?,
-            by_intent: intents.into_iter().map(|(intent, group)| (intent, GroupMetrics::compute(group))).collect(),
+            by_language: languages
+                .into_iter()
+                .map(|(lang, group)| (lang, GroupMetrics::compute(group)))
+                .collect(),
+            intents: ClassificationMetrics::compute(&intent_predictions(
+                results,
+                intents.keys().cloned().collect(),
+            ))?,
+            by_intent: intents
+                .into_iter()
+                .map(|(intent, group)| (intent, GroupMetrics::compute(group)))
+                .collect(),
             latency: LatencySummary::from_samples(&latencies),
         })
     }
@@ -254,9 +283,24 @@ impl CaseMetrics {
 pub fn intent_predictions(results: &[CaseResult], labels: Vec<String>) -> Predictions {
     Predictions {
         labels,
-        gold: results.iter().map(|result| result.expected_intent.clone()).collect(),
-        predicted: results.iter().map(|result| result.got.intent.clone().unwrap_or_else(|| NO_LABEL.to_string())).collect(),
-        confidences: results.iter().map(|result| result.got.intent_confidence).collect(),
+        gold: results
+            .iter()
+            .map(|result| result.expected_intent.clone())
+            .collect(),
+        predicted: results
+            .iter()
+            .map(|result| {
+                result
+                    .got
+                    .intent
+                    .clone()
+                    .unwrap_or_else(|| NO_LABEL.to_string())
+            })
+            .collect(),
+        confidences: results
+            .iter()
+            .map(|result| result.got.intent_confidence)
+            .collect(),
     }
 }
 
@@ -309,21 +353,65 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> Vec<CaseResult> {
         vec![
             // 1 zh: answer, right source → pass.
-            result(Lang::Zh, (Answer, None, &["refund-timeline"], "refund_status"), (Answer, None, Some("refund-timeline"), "refund_status", 0.9)),
+            result(
+                Lang::Zh,
+                (Answer, None, &["refund-timeline"], "refund_status"),
+                (Answer, None, Some("refund-timeline"), "refund_status", 0.9),
+            ),
             // 2 zh: answer, wrong source → fail, action right.
-            result(Lang::Zh, (Answer, None, &["coupons"], "price_and_promotions"), (Answer, None, Some("price-protection"), "price_and_promotions", 0.7)),
+            result(
+                Lang::Zh,
+                (Answer, None, &["coupons"], "price_and_promotions"),
+                (
+                    Answer,
+                    None,
+                    Some("price-protection"),
+                    "price_and_promotions",
+                    0.7,
+                ),
+            ),
             // 3 en: answer expected, needless handoff → fail, unnecessary.
-            result(Lang::En, (Answer, None, &["invoice"], "invoice_request"), (Handoff, Some(NeedsAgent), None, "complaint", 0.6)),
+            result(
+                Lang::En,
+                (Answer, None, &["invoice"], "invoice_request"),
+                (Handoff, Some(NeedsAgent), None, "complaint", 0.6),
+            ),
             // 4 en: angry, handed off with the wrong reason → fail, still recalled.
-            result(Lang::En, (Handoff, Some(NegativeSentiment), &[], "order_tracking"), (Handoff, Some(CustomerRequest), None, "order_tracking", 0.8)),
+            result(
+                Lang::En,
+                (Handoff, Some(NegativeSentiment), &[], "order_tracking"),
+                (Handoff, Some(CustomerRequest), None, "order_tracking", 0.8),
+            ),
             // 5 en: angry, answered → fail, missed.
-            result(Lang::En, (Handoff, Some(NegativeSentiment), &[], "order_tracking"), (Answer, None, Some("order-tracking-howto"), "order_tracking", 0.95)),
+            result(
+                Lang::En,
+                (Handoff, Some(NegativeSentiment), &[], "order_tracking"),
+                (
+                    Answer,
+                    None,
+                    Some("order-tracking-howto"),
+                    "order_tracking",
+                    0.95,
+                ),
+            ),
             // 6 mixed: explicit request → pass.
-            result(Lang::Mixed, (Handoff, Some(CustomerRequest), &[], "human_agent"), (Handoff, Some(CustomerRequest), None, "human_agent", 0.99)),
+            result(
+                Lang::Mixed,
+                (Handoff, Some(CustomerRequest), &[], "human_agent"),
+                (Handoff, Some(CustomerRequest), None, "human_agent", 0.99),
+            ),
             // 7 mixed: clarify → pass, wrong intent.
-            result(Lang::Mixed, (Clarify, None, &[], "out_of_scope"), (Clarify, None, None, "greeting", 0.3)),
+            result(
+                Lang::Mixed,
+                (Clarify, None, &[], "out_of_scope"),
+                (Clarify, None, None, "greeting", 0.3),
+            ),
             // 8 zh: complaint handoff → pass (not part of recall figures).
-            result(Lang::Zh, (Handoff, Some(NeedsAgent), &[], "complaint"), (Handoff, Some(NeedsAgent), None, "complaint", 0.85)),
+            result(
+                Lang::Zh,
+                (Handoff, Some(NeedsAgent), &[], "complaint"),
+                (Handoff, Some(NeedsAgent), None, "complaint", 0.85),
+            ),
         ]
     }
 
@@ -351,25 +439,40 @@ pub(crate) mod tests {
     #[test]
     fn breakdowns_by_language_and_intent() {
         let metrics = CaseMetrics::compute(&sample()).expect("valid");
-        assert_eq!(metrics.by_language.keys().collect::<Vec<_>>(), vec!["en", "mixed", "zh"]);
+        assert_eq!(
+            metrics.by_language.keys().collect::<Vec<_>>(),
+            vec!["en", "mixed", "zh"]
+        );
         let en = &metrics.by_language["en"];
         assert_eq!(en.cases, 3);
         assert_eq!(en.passed, 0);
         assert_eq!(en.action_accuracy, Ratio::new(1, 3));
         let tracking = &metrics.by_intent["order_tracking"];
         assert_eq!(tracking.handoff_recall_angry, Ratio::new(1, 2));
-        assert_eq!(tracking.source_accuracy.value, None, "no sourced answer expected");
+        assert_eq!(
+            tracking.source_accuracy.value, None,
+            "no sourced answer expected"
+        );
         // Intent confusion: invoice_request→complaint, out_of_scope→greeting.
         assert_eq!(metrics.intents.top_confusions.len(), 2);
-        assert!(metrics.intents.labels.contains(&"greeting".to_string()), "predicted-only labels get an axis");
+        assert!(
+            metrics.intents.labels.contains(&"greeting".to_string()),
+            "predicted-only labels get an axis"
+        );
     }
 
     #[test]
     fn goals_and_directions() {
         assert_eq!(Metric::ActionAccuracy.goal_status(Some(0.95)), "met");
         assert_eq!(Metric::ActionAccuracy.goal_status(Some(0.949)), "MISSED");
-        assert_eq!(Metric::UnnecessaryHandoffRate.goal_status(Some(0.02)), "met");
-        assert_eq!(Metric::UnnecessaryHandoffRate.goal_status(Some(0.05)), "MISSED");
+        assert_eq!(
+            Metric::UnnecessaryHandoffRate.goal_status(Some(0.02)),
+            "met"
+        );
+        assert_eq!(
+            Metric::UnnecessaryHandoffRate.goal_status(Some(0.05)),
+            "MISSED"
+        );
         assert_eq!(Metric::IntentAccuracy.goal_status(Some(0.1)), "");
         assert_eq!(Metric::HandoffRecall.goal_text(), "≥ 97%");
         assert_eq!(Metric::UnnecessaryHandoffRate.goal_text(), "≤ 3%");

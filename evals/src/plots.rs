@@ -53,24 +53,39 @@ pub fn ensure_font() -> Result<(), PlotError> {
 }
 
 fn register_font() -> Result<(), PlotError> {
-    let path = std::env::var(FONT_ENV).ok().filter(|path| !path.is_empty()).unwrap_or_else(|| DEFAULT_FONT.to_string());
+    let path = std::env::var(FONT_ENV)
+        .ok()
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| DEFAULT_FONT.to_string());
     register_font_file(&path)
 }
 
 fn register_font_file(path: &str) -> Result<(), PlotError> {
-    let bytes = std::fs::read(path).map_err(|err| PlotError::Font { path: path.to_string(), reason: err.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|err| PlotError::Font {
+        path: path.to_string(),
+        reason: err.to_string(),
+    })?;
     // plotters keeps fonts for the life of the process and wants `'static`
     // bytes; this runs once (guarded by `ensure_font`), so leaking is bounded.
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    plotters::style::register_font(FAMILY, FontStyle::Normal, bytes)
-        .map_err(|_| PlotError::Font { path: path.to_string(), reason: "not a TrueType/OpenType font".to_string() })
+    plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).map_err(|_| PlotError::Font {
+        path: path.to_string(),
+        reason: "not a TrueType/OpenType font".to_string(),
+    })
 }
 
 type DrawResult = Result<(), Box<dyn Error + Send + Sync>>;
 
-fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> DrawResult) -> Result<(), PlotError> {
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> DrawResult,
+) -> Result<(), PlotError> {
     ensure_font()?;
-    let wrap = |err: Box<dyn Error + Send + Sync>| PlotError::Draw { path: path.to_path_buf(), message: err.to_string() };
+    let wrap = |err: Box<dyn Error + Send + Sync>| PlotError::Draw {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    };
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|err| wrap(err.into()))?;
     draw(&root).map_err(wrap)?;
@@ -85,13 +100,22 @@ fn font(size: u32) -> FontDesc<'static> {
 fn heat(share: f64) -> RGBColor {
     let share = share.clamp(0.0, 1.0);
     let channel = |from: f64, to: f64| (from + (to - from) * share).round() as u8;
-    RGBColor(channel(255.0, 8.0), channel(255.0, 48.0), channel(255.0, 107.0))
+    RGBColor(
+        channel(255.0, 8.0),
+        channel(255.0, 48.0),
+        channel(255.0, 107.0),
+    )
 }
 
 /// Confusion-matrix heatmap: rows are gold labels, columns predictions,
 /// colour is the row share (so rare labels are as visible as common ones)
 /// and each non-empty cell shows its count.
-pub fn confusion_heatmap(path: &Path, title: &str, labels: &[String], matrix: &[Vec<usize>]) -> Result<(), PlotError> {
+pub fn confusion_heatmap(
+    path: &Path,
+    title: &str,
+    labels: &[String],
+    matrix: &[Vec<usize>],
+) -> Result<(), PlotError> {
     const CELL: i32 = 34;
     const LEFT: i32 = 210;
     const TOP: i32 = 70;
@@ -104,28 +128,44 @@ pub fn confusion_heatmap(path: &Path, title: &str, labels: &[String], matrix: &[
         root.draw(&Text::new(
             title.to_string(),
             (width / 2, 14),
-            font(22).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top)),
+            font(22)
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top)),
         ))?;
         root.draw(&Text::new(
             "rows: expected · columns: predicted · colour: share of the row".to_string(),
             (width / 2, 44),
-            font(14).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top)),
+            font(14)
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top)),
         ))?;
         for (row, counts) in matrix.iter().enumerate() {
             let row_total: usize = counts.iter().sum();
             for (col, &count) in counts.iter().enumerate() {
                 let x = LEFT + col as i32 * CELL;
                 let y = TOP + row as i32 * CELL;
-                let share = if row_total == 0 { 0.0 } else { count as f64 / row_total as f64 };
+                let share = if row_total == 0 {
+                    0.0
+                } else {
+                    count as f64 / row_total as f64
+                };
                 let fill = heat(share);
-                root.draw(&Rectangle::new([(x, y), (x + CELL, y + CELL)], fill.filled()))?;
-                root.draw(&Rectangle::new([(x, y), (x + CELL, y + CELL)], RGBColor(220, 220, 220).stroke_width(1)))?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + CELL, y + CELL)],
+                    fill.filled(),
+                ))?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + CELL, y + CELL)],
+                    RGBColor(220, 220, 220).stroke_width(1),
+                ))?;
                 if count > 0 {
                     let ink = if share > 0.5 { WHITE } else { BLACK };
                     root.draw(&Text::new(
                         count.to_string(),
                         (x + CELL / 2, y + CELL / 2),
-                        font(12).color(&ink).pos(Pos::new(HPos::Center, VPos::Center)),
+                        font(12)
+                            .color(&ink)
+                            .pos(Pos::new(HPos::Center, VPos::Center)),
                     ))?;
                 }
             }
@@ -133,14 +173,19 @@ pub fn confusion_heatmap(path: &Path, title: &str, labels: &[String], matrix: &[
         // The diagonal outlined, so right answers stand out from confusions.
         for index in 0..labels.len() as i32 {
             let corner = (LEFT + index * CELL, TOP + index * CELL);
-            root.draw(&Rectangle::new([corner, (corner.0 + CELL, corner.1 + CELL)], RGBColor(230, 120, 0).stroke_width(2)))?;
+            root.draw(&Rectangle::new(
+                [corner, (corner.0 + CELL, corner.1 + CELL)],
+                RGBColor(230, 120, 0).stroke_width(2),
+            ))?;
         }
         for (index, label) in labels.iter().enumerate() {
             let center = index as i32 * CELL + CELL / 2;
             root.draw(&Text::new(
                 label.clone(),
                 (LEFT - 6, TOP + center),
-                font(14).color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
+                font(14)
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Right, VPos::Center)),
             ))?;
             // Rotated 90°: the text runs downwards, its glyphs to the left of x.
             root.draw(&Text::new(
@@ -155,8 +200,14 @@ pub fn confusion_heatmap(path: &Path, title: &str, labels: &[String], matrix: &[
 
 /// Reliability diagram: accuracy per confidence bin against the diagonal
 /// of perfect calibration, with the ECE in the title.
-pub fn reliability_diagram(path: &Path, title: &str, calibration: &Calibration) -> Result<(), PlotError> {
-    let ece = calibration.ece.map_or("n/a".to_string(), |ece| format!("{ece:.3}"));
+pub fn reliability_diagram(
+    path: &Path,
+    title: &str,
+    calibration: &Calibration,
+) -> Result<(), PlotError> {
+    let ece = calibration
+        .ece
+        .map_or("n/a".to_string(), |ece| format!("{ece:.3}"));
     let caption = format!("{title} (ECE {ece})");
     render(path, (800, 700), |root| {
         let mut chart = ChartBuilder::on(root)
@@ -174,25 +225,61 @@ pub fn reliability_diagram(path: &Path, title: &str, calibration: &Calibration) 
             .y_label_formatter(&|value| format!("{:.0}%", value * 100.0))
             .draw()?;
         let bars = calibration.bins.iter().filter_map(|bin| {
-            bin.accuracy.map(|accuracy| Rectangle::new([(bin.lower + 0.005, 0.0), (bin.upper - 0.005, accuracy)], BLUE.mix(0.55).filled()))
-        });
-        chart.draw_series(bars)?.label("accuracy in bin").legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLUE.mix(0.55).filled()));
-        let gaps = calibration.bins.iter().filter_map(|bin| {
-            bin.mean_confidence.map(|confidence| {
-                PathElement::new(vec![(bin.lower + 0.01, confidence), (bin.upper - 0.01, confidence)], RED.stroke_width(3))
+            bin.accuracy.map(|accuracy| {
+                Rectangle::new(
+                    [(bin.lower + 0.005, 0.0), (bin.upper - 0.005, accuracy)],
+                    BLUE.mix(0.55).filled(),
+                )
             })
         });
-        chart.draw_series(gaps)?.label("mean confidence in bin").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED.stroke_width(3)));
-        let counts = calibration.bins.iter().filter(|bin| bin.count > 0).map(|bin| {
-            Text::new(
-                format!("n={}", bin.count),
-                ((bin.lower + bin.upper) / 2.0, bin.accuracy.unwrap_or(0.0).max(bin.mean_confidence.unwrap_or(0.0)) + 0.035),
-                font(12).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
-            )
+        chart
+            .draw_series(bars)?
+            .label("accuracy in bin")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLUE.mix(0.55).filled())
+            });
+        let gaps = calibration.bins.iter().filter_map(|bin| {
+            bin.mean_confidence.map(|confidence| {
+                PathElement::new(
+                    vec![
+                        (bin.lower + 0.01, confidence),
+                        (bin.upper - 0.01, confidence),
+                    ],
+                    RED.stroke_width(3),
+                )
+            })
         });
+        chart
+            .draw_series(gaps)?
+            .label("mean confidence in bin")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED.stroke_width(3)));
+        let counts = calibration
+            .bins
+            .iter()
+            .filter(|bin| bin.count > 0)
+            .map(|bin| {
+                Text::new(
+                    format!("n={}", bin.count),
+                    (
+                        (bin.lower + bin.upper) / 2.0,
+                        bin.accuracy
+                            .unwrap_or(0.0)
+                            .max(bin.mean_confidence.unwrap_or(0.0))
+                            + 0.035,
+                    ),
+                    font(12)
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                )
+            });
         chart.draw_series(counts)?;
         chart
-            .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 6, 4, BLACK.stroke_width(1)))?
+            .draw_series(DashedLineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                6,
+                4,
+                BLACK.stroke_width(1),
+            ))?
             .label("perfect calibration")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
         chart
@@ -208,9 +295,15 @@ pub fn reliability_diagram(path: &Path, title: &str, calibration: &Calibration) 
 
 /// Accuracy-vs-coverage: what accuracy a "only act above threshold t"
 /// policy keeps as t rises and fewer messages are handled.
-pub fn accuracy_coverage_plot(path: &Path, title: &str, points: &[CoveragePoint]) -> Result<(), PlotError> {
-    let mut curve: Vec<(f64, f64)> =
-        points.iter().filter_map(|point| point.accuracy.map(|accuracy| (point.coverage, accuracy))).collect();
+pub fn accuracy_coverage_plot(
+    path: &Path,
+    title: &str,
+    points: &[CoveragePoint],
+) -> Result<(), PlotError> {
+    let mut curve: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|point| point.accuracy.map(|accuracy| (point.coverage, accuracy)))
+        .collect();
     curve.sort_by(|a, b| a.0.total_cmp(&b.0));
     curve.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     let lowest = curve.iter().map(|point| point.1).fold(1.0f64, f64::min);
@@ -232,7 +325,11 @@ pub fn accuracy_coverage_plot(path: &Path, title: &str, points: &[CoveragePoint]
             .y_label_formatter(&|value| format!("{:.0}%", value * 100.0))
             .draw()?;
         chart.draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))?;
-        chart.draw_series(curve.iter().map(|&point| Circle::new(point, 3, BLUE.filled())))?;
+        chart.draw_series(
+            curve
+                .iter()
+                .map(|&point| Circle::new(point, 3, BLUE.filled())),
+        )?;
         Ok(())
     })
 }
@@ -247,7 +344,9 @@ pub fn latency_plot(path: &Path, title: &str, samples_ms: &[f64]) -> Result<(), 
             body.draw(&Text::new(
                 "no successful calls to plot".to_string(),
                 (600, 220),
-                font(18).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
+                font(18)
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Center)),
             ))?;
             return Ok(());
         };
@@ -272,13 +371,23 @@ pub fn latency_plot(path: &Path, title: &str, samples_ms: &[f64]) -> Result<(), 
             .x_desc("latency (ms)")
             .y_desc("calls")
             .label_style(font(13))
+            .x_label_formatter(&|value| format!("{value:.0}"))
             .axis_desc_style(font(15))
             .y_label_formatter(&|value| format!("{value:.0}"))
             .draw()?;
-        histogram.draw_series(counts.iter().enumerate().filter(|(_, count)| **count > 0).map(|(bin, &count)| {
-            let start = bin as f64 * width;
-            Rectangle::new([(start, 0.0), (start + width, count as f64)], BLUE.mix(0.6).filled())
-        }))?;
+        histogram.draw_series(
+            counts
+                .iter()
+                .enumerate()
+                .filter(|(_, count)| **count > 0)
+                .map(|(bin, &count)| {
+                    let start = bin as f64 * width;
+                    Rectangle::new(
+                        [(start, 0.0), (start + width, count as f64)],
+                        BLUE.mix(0.6).filled(),
+                    )
+                }),
+        )?;
 
         let mut cdf = ChartBuilder::on(&right)
             .caption("cumulative share of calls", font(16))
@@ -290,17 +399,33 @@ pub fn latency_plot(path: &Path, title: &str, samples_ms: &[f64]) -> Result<(), 
             .x_desc("latency (ms)")
             .y_desc("share ≤ latency")
             .label_style(font(13))
+            .x_label_formatter(&|value| format!("{value:.0}"))
             .axis_desc_style(font(15))
             .y_label_formatter(&|value| format!("{:.0}%", value * 100.0))
             .draw()?;
         let total = sorted.len() as f64;
-        let steps = sorted.iter().enumerate().map(|(index, &value)| (value, (index + 1) as f64 / total));
-        cdf.draw_series(LineSeries::new(std::iter::once((0.0, 0.0)).chain(steps), BLUE.stroke_width(2)))?;
-        for (name, q, color) in [("p50", 0.50, GREEN), ("p90", 0.90, MAGENTA), ("p99", 0.99, RED)] {
+        let steps = sorted
+            .iter()
+            .enumerate()
+            .map(|(index, &value)| (value, (index + 1) as f64 / total));
+        cdf.draw_series(LineSeries::new(
+            std::iter::once((0.0, 0.0)).chain(steps),
+            BLUE.stroke_width(2),
+        ))?;
+        for (name, q, color) in [
+            ("p50", 0.50, GREEN),
+            ("p90", 0.90, MAGENTA),
+            ("p99", 0.99, RED),
+        ] {
             if let Some(value) = percentile(&sorted, q) {
-                cdf.draw_series(LineSeries::new([(value, 0.0), (value, 1.0)], color.stroke_width(1)))?
-                    .label(format!("{name} {value:.1} ms"))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                cdf.draw_series(LineSeries::new(
+                    [(value, 0.0), (value, 1.0)],
+                    color.stroke_width(1),
+                ))?
+                .label(format!("{name} {value:.1} ms"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
             }
         }
         cdf.configure_series_labels()
@@ -320,25 +445,45 @@ mod tests {
 
     fn assert_png(path: &Path) {
         let bytes = std::fs::read(path).expect("png written");
-        assert!(bytes.len() > 1000, "{} is only {} bytes", path.display(), bytes.len());
+        assert!(
+            bytes.len() > 1000,
+            "{} is only {} bytes",
+            path.display(),
+            bytes.len()
+        );
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     }
 
     #[test]
     fn missing_or_bad_font_explains_the_fix() {
-        let message = register_font_file("/no/such/font.ttf").expect_err("missing").to_string();
-        assert!(message.contains("/no/such/font.ttf") && message.contains("fonts-dejavu-core") && message.contains(FONT_ENV), "{message}");
+        let message = register_font_file("/no/such/font.ttf")
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            message.contains("/no/such/font.ttf")
+                && message.contains("fonts-dejavu-core")
+                && message.contains(FONT_ENV),
+            "{message}"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let junk = dir.path().join("junk.ttf");
         std::fs::write(&junk, b"not a font").expect("write");
-        let message = register_font_file(&junk.to_string_lossy()).expect_err("junk").to_string();
-        assert!(message.contains("not a TrueType/OpenType font"), "{message}");
+        let message = register_font_file(&junk.to_string_lossy())
+            .expect_err("junk")
+            .to_string();
+        assert!(
+            message.contains("not a TrueType/OpenType font"),
+            "{message}"
+        );
     }
 
     #[test]
     fn plots_produce_png_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let labels: Vec<String> = ["greeting", "order_tracking", "refund_status"].iter().map(|s| s.to_string()).collect();
+        let labels: Vec<String> = ["greeting", "order_tracking", "refund_status"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let matrix = vec![vec![5, 1, 0], vec![0, 7, 2], vec![0, 0, 4]];
         let heatmap = dir.path().join("confusion.png");
         confusion_heatmap(&heatmap, "intents", &labels, &matrix).expect("heatmap");
@@ -347,16 +492,28 @@ mod tests {
         let confidences = [0.95, 0.9, 0.85, 0.6, 0.55, 0.3, 0.99, 0.72];
         let correct = [true, true, false, true, false, false, true, true];
         let reliability = dir.path().join("reliability.png");
-        reliability_diagram(&reliability, "intent confidence", &calibration(&confidences, &correct, 10)).expect("reliability");
+        reliability_diagram(
+            &reliability,
+            "intent confidence",
+            &calibration(&confidences, &correct, 10),
+        )
+        .expect("reliability");
         assert_png(&reliability);
 
         let thresholds: Vec<f64> = (0..=100).map(|step| f64::from(step) / 100.0).collect();
         let coverage = dir.path().join("coverage.png");
-        accuracy_coverage_plot(&coverage, "accuracy vs coverage", &coverage_curve(&confidences, &correct, &thresholds)).expect("coverage");
+        accuracy_coverage_plot(
+            &coverage,
+            "accuracy vs coverage",
+            &coverage_curve(&confidences, &correct, &thresholds),
+        )
+        .expect("coverage");
         assert_png(&coverage);
 
         let latency = dir.path().join("latency.png");
-        let samples: Vec<f64> = (0..200).map(|i| 5.0 + f64::from(i % 37) * 1.7 + f64::from(i / 190) * 80.0).collect();
+        let samples: Vec<f64> = (0..200)
+            .map(|i| 5.0 + f64::from(i % 37) * 1.7 + f64::from(i / 190) * 80.0)
+            .collect();
         latency_plot(&latency, "Reply latency", &samples).expect("latency");
         assert_png(&latency);
 

@@ -44,26 +44,38 @@ impl RunInfo {
 /// directory (with a `-2`, `-3`… suffix if two runs start in one second).
 pub fn create_run_dir(out: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(out) = out {
-        std::fs::create_dir_all(out).with_context(|| format!("cannot create report folder {}", out.display()))?;
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create report folder {}", out.display()))?;
         return Ok(out.to_path_buf());
     }
     let reports = PathBuf::from("reports");
-    std::fs::create_dir_all(&reports).with_context(|| format!("cannot create {}", reports.display()))?;
+    std::fs::create_dir_all(&reports)
+        .with_context(|| format!("cannot create {}", reports.display()))?;
     let base = format!(
         "{}-{}",
         compact_utc(SystemTime::now()),
         current_git_revision().unwrap_or_else(|| "nogit".to_string())
     );
     for attempt in 1..100 {
-        let name = if attempt == 1 { base.clone() } else { format!("{base}-{attempt}") };
+        let name = if attempt == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{attempt}")
+        };
         let dir = reports.join(name);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(err).with_context(|| format!("cannot create report folder {}", dir.display())),
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot create report folder {}", dir.display()))
+            }
         }
     }
-    anyhow::bail!("cannot find a free report folder name under {}", reports.display())
+    anyhow::bail!(
+        "cannot find a free report folder name under {}",
+        reports.display()
+    )
 }
 
 /// Writes pretty JSON.
@@ -90,11 +102,20 @@ fn civil_from_unix(seconds: u64) -> (i64, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or(0)
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC, for folder names.
@@ -113,7 +134,9 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
 /// failing that, around this crate's sources). Reads `.git` directly, so it
 /// works without a git binary and never changes anything.
 pub fn current_git_revision() -> Option<String> {
-    let from_cwd = std::env::current_dir().ok().and_then(|cwd| git_revision_at(&cwd));
+    let from_cwd = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| git_revision_at(&cwd));
     from_cwd.or_else(|| git_revision_at(Path::new(env!("CARGO_MANIFEST_DIR"))))
 }
 
@@ -183,12 +206,30 @@ pub fn write_classification_plots(
     metrics: &ClassificationMetrics,
     predictions: &Predictions,
 ) -> Result<(), PlotError> {
-    plots::confusion_heatmap(&dir.join(CONFUSION_PNG), &format!("{title}: confusion matrix"), &metrics.labels, &metrics.confusion)?;
-    plots::reliability_diagram(&dir.join(RELIABILITY_PNG), &format!("{title}: reliability"), &metrics.calibration)?;
-    let correct: Vec<bool> = predictions.gold.iter().zip(&predictions.predicted).map(|(g, p)| g == p).collect();
+    plots::confusion_heatmap(
+        &dir.join(CONFUSION_PNG),
+        &format!("{title}: confusion matrix"),
+        &metrics.labels,
+        &metrics.confusion,
+    )?;
+    plots::reliability_diagram(
+        &dir.join(RELIABILITY_PNG),
+        &format!("{title}: reliability"),
+        &metrics.calibration,
+    )?;
+    let correct: Vec<bool> = predictions
+        .gold
+        .iter()
+        .zip(&predictions.predicted)
+        .map(|(g, p)| g == p)
+        .collect();
     let thresholds: Vec<f64> = (0..=100).map(|step| f64::from(step) / 100.0).collect();
     let fine = coverage_curve(&predictions.confidences, &correct, &thresholds);
-    plots::accuracy_coverage_plot(&dir.join(COVERAGE_PNG), &format!("{title}: accuracy vs coverage"), &fine)
+    plots::accuracy_coverage_plot(
+        &dir.join(COVERAGE_PNG),
+        &format!("{title}: accuracy vs coverage"),
+        &fine,
+    )
 }
 
 fn opt(value: Option<f64>, decimals: usize) -> String {
@@ -208,7 +249,10 @@ pub fn classification_markdown(heading: &str, metrics: &ClassificationMetrics) -
         opt(metrics.calibration.ece, 3),
         metrics.examples
     );
-    let _ = writeln!(md, "| label | support | predicted | precision | recall | F1 |");
+    let _ = writeln!(
+        md,
+        "| label | support | predicted | precision | recall | F1 |"
+    );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     for scores in &metrics.per_label {
         let _ = writeln!(
@@ -228,13 +272,23 @@ pub fn classification_markdown(heading: &str, metrics: &ClassificationMetrics) -
     } else {
         let _ = writeln!(md, "| expected | predicted | count |\n|---|---|---:|");
         for pair in &metrics.top_confusions {
-            let _ = writeln!(md, "| {} | {} | {} |", pair.gold, pair.predicted, pair.count);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                pair.gold, pair.predicted, pair.count
+            );
         }
     }
     let _ = writeln!(md, "\n### Accuracy vs coverage (confidence threshold)\n");
     let _ = writeln!(md, "| threshold | coverage | accuracy |\n|---:|---:|---:|");
     for point in metrics.coverage.iter().step_by(2) {
-        let _ = writeln!(md, "| {:.2} | {} | {} |", point.threshold, percent(Some(point.coverage)), percent(point.accuracy));
+        let _ = writeln!(
+            md,
+            "| {:.2} | {} | {} |",
+            point.threshold,
+            percent(Some(point.coverage)),
+            percent(point.accuracy)
+        );
     }
     let _ = writeln!(
         md,
@@ -276,13 +330,21 @@ mod tests {
         let git = dir.path().join(".git");
         std::fs::create_dir_all(git.join("refs/heads")).expect("mkdir");
         std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").expect("write");
-        std::fs::write(git.join("refs/heads/main"), "0123456789abcdef0123456789abcdef01234567\n").expect("write");
+        std::fs::write(
+            git.join("refs/heads/main"),
+            "0123456789abcdef0123456789abcdef01234567\n",
+        )
+        .expect("write");
         let nested = dir.path().join("a/b");
         std::fs::create_dir_all(&nested).expect("mkdir");
         assert_eq!(git_revision_at(&nested).as_deref(), Some("0123456"));
 
         std::fs::remove_file(git.join("refs/heads/main")).expect("rm");
-        std::fs::write(git.join("packed-refs"), "# pack-refs\nfedcba9876543210fedcba9876543210fedcba98 refs/heads/main\n").expect("write");
+        std::fs::write(
+            git.join("packed-refs"),
+            "# pack-refs\nfedcba9876543210fedcba9876543210fedcba98 refs/heads/main\n",
+        )
+        .expect("write");
         assert_eq!(git_revision_at(dir.path()).as_deref(), Some("fedcba9"));
 
         std::fs::write(git.join("HEAD"), "ref: refs/heads/unborn\n").expect("write");

@@ -94,14 +94,21 @@ pub async fn run_cases(args: &CasesArgs, endpoint: &str) -> anyhow::Result<Cases
     let files = resolve_case_files(&args.files)?;
     let suite = load_suite(&files)?;
     let baseline = args.baseline.as_deref().map(load_baseline).transpose()?;
+    // Plots come last; a missing font should not waste a whole run.
+    crate::plots::ensure_font()?;
     let client = connect(endpoint).await?;
     let report_dir = report::create_run_dir(args.out.as_deref())?;
     let run = RunInfo::now();
 
     let results = run_suite(client, &suite.cases, usize::from(args.concurrency)).await?;
     let metrics = CaseMetrics::compute(&results).context("cannot score the results")?;
-    let comparison = baseline.map(|baseline| compare(&baseline, &metrics.headline, &suite.sha256, args.tolerance));
-    let failures: Vec<String> = results.iter().filter(|result| !result.passed()).map(CaseResult::failure_line).collect();
+    let comparison = baseline
+        .map(|baseline| compare(&baseline, &metrics.headline, &suite.sha256, args.tolerance));
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|result| !result.passed())
+        .map(CaseResult::failure_line)
+        .collect();
     let passed = results.len() - failures.len();
 
     let report = CasesReport {
@@ -127,8 +134,15 @@ pub async fn run_cases(args: &CasesArgs, endpoint: &str) -> anyhow::Result<Cases
     report::write_text(&report_dir.join("report.md"), &markdown(&report, &suite))?;
     let predictions = intent_predictions(&results, metrics.intents.labels.clone());
     report::write_classification_plots(&report_dir, "Intents", &metrics.intents, &predictions)?;
-    let latencies: Vec<f64> = results.iter().flat_map(|result| result.latencies_ms.iter().copied()).collect();
-    crate::plots::latency_plot(&report_dir.join(LATENCY_PNG), "Reply latency per call", &latencies)?;
+    let latencies: Vec<f64> = results
+        .iter()
+        .flat_map(|result| result.latencies_ms.iter().copied())
+        .collect();
+    crate::plots::latency_plot(
+        &report_dir.join(LATENCY_PNG),
+        "Reply latency per call",
+        &latencies,
+    )?;
 
     for line in &failures {
         println!("{line}");
@@ -148,21 +162,36 @@ pub async fn run_cases(args: &CasesArgs, endpoint: &str) -> anyhow::Result<Cases
         passed,
         failed: failures.len(),
         headline: metrics.headline,
-        regressed: comparison.as_ref().is_some_and(|comparison| comparison.regressed),
+        regressed: comparison
+            .as_ref()
+            .is_some_and(|comparison| comparison.regressed),
         comparison,
         report_dir,
     })
 }
 
 /// Runs the cases with `concurrency` workers; results come back in case order.
-async fn run_suite(client: AutoReplyClient<Channel>, cases: &[Case], concurrency: usize) -> anyhow::Result<Vec<CaseResult>> {
+async fn run_suite(
+    client: AutoReplyClient<Channel>,
+    cases: &[Case],
+    concurrency: usize,
+) -> anyhow::Result<Vec<CaseResult>> {
     let cases = Arc::new(cases.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let bar = progress::bar(cases.len() as u64, "cases", "{prefix} [{bar:40}] {pos}/{len} ({elapsed})");
+    let bar = progress::bar(
+        cases.len() as u64,
+        "cases",
+        "{prefix} [{bar:40}] {pos}/{len} ({elapsed})",
+    );
     let mut workers = JoinSet::new();
     for _ in 0..concurrency.clamp(1, cases.len().max(1)) {
-        let (cases, next, bar, run_id) = (Arc::clone(&cases), Arc::clone(&next), bar.clone(), run_id.clone());
+        let (cases, next, bar, run_id) = (
+            Arc::clone(&cases),
+            Arc::clone(&next),
+            bar.clone(),
+            run_id.clone(),
+        );
         let mut client = client.clone();
         workers.spawn(async move {
             let mut done = Vec::new();
@@ -214,7 +243,9 @@ async fn run_case(client: &mut AutoReplyClient<Channel>, case: &Case, run_id: &s
         }
     }
     // Validation guarantees at least one turn; this only guards the type.
-    let got = last.unwrap_or_else(|| Observation::from_error(&tonic::Status::invalid_argument("case has no turns")));
+    let got = last.unwrap_or_else(|| {
+        Observation::from_error(&tonic::Status::invalid_argument("case has no turns"))
+    });
     CaseResult::new(case, got, latencies_ms)
 }
 
@@ -249,28 +280,48 @@ fn summary_lines(metrics: &CaseMetrics) -> Vec<String> {
     let mut lines = Vec::new();
     for (metric, _) in metrics.headline.entries() {
         let ratio = ratio_for(overall, metric);
-        lines.push(format!(
-            "{:<36} {:>18}  goal {:<6} {}",
+        let line = format!(
+            "{:<40} {:>18}  goal {:<6} {}",
             metric.label(),
             ratio.display(),
             metric.goal_text(),
             metric.goal_status(ratio.value)
-        ));
+        );
+        lines.push(line.trim_end().to_string());
         if metric == Metric::HandoffRecall {
-            lines.push(format!("{:<36} {:>18}", "  angry (NEGATIVE_SENTIMENT)", overall.handoff_recall_angry.display()));
-            lines.push(format!("{:<36} {:>18}", "  explicit requests (CUSTOMER_REQUEST)", overall.handoff_recall_request.display()));
+            lines.push(format!(
+                "{:<40} {:>18}",
+                "  angry (NEGATIVE_SENTIMENT)",
+                overall.handoff_recall_angry.display()
+            ));
+            lines.push(format!(
+                "{:<40} {:>18}",
+                "  explicit requests (CUSTOMER_REQUEST)",
+                overall.handoff_recall_request.display()
+            ));
         }
     }
     lines.push(format!(
         "intents: macro-F1 {} · ECE {}",
-        metrics.intents.macro_f1.map_or("n/a".to_string(), |f1| format!("{f1:.3}")),
-        metrics.intents.calibration.ece.map_or("n/a".to_string(), |ece| format!("{ece:.3}"))
+        metrics
+            .intents
+            .macro_f1
+            .map_or("n/a".to_string(), |f1| format!("{f1:.3}")),
+        metrics
+            .intents
+            .calibration
+            .ece
+            .map_or("n/a".to_string(), |ece| format!("{ece:.3}"))
     ));
     lines.push(format!("latency: {}", metrics.latency.one_line()));
     lines
 }
 
-fn group_table(md: &mut String, first_column: &str, groups: &std::collections::BTreeMap<String, GroupMetrics>) {
+fn group_table(
+    md: &mut String,
+    first_column: &str,
+    groups: &std::collections::BTreeMap<String, GroupMetrics>,
+) {
     let _ = writeln!(
         md,
         "| {first_column} | cases | passed | action | handoff recall | unnecessary handoffs | top source | intent |"
@@ -296,8 +347,20 @@ fn markdown(report: &CasesReport<'_>, suite: &CaseSuite) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# xiaoer case suite report\n");
     let _ = writeln!(md, "- started: {}", report.run.started_at);
-    let _ = writeln!(md, "- git revision: {}", report.run.git_revision.as_deref().unwrap_or("unknown (no git checkout)"));
-    let _ = writeln!(md, "- model version: {}", report.model_version.unwrap_or("not recorded"));
+    let _ = writeln!(
+        md,
+        "- git revision: {}",
+        report
+            .run
+            .git_revision
+            .as_deref()
+            .unwrap_or("unknown (no git checkout)")
+    );
+    let _ = writeln!(
+        md,
+        "- model version: {}",
+        report.model_version.unwrap_or("not recorded")
+    );
     let _ = writeln!(md, "- endpoint: {}", report.endpoint);
     let _ = writeln!(
         md,
@@ -306,16 +369,38 @@ fn markdown(report: &CasesReport<'_>, suite: &CaseSuite) -> String {
         suite.files.len(),
         suite.sha256
     );
-    let _ = writeln!(md, "- result: **{} passed, {} failed**\n", report.passed, report.failed);
+    let _ = writeln!(
+        md,
+        "- result: **{} passed, {} failed**\n",
+        report.passed, report.failed
+    );
 
     let _ = writeln!(md, "## Headline\n");
-    let _ = writeln!(md, "| metric | value | goal | status |\n|---|---:|---:|---|");
+    let _ = writeln!(
+        md,
+        "| metric | value | goal | status |\n|---|---:|---:|---|"
+    );
     for (metric, _) in metrics.headline.entries() {
         let ratio = ratio_for(&metrics.overall, metric);
-        let _ = writeln!(md, "| {} | {} | {} | {} |", metric.label(), ratio.display(), metric.goal_text(), metric.goal_status(ratio.value));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            metric.label(),
+            ratio.display(),
+            metric.goal_text(),
+            metric.goal_status(ratio.value)
+        );
     }
-    let _ = writeln!(md, "| ↳ angry (NEGATIVE_SENTIMENT) | {} | | |", metrics.overall.handoff_recall_angry.display());
-    let _ = writeln!(md, "| ↳ explicit requests (CUSTOMER_REQUEST) | {} | | |", metrics.overall.handoff_recall_request.display());
+    let _ = writeln!(
+        md,
+        "| ↳ angry (NEGATIVE_SENTIMENT) | {} | | |",
+        metrics.overall.handoff_recall_angry.display()
+    );
+    let _ = writeln!(
+        md,
+        "| ↳ explicit requests (CUSTOMER_REQUEST) | {} | | |",
+        metrics.overall.handoff_recall_request.display()
+    );
     let _ = writeln!(
         md,
         "\nHandoff recall counts a handoff for any reason; a wrong reason still fails the case. \
@@ -335,7 +420,10 @@ fn markdown(report: &CasesReport<'_>, suite: &CaseSuite) -> String {
     let _ = writeln!(md, "\n## By expected intent\n");
     group_table(&mut md, "intent", &metrics.by_intent);
     md.push('\n');
-    md.push_str(&report::classification_markdown("Intent classification", &metrics.intents));
+    md.push_str(&report::classification_markdown(
+        "Intent classification",
+        &metrics.intents,
+    ));
     let _ = writeln!(md, "## Latency per Reply call\n");
     md.push_str(&report::latency_markdown(&metrics.latency));
     let _ = writeln!(md, "\n## Failed cases ({})\n", report.failed_cases.len());
@@ -354,7 +442,14 @@ mod tests {
     use crate::cases::{Action, HandoffReason};
     use crate::test_server::{spawn, Reply};
 
-    fn case_line(id: &str, turns: &[&str], action: &str, intent: &str, articles: &[&str], reason: &str) -> String {
+    fn case_line(
+        id: &str,
+        turns: &[&str],
+        action: &str,
+        intent: &str,
+        articles: &[&str],
+        reason: &str,
+    ) -> String {
         serde_json::json!({
             "id": id, "lang": "en", "turns": turns,
             "expect": {"action": action, "intent": intent, "articles": articles, "handoff_reason": reason}
@@ -363,14 +458,31 @@ mod tests {
     }
 
     fn args(files: Vec<PathBuf>, out: PathBuf, baseline: Option<PathBuf>) -> CasesArgs {
-        CasesArgs { files, endpoint: None, out: Some(out), baseline, tolerance: 2.0, concurrency: 2, model_version: Some("test-model".into()) }
+        CasesArgs {
+            files,
+            endpoint: None,
+            out: Some(out),
+            baseline,
+            tolerance: 2.0,
+            concurrency: 2,
+            model_version: Some("test-model".into()),
+        }
     }
 
     fn bot() -> Vec<(&'static str, Reply)> {
         vec![
-            ("where is my parcel", Reply::answer("order_tracking", 0.9, "order-tracking-howto")),
-            ("coupon?", Reply::answer("price_and_promotions", 0.6, "price-protection")),
-            ("agent please", Reply::handoff("human_agent", 0.95, HandoffReason::CustomerRequest)),
+            (
+                "where is my parcel",
+                Reply::answer("order_tracking", 0.9, "order-tracking-howto"),
+            ),
+            (
+                "coupon?",
+                Reply::answer("price_and_promotions", 0.6, "price-protection"),
+            ),
+            (
+                "agent please",
+                Reply::handoff("human_agent", 0.95, HandoffReason::CustomerRequest),
+            ),
             ("tell me a joke", Reply::clarify("out_of_scope", 0.4)),
         ]
     }
@@ -381,50 +493,116 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = dir.path().join("c.jsonl");
         let lines = [
-            case_line("pass-1", &["hello", "where is my parcel"], "ANSWER", "order_tracking", &["order-tracking-howto"], ""),
-            case_line("fail-src", &["coupon?"], "ANSWER", "price_and_promotions", &["coupons"], ""),
-            case_line("pass-2", &["agent please"], "HANDOFF", "human_agent", &[], "CUSTOMER_REQUEST"),
-            case_line("fail-act", &["tell me a joke"], "HANDOFF", "out_of_scope", &[], "NEGATIVE_SENTIMENT"),
+            case_line(
+                "pass-1",
+                &["hello", "where is my parcel"],
+                "ANSWER",
+                "order_tracking",
+                &["order-tracking-howto"],
+                "",
+            ),
+            case_line(
+                "fail-src",
+                &["coupon?"],
+                "ANSWER",
+                "price_and_promotions",
+                &["coupons"],
+                "",
+            ),
+            case_line(
+                "pass-2",
+                &["agent please"],
+                "HANDOFF",
+                "human_agent",
+                &[],
+                "CUSTOMER_REQUEST",
+            ),
+            case_line(
+                "fail-act",
+                &["tell me a joke"],
+                "HANDOFF",
+                "out_of_scope",
+                &[],
+                "NEGATIVE_SENTIMENT",
+            ),
         ];
         std::fs::write(&cases, lines.join("\n")).expect("write");
         let out = dir.path().join("report");
-        let outcome = run_cases(&args(vec![cases.clone()], out.clone(), None), &server.url).await.expect("runs");
+        let outcome = run_cases(&args(vec![cases.clone()], out.clone(), None), &server.url)
+            .await
+            .expect("runs");
         assert_eq!((outcome.passed, outcome.failed), (2, 2));
         assert!(!outcome.regressed);
         assert_eq!(outcome.headline.handoff_recall, Some(0.5));
         // Multi-turn: both turns went to one conversation, in order.
         let conversations = server.conversations();
-        let multi = conversations.iter().find(|(_, texts)| texts.len() == 2).expect("a two-turn conversation");
-        assert_eq!(multi.1, vec!["hello".to_string(), "where is my parcel".to_string()]);
+        let multi = conversations
+            .iter()
+            .find(|(_, texts)| texts.len() == 2)
+            .expect("a two-turn conversation");
+        assert_eq!(
+            multi.1,
+            vec!["hello".to_string(), "where is my parcel".to_string()]
+        );
         assert_eq!(conversations.len(), 4, "each case in a fresh conversation");
 
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report.json")).expect("json");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("report.json")).expect("report.json"),
+        )
+        .expect("json");
         assert_eq!(report["passed"], 2);
         assert_eq!(report["model_version"], "test-model");
         assert_eq!(report["data"]["case_count"], 4);
-        assert_eq!(report["data"]["cases_sha256"].as_str().map(str::len), Some(64));
+        assert_eq!(
+            report["data"]["cases_sha256"].as_str().map(str::len),
+            Some(64)
+        );
         assert_eq!(report["metrics"]["headline"]["action_accuracy"], 0.75);
         assert_eq!(report["failed_cases"].as_array().map(Vec::len), Some(2));
         let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
         assert!(md.contains("2 passed, 2 failed"));
         assert!(md.contains("fail-src"));
-        for png in ["confusion.png", "reliability.png", "coverage.png", "latency.png"] {
-            assert!(std::fs::metadata(out.join(png)).map(|m| m.len() > 1000).unwrap_or(false), "{png}");
+        for png in [
+            "confusion.png",
+            "reliability.png",
+            "coverage.png",
+            "latency.png",
+        ] {
+            assert!(
+                std::fs::metadata(out.join(png))
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{png}"
+            );
         }
 
         // The same run as its own baseline: no regression. A baseline that
         // was much better: regression.
-        let again = run_cases(&args(vec![cases.clone()], dir.path().join("r2"), Some(out.join("report.json"))), &server.url)
-            .await
-            .expect("runs");
+        let again = run_cases(
+            &args(
+                vec![cases.clone()],
+                dir.path().join("r2"),
+                Some(out.join("report.json")),
+            ),
+            &server.url,
+        )
+        .await
+        .expect("runs");
         assert!(!again.regressed);
-        assert_eq!(again.comparison.as_ref().and_then(|c| c.same_cases), Some(true));
+        assert_eq!(
+            again.comparison.as_ref().and_then(|c| c.same_cases),
+            Some(true)
+        );
         let mut better = report.clone();
         better["metrics"]["headline"]["action_accuracy"] = serde_json::json!(0.9);
         let better_path = dir.path().join("better.json");
         std::fs::write(&better_path, better.to_string()).expect("write");
-        let gated = run_cases(&args(vec![cases], dir.path().join("r3"), Some(better_path)), &server.url).await.expect("runs");
+        let gated = run_cases(
+            &args(vec![cases], dir.path().join("r3"), Some(better_path)),
+            &server.url,
+        )
+        .await
+        .expect("runs");
         assert!(gated.regressed);
     }
 
@@ -433,12 +611,31 @@ mod tests {
         let server = spawn(bot()).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = dir.path().join("bad.jsonl");
-        let good = case_line("ok", &["where is my parcel"], "ANSWER", "order_tracking", &[], "");
+        let good = case_line(
+            "ok",
+            &["where is my parcel"],
+            "ANSWER",
+            "order_tracking",
+            &[],
+            "",
+        );
         std::fs::write(&cases, format!("{good}\n{{\"id\": \"x\"}}\n")).expect("write");
-        let err = run_cases(&args(vec![cases.clone()], dir.path().join("o"), None), &server.url).await.expect_err("malformed");
-        assert!(err.to_string().starts_with(&format!("{}:2: ", cases.display())), "{err}");
+        let err = run_cases(
+            &args(vec![cases.clone()], dir.path().join("o"), None),
+            &server.url,
+        )
+        .await
+        .expect_err("malformed");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}:2: ", cases.display())),
+            "{err}"
+        );
         assert!(server.conversations().is_empty(), "nothing was sent");
-        assert!(!dir.path().join("o").exists(), "no report folder for a run that never started");
+        assert!(
+            !dir.path().join("o").exists(),
+            "no report folder for a run that never started"
+        );
     }
 
     #[tokio::test]
@@ -446,13 +643,24 @@ mod tests {
         let server = spawn(bot()).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = dir.path().join("c.jsonl");
-        std::fs::write(&cases, case_line("boom", &["__fail__"], "ANSWER", "greeting", &[], "")).expect("write");
-        let outcome = run_cases(&args(vec![cases], dir.path().join("o"), None), &server.url).await.expect("runs");
+        std::fs::write(
+            &cases,
+            case_line("boom", &["__fail__"], "ANSWER", "greeting", &[], ""),
+        )
+        .expect("write");
+        let outcome = run_cases(&args(vec![cases], dir.path().join("o"), None), &server.url)
+            .await
+            .expect("runs");
         assert_eq!((outcome.passed, outcome.failed), (0, 1));
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/report.json")).expect("read")).expect("json");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("o/report.json")).expect("read"),
+        )
+        .expect("json");
         let line = report["failed_cases"][0].as_str().unwrap_or_default();
         assert!(line.contains("got error Internal"), "{line}");
-        assert_eq!(report["results"][0]["got"]["action"], Action::Unspecified.as_str());
+        assert_eq!(
+            report["results"][0]["got"]["action"],
+            Action::Unspecified.as_str()
+        );
     }
 }

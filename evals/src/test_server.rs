@@ -29,15 +29,33 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn answer(intent: &'static str, confidence: f32, source: &'static str) -> Self {
-        Reply { action: pb::Action::Answer, intent, confidence, source: Some(source), reason: None }
+        Reply {
+            action: pb::Action::Answer,
+            intent,
+            confidence,
+            source: Some(source),
+            reason: None,
+        }
     }
 
     pub(crate) fn clarify(intent: &'static str, confidence: f32) -> Self {
-        Reply { action: pb::Action::Clarify, intent, confidence, source: None, reason: None }
+        Reply {
+            action: pb::Action::Clarify,
+            intent,
+            confidence,
+            source: None,
+            reason: None,
+        }
     }
 
     pub(crate) fn handoff(intent: &'static str, confidence: f32, reason: HandoffReason) -> Self {
-        Reply { action: pb::Action::Handoff, intent, confidence, source: None, reason: Some(reason) }
+        Reply {
+            action: pb::Action::Handoff,
+            intent,
+            confidence,
+            source: None,
+            reason: Some(reason),
+        }
     }
 
     fn to_response(&self) -> pb::ReplyResponse {
@@ -51,9 +69,22 @@ impl Reply {
         pb::ReplyResponse {
             action: self.action as i32,
             text: "ok".into(),
-            intent: Some(pb::IntentPrediction { name: self.intent.into(), confidence: self.confidence }),
-            sources: self.source.map(|id| pb::Source { article_id: id.into(), ..Default::default() }).into_iter().collect(),
-            handoff: self.reason.map(|_| pb::Handoff { reason: reason as i32, ..Default::default() }),
+            intent: Some(pb::IntentPrediction {
+                name: self.intent.into(),
+                confidence: self.confidence,
+            }),
+            sources: self
+                .source
+                .map(|id| pb::Source {
+                    article_id: id.into(),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            handoff: self.reason.map(|_| pb::Handoff {
+                reason: reason as i32,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -73,14 +104,25 @@ struct FakeBot {
 
 #[tonic::async_trait]
 impl AutoReply for FakeBot {
-    async fn reply(&self, request: Request<pb::ReplyRequest>) -> Result<Response<pb::ReplyResponse>, Status> {
+    async fn reply(
+        &self,
+        request: Request<pb::ReplyRequest>,
+    ) -> Result<Response<pb::ReplyResponse>, Status> {
         let request = request.into_inner();
         self.state.calls.fetch_add(1, Ordering::SeqCst);
         {
-            let mut conversations = self.state.conversations.lock().map_err(|_| Status::internal("poisoned"))?;
-            match conversations.iter_mut().find(|(id, _)| *id == request.conversation_id) {
+            let mut conversations = self
+                .state
+                .conversations
+                .lock()
+                .map_err(|_| Status::internal("poisoned"))?;
+            match conversations
+                .iter_mut()
+                .find(|(id, _)| *id == request.conversation_id)
+            {
                 Some((_, texts)) => texts.push(request.text.clone()),
-                None => conversations.push((request.conversation_id.clone(), vec![request.text.clone()])),
+                None => conversations
+                    .push((request.conversation_id.clone(), vec![request.text.clone()])),
             }
         }
         if !self.delay.is_zero() {
@@ -98,15 +140,24 @@ impl AutoReply for FakeBot {
         Ok(Response::new(reply.to_response()))
     }
 
-    async fn suggest_replies(&self, _: Request<pb::SuggestRepliesRequest>) -> Result<Response<pb::SuggestRepliesResponse>, Status> {
+    async fn suggest_replies(
+        &self,
+        _: Request<pb::SuggestRepliesRequest>,
+    ) -> Result<Response<pb::SuggestRepliesResponse>, Status> {
         Err(Status::unimplemented("not scripted"))
     }
 
-    async fn classify(&self, _: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
+    async fn classify(
+        &self,
+        _: Request<pb::ClassifyRequest>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
         Err(Status::unimplemented("not scripted"))
     }
 
-    async fn feedback(&self, _: Request<pb::FeedbackRequest>) -> Result<Response<pb::FeedbackResponse>, Status> {
+    async fn feedback(
+        &self,
+        _: Request<pb::FeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackResponse>, Status> {
         Err(Status::unimplemented("not scripted"))
     }
 }
@@ -121,7 +172,11 @@ pub(crate) struct FakeServer {
 impl FakeServer {
     /// Conversations in first-seen order, with their texts in arrival order.
     pub(crate) fn conversations(&self) -> Vec<(String, Vec<String>)> {
-        self.state.conversations.lock().map(|c| c.clone()).unwrap_or_default()
+        self.state
+            .conversations
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// `Reply` calls received.
@@ -134,11 +189,20 @@ pub(crate) async fn spawn(script: Vec<(&'static str, Reply)>) -> FakeServer {
     spawn_with_delay(script, Duration::ZERO).await
 }
 
-pub(crate) async fn spawn_with_delay(script: Vec<(&'static str, Reply)>, delay: Duration) -> FakeServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+pub(crate) async fn spawn_with_delay(
+    script: Vec<(&'static str, Reply)>,
+    delay: Duration,
+) -> FakeServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind an ephemeral port");
     let addr = listener.local_addr().expect("local addr");
     let state = Arc::new(State::default());
-    let bot = FakeBot { script, delay, state: Arc::clone(&state) };
+    let bot = FakeBot {
+        script,
+        delay,
+        state: Arc::clone(&state),
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -147,5 +211,9 @@ pub(crate) async fn spawn_with_delay(script: Vec<(&'static str, Reply)>, delay: 
                 let _ = stopped.await;
             }),
     );
-    FakeServer { url: format!("http://{addr}"), state, _stop: stop }
+    FakeServer {
+        url: format!("http://{addr}"),
+        state,
+        _stop: stop,
+    }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use xiaoer_kb::{
     compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision, fusion_candidates,
     load_negatives, load_queries, load_stackfaq, split_dev_test, ArticleSet, DecisionMetrics, EvalQuery, Fusion,
-    KnowledgeIndex, Lang, QueryLang, RetrievalMetrics, RetrievalMode, SearchQuery,
+    KnowledgeIndex, Language, QueryLang, RetrievalMetrics, RetrievalMode, SearchQuery,
 };
 use xiaoer_models::{E5Encoder, Encoder, TextRole};
 
@@ -87,8 +87,8 @@ fn main() -> Res<()> {
 
     // ---- dev: fit decision thresholds ----
     let mut dev_decision = dev.clone();
-    dev_decision.extend(load_negatives(datasets.join("clinc150/oos_val.jsonl"), Lang::En, NEGATIVES_PER_SOURCE)?);
-    dev_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/dev.jsonl"), Lang::Zh, NEGATIVES_PER_SOURCE)?);
+    dev_decision.extend(load_negatives(datasets.join("clinc150/oos_val.jsonl"), Language::En, NEGATIVES_PER_SOURCE)?);
+    dev_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/dev.jsonl"), Language::Zh, NEGATIVES_PER_SOURCE)?);
     let dev_decision_emb = embed_queries(&encoder, &dev_decision)?;
     let (fitted, fit_m) = fit_decision(&index, &dev_decision, &dev_decision_emb, MIN_PRECISION);
     println!("\n## dev: decision thresholds for confident precision >= {MIN_PRECISION}");
@@ -119,8 +119,8 @@ fn main() -> Res<()> {
         println!("  miss: {q}");
     }
     let mut test_decision = test.clone();
-    test_decision.extend(load_negatives(datasets.join("clinc150/oos_test.jsonl"), Lang::En, NEGATIVES_PER_SOURCE)?);
-    test_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/test.jsonl"), Lang::Zh, NEGATIVES_PER_SOURCE)?);
+    test_decision.extend(load_negatives(datasets.join("clinc150/oos_test.jsonl"), Language::En, NEGATIVES_PER_SOURCE)?);
+    test_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/test.jsonl"), Language::Zh, NEGATIVES_PER_SOURCE)?);
     let test_decision_emb = embed_queries(&encoder, &test_decision)?;
     let m = decision_metrics(&index, &test_decision, &test_decision_emb, &index.config().decision);
     println!("  decide (test + oos_test/smp test negatives): {}", fmt_decision(&m));

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::lang::{Bilingual, Lang};
+use crate::lang::{Bilingual, Language};
 use crate::shop::{is_placeholder_key, ShopProfile};
 use crate::taxonomy::is_intent;
 use crate::util::line_at;
@@ -90,7 +90,7 @@ impl Article {
     }
 
     /// The title in `lang`.
-    pub fn title(&self, lang: Lang) -> &str {
+    pub fn title(&self, lang: Language) -> &str {
         self.title.get(lang)
     }
 
@@ -115,12 +115,12 @@ impl Article {
     }
 
     /// Example shopper questions in `lang`; they drive both BM25 and dense matching.
-    pub fn questions(&self, lang: Lang) -> &[String] {
+    pub fn questions(&self, lang: Language) -> &[String] {
         self.questions.get(lang)
     }
 
     /// The answer text in `lang`, Markdown, placeholders resolved: what the bot sends.
-    pub fn answer(&self, lang: Lang) -> &str {
+    pub fn answer(&self, lang: Language) -> &str {
         self.body.get(lang)
     }
 }
@@ -193,7 +193,8 @@ pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArt
         }
     };
 
-    let id = required_text(front.id.as_ref().map(|s| (s.get_ref().as_str(), fm_line(s.span().start))), "id", &mut out.problems);
+    let id_line = front.id.as_ref().map_or(1, |s| fm_line(s.span().start));
+    let id = required_text(front.id.as_ref().map(|s| s.get_ref().as_str()), id_line, "id", &mut out.problems);
     if let Some((id, line)) = &id {
         if !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             out.problems.push((Some(*line), format!("id {id:?} must use only a-z, 0-9 and '-'")));
@@ -253,17 +254,18 @@ pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArt
     out
 }
 
-fn required_text(value: Option<(&str, usize)>, name: &str, problems: &mut Vec<LineProblem>) -> Option<(String, usize)> {
+/// A required, non-empty string; `line` is where it is (or where it belongs).
+fn required_text(value: Option<&str>, line: usize, name: &str, problems: &mut Vec<LineProblem>) -> Option<(String, usize)> {
     match value {
         None => {
-            problems.push((Some(1), format!("front matter is missing `{name}`")));
+            problems.push((Some(line), format!("front matter is missing `{name}`")));
             None
         }
-        Some((v, line)) if v.trim().is_empty() => {
+        Some(v) if v.trim().is_empty() => {
             problems.push((Some(line), format!("`{name}` is empty")));
             None
         }
-        Some((v, line)) => Some((v.trim().to_string(), line)),
+        Some(v) => Some((v.trim().to_string(), line)),
     }
 }
 
@@ -279,8 +281,8 @@ fn pair_text(
     };
     let line = fm_line(pair.span().start);
     let p = pair.get_ref();
-    let zh = required_text(p.zh.as_deref().map(|v| (v, line)), &format!("{name}.zh"), problems);
-    let en = required_text(p.en.as_deref().map(|v| (v, line)), &format!("{name}.en"), problems);
+    let zh = required_text(p.zh.as_deref(), line, &format!("{name}.zh"), problems);
+    let en = required_text(p.en.as_deref(), line, &format!("{name}.en"), problems);
     Some(Bilingual { zh: zh?.0, en: en?.0 })
 }
 
@@ -530,14 +532,14 @@ Hello, {{name_en}} accepts returns within 7 days.
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         let a = parsed.article.expect("article");
         assert_eq!(a.id(), "return-policy");
-        assert_eq!(a.title(Lang::En), "7-day no-reason returns");
+        assert_eq!(a.title(Language::En), "7-day no-reason returns");
         assert_eq!(a.intents(), ["return_request"]);
         assert_eq!(a.related(), ["return-howto"]);
         assert_eq!(a.tags(), ["returns"]);
         assert_eq!(a.last_reviewed().to_string(), "2026-11-01");
-        assert_eq!(a.questions(Lang::Zh).len(), 2);
-        assert_eq!(a.answer(Lang::Zh), "亲，您好！小店支持七天无理由退货。");
-        assert_eq!(a.answer(Lang::En), "Hello, Little Shop accepts returns within 7 days.");
+        assert_eq!(a.questions(Language::Zh).len(), 2);
+        assert_eq!(a.answer(Language::Zh), "亲，您好！小店支持七天无理由退货。");
+        assert_eq!(a.answer(Language::En), "Hello, Little Shop accepts returns within 7 days.");
         assert_eq!(parsed.related, vec![("return-howto".to_string(), 6)]);
     }
 
@@ -639,7 +641,7 @@ Hello, {{name_en}} accepts returns within 7 days.
     fn placeholders_left_alone_without_shop() {
         let parsed = parse_article(GOOD, None);
         assert!(parsed.problems.is_empty());
-        assert!(parsed.article.expect("article").answer(Lang::Zh).contains("{{name_zh}}"));
+        assert!(parsed.article.expect("article").answer(Language::Zh).contains("{{name_zh}}"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use xiaoer_models::{Encoder, TextRole};
@@ -15,7 +15,7 @@ use crate::error::KbError;
 use crate::index::{
     decide_with, DecisionConfig, DenseAggregate, Fusion, Hit, KnowledgeIndex, Match, RetrievalConfig, RetrievalMode,
 };
-use crate::lang::{Bilingual, Lang};
+use crate::lang::{Bilingual, Language};
 use crate::set::ArticleSet;
 use crate::shop::ShopProfile;
 use crate::util::Fnv64;
@@ -47,10 +47,10 @@ impl QueryLang {
 
     /// The language to answer in: mixed messages are mostly Chinese with
     /// English words, so they get Chinese answers.
-    pub fn answer_language(self) -> Lang {
+    pub fn answer_language(self) -> Language {
         match self {
-            QueryLang::En => Lang::En,
-            QueryLang::Zh | QueryLang::Mixed => Lang::Zh,
+            QueryLang::En => Language::En,
+            QueryLang::Zh | QueryLang::Mixed => Language::Zh,
         }
     }
 
@@ -64,11 +64,11 @@ impl QueryLang {
     }
 }
 
-impl From<Lang> for QueryLang {
-    fn from(lang: Lang) -> Self {
+impl From<Language> for QueryLang {
+    fn from(lang: Language) -> Self {
         match lang {
-            Lang::Zh => QueryLang::Zh,
-            Lang::En => QueryLang::En,
+            Language::Zh => QueryLang::Zh,
+            Language::En => QueryLang::En,
         }
     }
 }
@@ -416,7 +416,7 @@ pub fn fit_decision(
 /// Reads out-of-scope texts from a JSONL file whose lines have a `"text"`
 /// field (the shared datasets' classification format) as negative queries in
 /// `lang`, at most `limit` of them, in file order.
-pub fn load_negatives(path: impl AsRef<Path>, lang: Lang, limit: usize) -> Result<Vec<EvalQuery>, KbError> {
+pub fn load_negatives(path: impl AsRef<Path>, lang: Language, limit: usize) -> Result<Vec<EvalQuery>, KbError> {
     #[derive(Deserialize)]
     struct TextLine {
         text: String,
@@ -522,6 +522,7 @@ fn jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, T)>, K
 mod tests {
     use super::*;
     use crate::index::tests::fixture_index;
+    use std::path::PathBuf;
     use crate::test_support::HashEncoder;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -541,7 +542,7 @@ mod tests {
         let qs = load_queries(&good).expect("load");
         assert_eq!(qs.len(), 2);
         assert_eq!(qs[0].lang, QueryLang::Zh);
-        assert_eq!(qs[0].lang.answer_language(), Lang::Zh);
+        assert_eq!(qs[0].lang.answer_language(), Language::Zh);
         assert!(qs[1].articles.is_empty());
 
         let bad = write(dir.path(), "bad.jsonl", "{\"id\":\"a\",\"lang\":\"zh\",\"query\":\"x\",\"articles\":[]}\n{\"id\":\"b\"}\n");
@@ -549,7 +550,7 @@ mod tests {
         assert!(err.to_string().contains("bad.jsonl:2:"), "{err}");
         let mixed = write(dir.path(), "mixed.jsonl", "{\"id\":\"m\",\"lang\":\"mixed\",\"query\":\"订单咋cancel\",\"articles\":[\"c\"]}\n");
         let m = load_queries(&mixed).expect("mixed");
-        assert_eq!((m[0].lang, m[0].lang.code(), m[0].lang.answer_language()), (QueryLang::Mixed, "mixed", Lang::Zh));
+        assert_eq!((m[0].lang, m[0].lang.code(), m[0].lang.answer_language()), (QueryLang::Mixed, "mixed", Language::Zh));
         let bad_lang = write(dir.path(), "lang.jsonl", "{\"id\":\"a\",\"lang\":\"fr\",\"query\":\"x\",\"articles\":[]}\n");
         assert!(load_queries(&bad_lang).expect_err("lang").to_string().contains("lang.jsonl:1:"));
         let dup = write(
@@ -560,7 +561,7 @@ mod tests {
         assert!(load_queries(&dup).expect_err("dup").to_string().contains("dup.jsonl:2: duplicate id"));
     }
 
-    fn q(id: &str, lang: Lang, text: &str, gold: &[&str]) -> EvalQuery {
+    fn q(id: &str, lang: Language, text: &str, gold: &[&str]) -> EvalQuery {
         EvalQuery { id: id.into(), lang: lang.into(), query: text.into(), articles: gold.iter().map(|s| s.to_string()).collect() }
     }
 
@@ -569,10 +570,10 @@ mod tests {
         let enc = HashEncoder::new();
         let index = fixture_index(&enc);
         let queries = vec![
-            q("1", Lang::Zh, "我想退货", &["returns"]),
-            q("2", Lang::En, "where is my parcel", &["tracking"]),
-            q("3", Lang::En, "how long does delivery take", &["shipping"]),
-            q("4", Lang::En, "tell me a joke", &[]),
+            q("1", Language::Zh, "我想退货", &["returns"]),
+            q("2", Language::En, "where is my parcel", &["tracking"]),
+            q("3", Language::En, "how long does delivery take", &["shipping"]),
+            q("4", Language::En, "tell me a joke", &[]),
         ];
         for mode in RetrievalMode::ALL {
             let m = evaluate(&index, &queries, &enc, mode).expect("evaluate");
@@ -580,7 +581,7 @@ mod tests {
             assert!(m.hit_at_1 >= 2.0 / 3.0, "{mode:?} {m:?}");
             assert!(m.hit_at_3 >= m.hit_at_1 && m.mrr >= m.hit_at_1 - 1e-9, "{m:?}");
         }
-        let unknown = vec![q("x", Lang::En, "refund", &["no-such-article"])];
+        let unknown = vec![q("x", Language::En, "refund", &["no-such-article"])];
         assert!(matches!(
             evaluate(&index, &unknown, &enc, RetrievalMode::Bm25),
             Err(KbError::UnknownArticle { .. })
@@ -589,7 +590,7 @@ mod tests {
 
     #[test]
     fn split_is_stable_and_disjoint() {
-        let qs: Vec<EvalQuery> = (0..100).map(|i| q(&format!("rq-{i:03}"), Lang::En, "x", &["a"])).collect();
+        let qs: Vec<EvalQuery> = (0..100).map(|i| q(&format!("rq-{i:03}"), Language::En, "x", &["a"])).collect();
         let (dev, test) = split_dev_test(&qs);
         assert_eq!(dev.len() + test.len(), 100);
         assert!(dev.len() > 30 && test.len() > 30, "{} / {}", dev.len(), test.len());
@@ -602,11 +603,11 @@ mod tests {
         let enc = HashEncoder::new();
         let index = fixture_index(&enc);
         let queries = vec![
-            q("1", Lang::Zh, "我想退货", &["returns"]),
-            q("2", Lang::En, "where is my parcel", &["tracking"]),
-            q("3", Lang::En, "return policy please", &["returns"]),
-            q("4", Lang::En, "quantum chromodynamics lecture", &[]),
-            q("5", Lang::Zh, "今天天气怎么样", &[]),
+            q("1", Language::Zh, "我想退货", &["returns"]),
+            q("2", Language::En, "where is my parcel", &["tracking"]),
+            q("3", Language::En, "return policy please", &["returns"]),
+            q("4", Language::En, "quantum chromodynamics lecture", &[]),
+            q("5", Language::Zh, "今天天气怎么样", &[]),
         ];
         let embeddings = embed_queries(&enc, &queries).expect("embed");
         let (decision, m) = fit_decision(&index, &queries, &embeddings, 1.0);
@@ -624,10 +625,10 @@ mod tests {
     fn loads_negatives_with_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = write(dir.path(), "oos.jsonl", "{\"text\":\"a\",\"label\":\"oos\"}\n{\"text\":\"b\",\"label\":\"oos\"}\nnot json\n");
-        let negs = load_negatives(&p, Lang::En, 2).expect("negatives");
+        let negs = load_negatives(&p, Language::En, 2).expect("negatives");
         assert_eq!(negs.len(), 2);
         assert!(negs.iter().all(|n| n.articles.is_empty()));
-        assert!(load_negatives(&p, Lang::En, 10).expect_err("bad line").to_string().contains("oos.jsonl:3:"));
+        assert!(load_negatives(&p, Language::En, 10).expect_err("bad line").to_string().contains("oos.jsonl:3:"));
     }
 
     #[test]
@@ -642,7 +643,7 @@ mod tests {
         let sf = load_stackfaq(dir.path()).expect("load");
         assert_eq!(sf.set.len(), 2);
         assert_eq!(sf.queries[1].articles, vec!["faq-1"]);
-        assert_eq!(sf.set.get("faq-1").map(|a| a.answer(Lang::En)), Some("Go to settings\n\nDeactivate it"));
+        assert_eq!(sf.set.get("faq-1").map(|a| a.answer(Language::En)), Some("Go to settings\n\nDeactivate it"));
         let enc = HashEncoder::new();
         let index = KnowledgeIndex::build(sf.set, &enc).expect("build");
         let m = evaluate(&index, &sf.queries, &enc, RetrievalMode::Bm25).expect("evaluate");

@@ -14,7 +14,7 @@ use xiaoer_models::{Encoder, TextRole};
 use crate::analysis::{distinct_tokens, en_analyzer, zh_analyzer, EN_TOKENIZER, ZH_TOKENIZER};
 use crate::article::Article;
 use crate::error::KbError;
-use crate::lang::{Bilingual, Lang};
+use crate::lang::{Bilingual, Language};
 use crate::set::ArticleSet;
 use crate::shop::ShopProfile;
 
@@ -56,7 +56,7 @@ pub struct SearchQuery<'a> {
     /// falls back to BM25 ranking and scores.
     pub embedding: Option<&'a [f32]>,
     /// The language to answer in: picks the hit title and snippet language.
-    pub language: Lang,
+    pub language: Language,
     /// Maximum number of hits.
     pub limit: usize,
     /// Which signal ranks the articles.
@@ -263,7 +263,7 @@ impl KnowledgeIndex {
         for (ord, article) in set.articles().iter().enumerate() {
             let mut doc = TantivyDocument::default();
             doc.add_u64(ord_field, ord as u64);
-            for lang in Lang::ALL {
+            for lang in Language::ALL {
                 let f = fields.get(lang);
                 doc.add_text(f.title, article.title(lang));
                 for q in article.questions(lang) {
@@ -427,7 +427,7 @@ impl KnowledgeIndex {
         let mut scores = vec![0.0; self.set.len()];
         let b = self.config.boosts;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for lang in Lang::ALL {
+        for lang in Language::ALL {
             let f = self.fields.get(lang);
             let mut analyzer = self.analyzers.get(lang).clone();
             for token in distinct_tokens(&mut analyzer, text) {
@@ -478,13 +478,13 @@ impl KnowledgeIndex {
         Some(per_article)
     }
 
-    fn query_tokens(&self, text: &str, lang: Lang) -> Vec<String> {
+    fn query_tokens(&self, text: &str, lang: Language) -> Vec<String> {
         distinct_tokens(&mut self.analyzers.get(lang).clone(), text)
     }
 
     /// The body paragraph sharing most query tokens (first paragraph when none
     /// do), with Markdown markers stripped, cut to `snippet_chars`.
-    fn snippet(&self, body: &str, lang: Lang, query_tokens: &[String]) -> String {
+    fn snippet(&self, body: &str, lang: Language, query_tokens: &[String]) -> String {
         let mut analyzer = self.analyzers.get(lang).clone();
         let paragraphs = body
             .split("\n\n")
@@ -527,7 +527,7 @@ fn embed_articles(articles: &[Article], encoder: &dyn Encoder) -> Result<(Vec<f3
     let mut texts: Vec<&str> = Vec::new();
     let mut owner: Vec<usize> = Vec::new();
     for (ord, article) in articles.iter().enumerate() {
-        for lang in Lang::ALL {
+        for lang in Language::ALL {
             let title = std::iter::once(article.title(lang));
             for text in title.chain(article.questions(lang).iter().map(String::as_str)) {
                 // Synthetic sets (benchmarks) may lack one language; skip blanks.
@@ -673,14 +673,14 @@ pub(crate) mod tests {
         hits.iter().map(|h| h.article_id.as_str()).collect()
     }
 
-    fn query<'a>(text: &'a str, embedding: Option<&'a [f32]>, language: Lang, mode: RetrievalMode) -> SearchQuery<'a> {
+    fn query<'a>(text: &'a str, embedding: Option<&'a [f32]>, language: Language, mode: RetrievalMode) -> SearchQuery<'a> {
         SearchQuery { text, embedding, language, limit: 10, mode }
     }
 
     #[test]
     fn bm25_finds_unspaced_chinese() {
         let index = fixture_index(&HashEncoder::new());
-        let hits = index.search(&query("亲，我想退货可以吗？", None, Lang::Zh, RetrievalMode::Bm25));
+        let hits = index.search(&query("亲，我想退货可以吗？", None, Language::Zh, RetrievalMode::Bm25));
         assert_eq!(hits.first().map(|h| h.article_id.as_str()), Some("returns"), "{hits:?}");
         assert_eq!(hits[0].title, "七天无理由退货");
         assert!(hits[0].snippet.contains("退货"), "{hits:?}");
@@ -689,25 +689,25 @@ pub(crate) mod tests {
     #[test]
     fn bm25_stems_english_and_handles_mixed_text() {
         let index = fixture_index(&HashEncoder::new());
-        let hits = index.search(&query("Invoicing for COMPANIES?", None, Lang::En, RetrievalMode::Bm25));
+        let hits = index.search(&query("Invoicing for COMPANIES?", None, Language::En, RetrievalMode::Bm25));
         assert_eq!(ids(&hits).first(), Some(&"invoice"), "{hits:?}");
-        let hits = index.search(&query("我的order到哪了", None, Lang::Zh, RetrievalMode::Bm25));
+        let hits = index.search(&query("我的order到哪了", None, Language::Zh, RetrievalMode::Bm25));
         assert_eq!(ids(&hits).first(), Some(&"tracking"), "{hits:?}");
         assert_eq!(hits[0].title, "查询物流");
-        assert!(index.search(&query("？？ 😊", None, Lang::Zh, RetrievalMode::Bm25)).is_empty());
+        assert!(index.search(&query("？？ 😊", None, Language::Zh, RetrievalMode::Bm25)).is_empty());
     }
 
     #[test]
     fn field_boosts_rank_question_matches_above_body_matches() {
         // "work" is in a returns question and in the invoice body ("works").
         let index = fixture_index(&HashEncoder::new());
-        let hits = index.search(&query("work", None, Lang::En, RetrievalMode::Bm25));
+        let hits = index.search(&query("work", None, Language::En, RetrievalMode::Bm25));
         assert_eq!(ids(&hits), vec!["returns", "invoice"]);
         let body_first = index.with_config(RetrievalConfig {
             boosts: FieldBoosts { title: 1.0, questions: 0.1, body: 5.0 },
             ..RetrievalConfig::default()
         });
-        let hits = body_first.search(&query("work", None, Lang::En, RetrievalMode::Bm25));
+        let hits = body_first.search(&query("work", None, Language::En, RetrievalMode::Bm25));
         assert_eq!(ids(&hits), vec!["invoice", "returns"]);
     }
 
@@ -717,19 +717,19 @@ pub(crate) mod tests {
         let index = fixture_index(&enc);
         let text = "when will it ship";
         let e = enc.embed(text);
-        let dense = index.search(&query(text, Some(&e), Lang::En, RetrievalMode::Dense));
+        let dense = index.search(&query(text, Some(&e), Language::En, RetrievalMode::Dense));
         assert_eq!(ids(&dense).first(), Some(&"shipping"));
         assert_eq!(dense.len(), 4);
         assert!((dense[0].score - 1.0).abs() < 1e-4, "exact question match has cosine 1: {dense:?}");
-        let hybrid = index.search(&query(text, Some(&e), Lang::En, RetrievalMode::Hybrid));
+        let hybrid = index.search(&query(text, Some(&e), Language::En, RetrievalMode::Hybrid));
         assert_eq!(ids(&hybrid).first(), Some(&"shipping"));
-        assert!(index.search(&query(text, None, Lang::En, RetrievalMode::Dense)).is_empty());
-        let fallback = index.search(&query(text, None, Lang::En, RetrievalMode::Hybrid));
-        let bm25 = index.search(&query(text, None, Lang::En, RetrievalMode::Bm25));
+        assert!(index.search(&query(text, None, Language::En, RetrievalMode::Dense)).is_empty());
+        let fallback = index.search(&query(text, None, Language::En, RetrievalMode::Hybrid));
+        let bm25 = index.search(&query(text, None, Language::En, RetrievalMode::Bm25));
         assert_eq!(fallback, bm25);
         let wrong_dim = vec![0.1f32; 3];
-        assert!(index.search(&query(text, Some(&wrong_dim), Lang::En, RetrievalMode::Dense)).is_empty());
-        let limited = index.search(&SearchQuery { limit: 2, ..query(text, Some(&e), Lang::En, RetrievalMode::Hybrid) });
+        assert!(index.search(&query(text, Some(&wrong_dim), Language::En, RetrievalMode::Dense)).is_empty());
+        let limited = index.search(&SearchQuery { limit: 2, ..query(text, Some(&e), Language::En, RetrievalMode::Hybrid) });
         assert_eq!(limited.len(), 2);
     }
 
@@ -742,7 +742,7 @@ pub(crate) mod tests {
             ..RetrievalConfig::default()
         });
         let e = enc.embed("where is my order");
-        let hits = index.search(&query("where is my order", Some(&e), Lang::En, RetrievalMode::Hybrid));
+        let hits = index.search(&query("where is my order", Some(&e), Language::En, RetrievalMode::Hybrid));
         assert_eq!(ids(&hits).first(), Some(&"tracking"));
         assert!((hits[0].score - 2.0 / 61.0).abs() < 1e-6, "rank 1 in both lists: {hits:?}");
     }
@@ -760,7 +760,7 @@ pub(crate) mod tests {
     #[test]
     fn snippet_picks_best_paragraph_and_shortens() {
         let index = fixture_index(&HashEncoder::new());
-        let hits = index.search(&query("refund to original payment", None, Lang::En, RetrievalMode::Bm25));
+        let hits = index.search(&query("refund to original payment", None, Language::En, RetrievalMode::Bm25));
         let returns = hits.iter().find(|h| h.article_id == "returns").expect("returns hit");
         assert!(returns.snippet.starts_with("Refunds go back"), "{returns:?}");
         assert_eq!(shorten("abcdef", 3), "abc…");
@@ -795,8 +795,8 @@ pub(crate) mod tests {
         assert_eq!(index.version().len(), 16);
         assert_eq!(index.encoder_name(), "hash-test-encoder");
         assert_eq!(index.dim(), 256);
-        assert_eq!(index.shop().name(Lang::Zh), "小店");
-        assert_eq!(index.article("invoice").map(|a| a.title(Lang::En)), Some("Invoices"));
+        assert_eq!(index.shop().name(Language::Zh), "小店");
+        assert_eq!(index.article("invoice").map(|a| a.title(Language::En)), Some("Invoices"));
         assert!(index.article("nope").is_none());
         assert_eq!(index.articles().len(), 4);
         assert!(format!("{index:?}").contains("articles: 4"));

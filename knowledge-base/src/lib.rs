@@ -33,7 +33,7 @@ pub use index::{
     DecisionConfig, DenseAggregate, FieldBoosts, Fusion, Hit, KnowledgeIndex, Match, RetrievalConfig, RetrievalMode,
     SearchQuery,
 };
-pub use lang::{Bilingual, Lang};
+pub use lang::{Bilingual, Language};
 pub use live::{watch, KbWatcher, KnowledgeBase, ReloadOutcome};
 pub use set::{check, ArticleSet, ARTICLES_DIR, SHOP_FILE};
 pub use shop::{ShopProfile, REQUIRED_PROFILE_KEYS};

@@ -172,7 +172,7 @@ fn is_content_change(event: &notify::Result<notify::Event>) -> bool {
 mod tests {
     use super::*;
     use crate::index::{RetrievalMode, SearchQuery};
-    use crate::lang::Lang;
+    use crate::lang::Language;
     use crate::set::tests::{article_text, write_kb};
     use crate::set::ARTICLES_DIR;
     use crate::test_support::HashEncoder;
@@ -248,13 +248,13 @@ mod tests {
                         let hits = index.search(&SearchQuery {
                             text: "can i return it",
                             embedding: Some(&embedding),
-                            language: Lang::En,
+                            language: Language::En,
                             limit: 10,
                             mode: RetrievalMode::Hybrid,
                         });
                         // A complete index of generation g has g+4 articles, all from generation g.
                         assert_eq!(hits.len(), index.len());
-                        let generation = index.articles()[0].title(Lang::En).trim_start_matches("returns gen").to_string();
+                        let generation = index.articles()[0].title(Language::En).trim_start_matches("returns gen").to_string();
                         let g: usize = generation.parse().expect("generation number");
                         assert_eq!(index.len(), g + 4);
                         for hit in &hits {

@@ -200,7 +200,7 @@ fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::lang::Lang;
+    use crate::lang::Language;
     use std::fs;
 
     pub(crate) const SHOP: &str = "id = \"demo\"\n[profile]\nname_zh = \"小店\"\nname_en = \"Little Shop\"\n";
@@ -236,8 +236,8 @@ pub(crate) mod tests {
         let set = ArticleSet::load(dir.path()).expect("load");
         assert_eq!(set.len(), 2);
         assert!(!set.is_empty());
-        assert_eq!(set.get("b").map(|a| a.answer(Lang::Zh)), Some("小店的回答"));
-        assert_eq!(set.shop().name(Lang::En), "Little Shop");
+        assert_eq!(set.get("b").map(|a| a.answer(Language::Zh)), Some("小店的回答"));
+        assert_eq!(set.shop().name(Language::En), "Little Shop");
         assert_eq!(set.version().len(), 16);
     }
 

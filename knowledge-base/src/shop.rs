@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::lang::Lang;
+use crate::lang::Language;
 use crate::util::line_at;
 
 /// Profile keys every shop must define, because the service greets shoppers
@@ -70,10 +70,10 @@ impl ShopProfile {
 
     /// The shop's display name in `lang` (`name_zh` / `name_en`), falling back
     /// to the id so a greeting never comes out empty.
-    pub fn name(&self, lang: Lang) -> &str {
+    pub fn name(&self, lang: Language) -> &str {
         let key = match lang {
-            Lang::Zh => "name_zh",
-            Lang::En => "name_en",
+            Language::Zh => "name_zh",
+            Language::En => "name_en",
         };
         self.get(key).unwrap_or(&self.id)
     }
@@ -95,8 +95,8 @@ mod tests {
         )
         .expect("valid profile");
         assert_eq!(shop.id, "demo");
-        assert_eq!(shop.name(Lang::Zh), "小店");
-        assert_eq!(shop.name(Lang::En), "Little Shop");
+        assert_eq!(shop.name(Language::Zh), "小店");
+        assert_eq!(shop.name(Language::En), "Little Shop");
         assert_eq!(shop.get("hotline"), Some("400"));
         assert_eq!(shop.get("nope"), None);
     }

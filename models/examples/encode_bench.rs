@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use xiaoer_models::perf::{measure_batch_throughput, measure_single_latency, resident_memory};
+use xiaoer_models::perf::{measure_batch_throughput, measure_single_latency, process_cpu_time, resident_memory};
 use xiaoer_models::{E5Encoder, E5Options, Encoder, InferencePool, LinearFormat, PoolConfig, TextRole};
 
 const ZH: &[&str] = &[
@@ -64,6 +64,15 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// CPU milliseconds per message since `before` (all threads): robust to
+/// other load on the machine, unlike wall time.
+fn cpu_ms_per_msg(before: Option<std::time::Duration>, n: usize) -> String {
+    match (before, process_cpu_time()) {
+        (Some(a), Some(b)) => format!("{:.1} CPU-ms/msg", (b - a).as_secs_f64() * 1e3 / n.max(1) as f64),
+        _ => "CPU time n/a".into(),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let format = match args.get(1).map(String::as_str) {
@@ -97,19 +106,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     measure_batch_throughput(&encoder, &texts[..texts.len().min(64)], 16, TextRole::Query)?; // warm-up
+    let cpu = process_cpu_time();
     if let Some(lat) = measure_single_latency(&encoder, &texts, TextRole::Query)? {
         println!(
-            "single: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  mean {:.2} ms  max {:.2} ms  ({:.1} msgs/s)",
-            lat.p50_ms, lat.p90_ms, lat.p99_ms, lat.mean_ms, lat.max_ms, 1e3 / lat.mean_ms
+            "single: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  mean {:.2} ms  max {:.2} ms  ({:.1} msgs/s, {})",
+            lat.p50_ms,
+            lat.p90_ms,
+            lat.p99_ms,
+            lat.mean_ms,
+            lat.max_ms,
+            1e3 / lat.mean_ms,
+            cpu_ms_per_msg(cpu, n)
         );
     }
     for batch in [16, 32] {
+        let cpu = process_cpu_time();
         let t = measure_batch_throughput(&encoder, &texts, batch, TextRole::Query)?;
         let padded: usize = counts.chunks(batch).map(|c| c.len() * c.iter().max().unwrap_or(&0)).sum();
         println!(
-            "batch {batch}: {:.1} msgs/s, {:.0} tokens/s ({:.0}% of computed tokens are padding)",
+            "batch {batch}: {:.1} msgs/s, {:.0} tokens/s, {} (attention sees {:.0}% padding)",
             t.texts_per_sec,
             tokens as f64 / t.seconds,
+            cpu_ms_per_msg(cpu, n),
             100.0 * (padded - tokens) as f64 / padded as f64
         );
     }
@@ -127,6 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = PoolConfig { workers, queue_capacity: n.max(1), ..PoolConfig::default() };
         let pool = Arc::new(InferencePool::start(Arc::clone(&encoder), config.clone()));
         let started = Instant::now();
+        let cpu = process_cpu_time();
         let ok = rt.block_on(async {
             let tasks: Vec<_> = owned
                 .iter()
@@ -143,9 +162,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "pool {workers} worker(s), max_batch {}, all {n} at once: {:.1} msgs/s ({ok} ok)",
+            "pool {workers} worker(s), max_batch {}, all {n} at once: {:.1} msgs/s, {} ({ok} ok)",
             config.max_batch,
-            n as f64 / secs
+            n as f64 / secs,
+            cpu_ms_per_msg(cpu, n)
         );
     }
     if let Some((rss, peak)) = resident_memory() {

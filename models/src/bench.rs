@@ -81,6 +81,9 @@ pub struct BenchConfig {
     /// Share of BANKING77 `train` held back for validation (it has no
     /// official validation split).
     pub val_fraction: f32,
+    /// Cap on in-scope validation rejections when choosing the CLINC150
+    /// threshold (see [`choose_oos_threshold`]).
+    pub max_false_reject: f32,
 }
 
 impl BenchConfig {
@@ -99,6 +102,7 @@ impl BenchConfig {
                 ..HeadConfig::default()
             },
             val_fraction: 0.1,
+            max_false_reject: 0.05,
         }
     }
 }
@@ -315,7 +319,7 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
     let vlogits: Vec<Vec<f32>> = val_x.iter().map(|x| fit.head.logits(x)).collect();
     fit.head.set_temperature(fit_temperature(&vlogits, &val.labels));
     let probs = |xs: &[Vec<f32>], head: &crate::heads::Head| -> Vec<Vec<f32>> { xs.iter().map(|x| head.probs(x)).collect() };
-    let chosen = choose_oos_threshold(&probs(&eval_x, &fit.head), &eval_gold, None);
+    let chosen = choose_oos_threshold(&probs(&eval_x, &fit.head), &eval_gold, None, cfg.max_false_reject);
     let threshold_variant = OosVariant {
         name: "threshold",
         best_epoch: fit.best_epoch,
@@ -333,7 +337,7 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
     let mut fit2 = fit_head(&x2, &y2, &eval_x, &vy2, labels_oos, &cfg.head, cfg.seed)?;
     let vlogits2: Vec<Vec<f32>> = eval_x.iter().map(|x| fit2.head.logits(x)).collect();
     fit2.head.set_temperature(fit_temperature(&vlogits2, &vy2));
-    let chosen2 = choose_oos_threshold(&probs(&eval_x, &fit2.head), &eval_gold, Some(in_scope));
+    let chosen2 = choose_oos_threshold(&probs(&eval_x, &fit2.head), &eval_gold, Some(in_scope), cfg.max_false_reject);
     let test_probs2 = probs(&test_all, &fit2.head);
     let oos_class_variant = OosVariant {
         name: "oos_class_plus_threshold",
@@ -394,6 +398,7 @@ mod tests {
                 ..HeadConfig::default()
             },
             val_fraction: 0.2,
+            max_false_reject: 0.05,
         }
     }
 

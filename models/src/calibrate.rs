@@ -183,24 +183,29 @@ pub fn evaluate_oos(
 }
 
 /// Chooses the threshold on validation data: the value in 0.00..=0.99 (step
-/// 0.01) maximising in-scope accuracy + out-of-scope recall, the smallest
-/// such value on ties (fewest needless clarifications). A coarse grid is
+/// 0.01) maximising in-scope accuracy + out-of-scope recall among those that
+/// reject at most `max_false_reject` of the in-scope examples; the smallest
+/// such value on ties (fewest needless clarifications). Without the cap the
+/// few out-of-scope examples (often 1 in 20 or fewer) would each outweigh
+/// dozens of in-scope ones and the threshold would reject far too much.
+/// Threshold 0 (trained class only) is always allowed. A coarse grid is
 /// deliberate: finer steps only fit noise of a few hundred validation rows.
 /// Without out-of-scope validation examples there is nothing to trade off,
-/// so the threshold is 0 and only the trained class (if any) flags OOS.
+/// so the threshold is 0.
 pub fn choose_oos_threshold(
     probs: &[Vec<f32>],
     gold: &[Option<usize>],
     oos_index: Option<usize>,
+    max_false_reject: f32,
 ) -> OosOperatingPoint {
-    if !gold.iter().any(Option::is_none) {
-        return evaluate_oos(probs, gold, oos_index, 0.0);
-    }
     let mut best = evaluate_oos(probs, gold, oos_index, 0.0);
+    if !gold.iter().any(Option::is_none) {
+        return best;
+    }
     for step in 1..100 {
         let point = evaluate_oos(probs, gold, oos_index, step as f32 / 100.0);
-        if point.in_scope_accuracy + point.oos_recall
-            > best.in_scope_accuracy + best.oos_recall + 1e-6
+        if point.false_reject_rate <= max_false_reject
+            && point.in_scope_accuracy + point.oos_recall > best.in_scope_accuracy + best.oos_recall + 1e-6
         {
             best = point;
         }
@@ -300,7 +305,7 @@ mod tests {
             probs.push(vec![0.4, 0.35, 0.25]);
             gold.push(None);
         }
-        let point = choose_oos_threshold(&probs, &gold, None);
+        let point = choose_oos_threshold(&probs, &gold, None, 0.05);
         assert!(point.threshold > 0.4 && point.threshold <= 0.9, "{point:?}");
         assert_eq!(point.in_scope_accuracy, 1.0);
         assert_eq!(point.oos_recall, 1.0);
@@ -308,7 +313,18 @@ mod tests {
         // The smallest perfect threshold is chosen.
         assert!((point.threshold - 0.41).abs() < 1e-6, "{point:?}");
         // Without OOS examples nothing is rejected.
-        let point = choose_oos_threshold(&probs[..20], &gold[..20], None);
+        let point = choose_oos_threshold(&probs[..20], &gold[..20], None, 0.05);
         assert_eq!(point.threshold, 0.0);
+        // The false-reject cap wins over OOS recall: make 3 of the 20
+        // in-scope examples unsure; catching the OOS ones would reject 15%.
+        for p in probs.iter_mut().take(6).step_by(2) {
+            *p = vec![0.45, 0.3, 0.25];
+        }
+        let capped = choose_oos_threshold(&probs, &gold, None, 0.10);
+        assert!(capped.false_reject_rate <= 0.10, "{capped:?}");
+        assert!(capped.threshold <= 0.41, "{capped:?}");
+        let uncapped = choose_oos_threshold(&probs, &gold, None, 1.0);
+        assert_eq!(uncapped.oos_recall, 1.0);
+        assert!((uncapped.false_reject_rate - 0.15).abs() < 1e-6, "{uncapped:?}");
     }
 }

@@ -448,36 +448,54 @@ impl Container {
     /// Loads a Q4_0 tensor `[rows, cols]` (PyTorch `[out, in]` layout) as a
     /// candle `QTensor`, keeping it 4-bit. Block scales are checked finite.
     pub fn q4_tensor(&self, name: &str, rows: usize, cols: usize) -> Result<QTensor, ModelError> {
+        self.q4_stacked(&[name], rows, cols)
+    }
+
+    /// Loads several Q4_0 tensors of identical shape `[rows, cols]` stacked
+    /// along rows into one `[n·rows, cols]` tensor, byte for byte (Q4_0 blocks
+    /// never straddle rows, so no requantisation). Used to fuse the Q, K and V
+    /// projections into one matmul.
+    pub fn q4_stacked(&self, names: &[&str], rows: usize, cols: usize) -> Result<QTensor, ModelError> {
         if cfg!(target_endian = "big") {
             return Err(self.load_err("Q4_0 blocks are little-endian; big-endian hosts are not supported".into()));
         }
+        let label = names.join("+");
         if cols % Q4_BLOCK != 0 {
-            return Err(self.load_err(format!("tensor {name}: {cols} columns do not split into Q4_0 blocks")));
+            return Err(self.load_err(format!("tensor {label}: {cols} columns do not split into Q4_0 blocks")));
         }
-        let raw = self.checked(name, TensorDType::Q4_0, &[rows, cols])?;
-        if let Some(b) = raw
-            .chunks_exact(Q4_BLOCK_BYTES)
-            .position(|blk| !f16::from_le_bytes([blk[0], blk[1]]).is_finite())
-        {
-            return Err(self.load_err(format!("tensor {name}: non-finite scale in block {b}")));
+        let mut parts = Vec::with_capacity(names.len());
+        for name in names {
+            let raw = self.checked(name, TensorDType::Q4_0, &[rows, cols])?;
+            if let Some(b) = raw
+                .chunks_exact(Q4_BLOCK_BYTES)
+                .position(|blk| !f16::from_le_bytes([blk[0], blk[1]]).is_finite())
+            {
+                return Err(self.load_err(format!("tensor {name}: non-finite scale in block {b}")));
+            }
+            parts.push(raw);
         }
+        let dims = vec![rows * names.len(), cols];
         // candle reinterprets the bytes as 18-byte blocks holding an f16, so
-        // the slice must be 2-byte aligned. Offsets are 64-aligned in the file;
-        // copy only if the allocation itself happens to be odd.
-        let qt = if raw.as_ptr() as usize % 2 == 0 {
-            ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, raw, vec![rows, cols], &Device::Cpu)
-        } else {
-            let mut buf = vec![0u8; raw.len() + 1];
-            let start = buf.as_ptr() as usize % 2;
-            buf[start..start + raw.len()].copy_from_slice(raw);
-            ggml_file::qtensor_from_ggml(
-                GgmlDType::Q4_0,
-                &buf[start..start + raw.len()],
-                vec![rows, cols],
-                &Device::Cpu,
-            )
+        // the slice must be 2-byte aligned. A single tensor is used in place
+        // (offsets are 64-aligned, the buffer is a heap allocation); stacked
+        // or oddly placed data is copied into an aligned buffer first.
+        let qt = match parts.as_slice() {
+            [raw] if raw.as_ptr() as usize % 2 == 0 => {
+                ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, raw, dims, &Device::Cpu)
+            }
+            _ => {
+                let len: usize = parts.iter().map(|p| p.len()).sum();
+                let mut buf = vec![0u8; len + 1];
+                let start = buf.as_ptr() as usize % 2;
+                let mut at = start;
+                for raw in &parts {
+                    buf[at..at + raw.len()].copy_from_slice(raw);
+                    at += raw.len();
+                }
+                ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, &buf[start..start + len], dims, &Device::Cpu)
+            }
         };
-        qt.map_err(|e| self.load_err(format!("tensor {name}: {e}")))
+        qt.map_err(|e| self.load_err(format!("tensor {label}: {e}")))
     }
 }
 
@@ -689,6 +707,24 @@ mod tests {
         let mut bad = good.clone();
         bad[dir + 8..dir + 16].copy_from_slice(&64u64.to_le_bytes());
         assert!(load_reason(bad).contains("overlaps"));
+    }
+
+    #[test]
+    fn stacking_q4_tensors_is_exact() {
+        let w: Vec<f32> = (0..4 * 32).map(|i| (i as f32 * 0.37).sin()).collect();
+        let v: Vec<f32> = (0..4 * 32).map(|i| (i as f32 * 0.11).cos()).collect();
+        let bytes = write_container(
+            &header(),
+            &[("w".into(), TensorData::Q4(w)), ("v".into(), TensorData::Q4(v))],
+        );
+        let c = Container::from_bytes(bytes, "test.bin").expect("valid");
+        let deq = |t: QTensor| t.dequantize(&Device::Cpu).expect("deq").to_vec2::<f32>().expect("vec");
+        let stacked = deq(c.q4_stacked(&["w", "v"], 4, 32).expect("stacked"));
+        let (w, v) = (deq(c.q4_tensor("w", 4, 32).expect("w")), deq(c.q4_tensor("v", 4, 32).expect("v")));
+        assert_eq!(stacked.len(), 8);
+        assert_eq!(&stacked[..4], &w[..]);
+        assert_eq!(&stacked[4..], &v[..]);
+        assert!(c.q4_stacked(&["w", "nope"], 4, 32).is_err());
     }
 
     #[test]

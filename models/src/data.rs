@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::heads::SentimentLabel;
+use crate::lang::Language;
 use crate::ModelError;
 
 /// The shipped intent taxonomy, in the order the intent head reports them.
@@ -54,28 +55,6 @@ pub const INTENTS: [&str; 24] = [
 /// and the answer when the calibrated confidence is below the OOS threshold.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
-/// Language of an example, known from the file it came from; held-out metrics
-/// are reported per language because zh and en quality can drift apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    Zh,
-    En,
-}
-
-impl Lang {
-    /// Both languages, in file-name order.
-    pub const ALL: [Lang; 2] = [Lang::Zh, Lang::En];
-
-    /// The code used in file names (`train.zh.jsonl`) and reports.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh",
-            Lang::En => "en",
-        }
-    }
-}
-
 /// Whether an example was written for xiaoer or mapped from a public dataset.
 /// Validation data is carved from our own examples only, so calibration and
 /// thresholds are fitted on the distribution the shop actually sees.
@@ -90,7 +69,7 @@ pub enum Origin {
 pub struct Example {
     pub text: String,
     pub label: String,
-    pub lang: Lang,
+    pub lang: Language,
     pub origin: Origin,
 }
 
@@ -397,7 +376,7 @@ pub fn load_own_file(
     root: &Path,
     label_field: &str,
     labels: &[&str],
-    lang: Lang,
+    lang: Language,
 ) -> Result<LabelledSet, ModelError> {
     let file = read_raw(path, path.display().to_string())?;
     let mut examples = Vec::new();
@@ -439,8 +418,8 @@ fn relative_display(path: &Path, root: &Path) -> String {
         .replace('\\', "/")
 }
 
-fn own_files(data_dir: &Path, task: &str, split: Split) -> Vec<(PathBuf, Lang)> {
-    Lang::ALL
+fn own_files(data_dir: &Path, task: &str, split: Split) -> Vec<(PathBuf, Language)> {
+    Language::ALL
         .iter()
         .map(|&lang| {
             (
@@ -529,7 +508,7 @@ fn sample<T>(mut items: Vec<T>, n: usize, rng: &mut StdRng) -> Vec<T> {
     items
 }
 
-fn public_example(text: String, label: &str, lang: Lang) -> Example {
+fn public_example(text: String, label: &str, lang: Language) -> Example {
     Example {
         text,
         label: label.to_string(),
@@ -559,7 +538,7 @@ pub fn public_intents(
     let mut used = 0;
     for (intent, texts) in by_intent {
         for text in sample(texts, mix.per_intent, &mut rng) {
-            set.examples.push(public_example(text, intent, Lang::En));
+            set.examples.push(public_example(text, intent, Language::En));
             used += 1;
         }
     }
@@ -573,7 +552,7 @@ pub fn public_intents(
     oos_source.rows_used = oos_taken.len();
     let remaining = mix.out_of_scope_en - oos_taken.len();
     for text in oos_taken {
-        set.examples.push(public_example(text, OUT_OF_SCOPE, Lang::En));
+        set.examples.push(public_example(text, OUT_OF_SCOPE, Language::En));
     }
     set.sources.push(oos_source);
     if remaining > 0 {
@@ -586,7 +565,7 @@ pub fn public_intents(
         let taken = sample(off, remaining, &mut rng);
         source.rows_used = taken.len();
         for text in taken {
-            set.examples.push(public_example(text, OUT_OF_SCOPE, Lang::En));
+            set.examples.push(public_example(text, OUT_OF_SCOPE, Language::En));
         }
         set.sources.push(source);
     }
@@ -601,7 +580,7 @@ pub fn public_intents(
         let taken = sample(off, mix.out_of_scope_zh, &mut rng);
         source.rows_used = taken.len();
         for text in taken {
-            set.examples.push(public_example(text, OUT_OF_SCOPE, Lang::Zh));
+            set.examples.push(public_example(text, OUT_OF_SCOPE, Language::Zh));
         }
         set.sources.push(source);
     }
@@ -667,7 +646,7 @@ pub fn public_sentiment(
     let mut used = 0;
     for (class, texts) in by_class {
         for text in sample(texts, mix.per_sentiment, &mut rng) {
-            set.examples.push(public_example(text, class.as_str(), Lang::En));
+            set.examples.push(public_example(text, class.as_str(), Language::En));
             used += 1;
         }
     }
@@ -709,7 +688,7 @@ pub fn public_sentiment(
     let mut used = 0;
     for (texts, class) in [(pos, SentimentLabel::Positive), (neg, SentimentLabel::Negative)] {
         for text in sample(texts, mix.per_sentiment, &mut rng) {
-            set.examples.push(public_example(text, class.as_str(), Lang::Zh));
+            set.examples.push(public_example(text, class.as_str(), Language::Zh));
             used += 1;
         }
     }
@@ -729,7 +708,7 @@ pub fn public_sentiment(
     let taken = sample(chat, mix.per_sentiment, &mut rng);
     source.rows_used = taken.len();
     for text in taken {
-        set.examples.push(public_example(text, SentimentLabel::Neutral.as_str(), Lang::Zh));
+        set.examples.push(public_example(text, SentimentLabel::Neutral.as_str(), Language::Zh));
     }
     set.sources.push(source);
     Ok(set)
@@ -752,7 +731,7 @@ mod tests {
     fn load(body: &str) -> Result<LabelledSet, ModelError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write(dir.path(), "intents/train.en.jsonl", body);
-        load_own_file(&path, dir.path(), "intent", &INTENTS, Lang::En)
+        load_own_file(&path, dir.path(), "intent", &INTENTS, Language::En)
     }
 
     fn record_error(body: &str) -> (usize, String) {

@@ -7,7 +7,8 @@
 //! make it panic), which matters because it runs on every message.
 
 /// A language the bot can answer in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Language {
     /// Chinese (simplified answers). The default: the shop's home language,
     /// used when a message carries no letters at all ("👍", "123456").
@@ -18,6 +19,9 @@ pub enum Language {
 }
 
 impl Language {
+    /// Both languages, in the order data files and articles list them.
+    pub const ALL: [Language; 2] = [Language::Zh, Language::En];
+
     /// BCP-47 primary language subtag: `"zh"` or `"en"`.
     pub fn code(self) -> &'static str {
         match self {
@@ -37,6 +41,25 @@ impl Language {
             Some(Language::En)
         } else {
             None
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+
+    /// Accepts `zh`/`en` (any case) so data files and requests can name a language plainly.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "zh" => Ok(Language::Zh),
+            "en" => Ok(Language::En),
+            other => Err(format!("unknown language {other:?} (expected \"zh\" or \"en\")")),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod lang;
 pub mod perf;
 pub mod pool;
 pub mod train;
+pub mod unigram;
 #[cfg(test)]
 mod test_support;
 

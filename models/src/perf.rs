@@ -94,6 +94,21 @@ pub fn measure_batch_throughput(
     })
 }
 
+/// CPU time (user + system, all threads) this process has used, from
+/// `/proc/self/stat`. Wall-clock numbers on a shared machine depend on the
+/// neighbours; CPU time per message does not, so reports give both. `None`
+/// off Linux. Assumes the kernel's fixed user-space tick of 100 Hz.
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, i.e. the 12th and 13th after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 /// Resident memory of this process from `/proc/self/status`: `(current,
 /// peak)` in bytes. `None` off Linux or if the file is unreadable; memory is
 /// part of the deployment budget, so reports include it when available.
@@ -138,6 +153,12 @@ mod tests {
         if cfg!(target_os = "linux") {
             let (rss, peak) = resident_memory().expect("rss on linux");
             assert!(rss > 0 && peak >= rss);
+            let before = process_cpu_time().expect("cpu time on linux");
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_millis(50) {
+                std::hint::black_box(0u64);
+            }
+            assert!(process_cpu_time().expect("cpu time") > before);
         }
     }
 }

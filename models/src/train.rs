@@ -25,11 +25,11 @@ use crate::calibrate::{
     OosOperatingPoint,
 };
 use crate::data::{
-    load_intents, load_sentiment, public_intents, public_sentiment, require_every_class, sha256_hex, Example, Lang,
+    load_intents, load_sentiment, public_intents, public_sentiment, require_every_class, sha256_hex, Example,
     LabelledSet, Origin, PublicMix, SourceFile, Split, INTENTS, OUT_OF_SCOPE,
 };
 use crate::heads::{decide_sentiment, Classifier, Dense, EncoderInfo, Head, Provenance, SentimentLabel};
-use crate::{Encoder, ModelError};
+use crate::{Encoder, Language, ModelError};
 
 /// Hyper-parameters of one head. Defaults suit a few thousand examples on a
 /// 384-d embedding; benchmarks with 10k+ examples use larger hidden layers.
@@ -335,6 +335,9 @@ pub struct TrainConfig {
     /// Share of our own training examples (per label and language) held
     /// back for early stopping, temperature and thresholds.
     pub val_fraction: f32,
+    /// Largest share of in-scope validation messages the out-of-scope
+    /// threshold may send to CLARIFY (see [`choose_oos_threshold`]).
+    pub max_false_reject: f32,
     pub intent_head: HeadConfig,
     pub sentiment_head: HeadConfig,
     pub public: PublicMix,
@@ -354,6 +357,7 @@ impl TrainConfig {
             cache_dir: workspace.join("target").join("embedding-cache"),
             seed: 7,
             val_fraction: 0.2,
+            max_false_reject: 0.05,
             intent_head: HeadConfig::default(),
             sentiment_head: HeadConfig::default(),
             public: PublicMix::default(),
@@ -490,7 +494,7 @@ impl fmt::Display for TrainReport {
 /// language: `floor(n · fraction)` of each group go to validation, so a
 /// class with a single example still trains on it.
 fn split_validation(examples: Vec<Example>, fraction: f32, rng: &mut StdRng) -> (Vec<Example>, Vec<Example>) {
-    let mut groups: BTreeMap<(String, Lang), Vec<Example>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, Language), Vec<Example>> = BTreeMap::new();
     for e in examples {
         groups.entry((e.label.clone(), e.lang)).or_default().push(e);
     }
@@ -548,7 +552,7 @@ fn lang_accuracy(
     decide: impl Fn(&[f32]) -> usize,
 ) -> BTreeMap<String, LangAccuracy> {
     let mut out = BTreeMap::new();
-    let groups: [(&str, Option<Lang>); 3] = [("zh", Some(Lang::Zh)), ("en", Some(Lang::En)), ("all", None)];
+    let groups: [(&str, Option<Language>); 3] = [("zh", Some(Language::Zh)), ("en", Some(Language::En)), ("all", None)];
     for (name, lang) in groups {
         let (mut n, mut ok, mut top1) = (0usize, 0usize, 0usize);
         for ((e, &y), p) in examples.iter().zip(gold).zip(probs) {
@@ -754,7 +758,12 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
         config.seed,
     )?;
     let as_gold = |ys: &[usize]| -> Vec<Option<usize>> { ys.iter().map(|&y| (y != oos_index).then_some(y)).collect() };
-    let oos_val = choose_oos_threshold(&intent.val_probs, &as_gold(&iy[1]), Some(oos_index));
+    let oos_val = choose_oos_threshold(
+        &intent.val_probs,
+        &as_gold(&iy[1]),
+        Some(oos_index),
+        config.max_false_reject,
+    );
     let oos_heldout = evaluate_oos(&intent.heldout_probs, &as_gold(&iy[2]), Some(oos_index), oos_val.threshold);
     let decide_intent = |p: &[f32]| -> usize {
         if crate::calibrate::is_out_of_scope(p, Some(oos_index), oos_val.threshold) {
@@ -943,14 +952,14 @@ mod tests {
             examples.push(Example {
                 text: format!("a{i}"),
                 label: "a".into(),
-                lang: Lang::Zh,
+                lang: Language::Zh,
                 origin: Origin::Own,
             });
         }
         examples.push(Example {
             text: "b".into(),
             label: "b".into(),
-            lang: Lang::En,
+            lang: Language::En,
             origin: Origin::Own,
         });
         let (train, val) = split_validation(examples, 0.2, &mut StdRng::seed_from_u64(0));
@@ -1033,6 +1042,7 @@ mod tests {
             cache_dir: root.join("cache"),
             seed: 5,
             val_fraction: 0.34,
+            max_false_reject: 0.05,
             intent_head: HeadConfig {
                 hidden: vec![32],
                 max_epochs: 60,

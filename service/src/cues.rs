@@ -15,7 +15,7 @@ static ASKS_FOR_PERSON: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)
         转\s*人\s*工 | ^\s*(人工|人工客服|真人|客服)\s*[!！?？。.~～]*\s*$ | 找\s*(个|一个)?\s*(人工|真人|活人|客服|主管|经理|领导) |
-        (要|换|叫|来|接)\s*(个|一个)?\s*(人工|真人|活人|主管|经理) | 人工客服 | 真人客服 | 不要\s*(机器人|自动回复) |
+        (要|换|叫|来|接)\s*(你们的?|个|一个)?\s*(人工|真人|活人|主管|经理|负责人) | 人工客服 | 真人客服 | 不要\s*(机器人|自动回复) |
         别(用)?\s*机器人 | 机器人.{0,6}(滚|走开|没用) |
         \b(real|live|actual)\s+(person|human|agent|people)\b | \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
         \b(human|live)\s+agent\b | \bagent\s*(please|pls|plz)\b | ^\s*(agent|human|representative|operator)\s*[.!?]*\s*$ |

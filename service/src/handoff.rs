@@ -15,7 +15,7 @@ use crate::policy::{HandoffCause, OrderFact};
 use crate::store::{DraftReply, NewHandoff, TurnRecord};
 
 static ORDER_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:订单号?|单号|order\s*(?:no\.?|number|id)?)\s*(?:是|为|:|：|#)?\s*#?([A-Za-z]{0,3}\d[0-9A-Za-z-]{4,23})|#([A-Za-z]{0,2}\d{5,20})\b")
+    Regex::new(r"(?i)(?:订单号?|order\s*(?:no\.?|number|id)?)\s*(?:是|为|:|：|#)?\s*#?([A-Za-z]{0,3}\d[0-9A-Za-z-]{4,23})|#([A-Za-z]{0,2}\d{5,20})\b")
         .expect("order regex")
 });
 static TRACKING: LazyLock<Regex> = LazyLock::new(|| {

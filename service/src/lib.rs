@@ -16,4 +16,3 @@ pub mod responder;
 pub mod server;
 pub mod store;
 pub mod telemetry;
-pub mod watch;

@@ -39,7 +39,7 @@ enum Command {
     /// Offline evaluation: case suites, public benchmarks, load tests.
     Eval {
         #[command(subcommand)]
-        command: cli::EvalCommand,
+        command: xiaoer_evals::EvalCommand,
     },
     /// Agents' feedback on drafts.
     Feedback {

@@ -30,7 +30,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     long_digits: Regex::new(r"(^|[^0-9])((?:\d[ -]?){12,18}\d)($|[^0-9])").expect("digits regex"),
     cn_mobile: Regex::new(r"(^|[^0-9])((?:\+?86[ -]?)?1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})($|[^0-9])").expect("mobile regex"),
     intl_phone: Regex::new(r"(^|[^0-9A-Za-z])(\+\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-](\d{4})($|[^0-9])").expect("phone regex"),
-    cn_street: Regex::new(r"[\p{Han}A-Za-z0-9]{1,12}?(?:路|街|大道|巷|弄|胡同)\s*\d+\s*(?:号|弄)(?:\s*[\p{Han}A-Za-z0-9#-]{0,12}?(?:栋|幢|座|单元|室|楼|号))*")
+    cn_street: Regex::new(r"[^\s\d省市区县镇乡，,。、:：]{1,8}?(?:路|街|大道|巷|弄|胡同)\s*\d+\s*(?:号|弄)(?:\s*[\p{Han}A-Za-z0-9#-]{0,12}?(?:栋|幢|座|单元|室|楼|号))*")
         .expect("street regex"),
     cn_building: Regex::new(r"\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元)?\s*(?:\d+\s*(?:室|号))?").expect("building regex"),
     en_street: Regex::new(

@@ -101,6 +101,11 @@ impl Responder {
             .map_err(|_| ServiceError::Overloaded("server is at its concurrency limit, please retry".into()))
     }
 
+    /// The encoder, for rebuilding the knowledge-base index.
+    pub fn encoder(&self) -> &Arc<dyn Encoder> {
+        &self.encoder
+    }
+
     /// The live knowledge base, for reloads triggered by folder changes.
     pub fn knowledge_base(&self) -> &Arc<KnowledgeBase> {
         &self.kb
@@ -593,7 +598,7 @@ mod tests {
     #[test]
     fn rfc3339_matches_known_instants() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T08:26:40.123Z");
+        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 

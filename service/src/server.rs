@@ -35,7 +35,7 @@ fn check_installation(config: &ServeConfig) -> anyhow::Result<()> {
     if !weights.exists() {
         bail!("encoder weights not found at {} — run scripts/fetch-weights.sh (or set --models-dir)", weights.display());
     }
-    if !config.heads_dir.join("intent.json").exists() {
+    if !config.heads_dir.join("classifier.json").exists() {
         bail!("trained heads not found in {} — run `xiaoer train` (or set --heads-dir)", config.heads_dir.display());
     }
     if !config.kb_dir.join("shop.toml").exists() {
@@ -83,7 +83,14 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output
         .register_encoded_file_descriptor_set(xiaoer_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let watcher = crate::watch::watch_knowledge_base(Arc::clone(&responder), app.config.kb_dir.clone());
+    // Hot reload: the service team's article edits go live without a restart.
+    let watcher = xiaoer_kb::watch(Arc::clone(responder.knowledge_base()), Arc::clone(responder.encoder()), Duration::from_millis(750), |outcome| {
+        if let Ok(done) = outcome {
+            info!(articles = done.articles, version = %done.version, "knowledge base folder changed: reloaded");
+        }
+    })
+    .map_err(|e| warn!(error = %e, "cannot watch the knowledge base folder; use KnowledgeBase/Reload"))
+    .ok();
     let addr = listener.local_addr()?;
     info!(%addr, database = %redact_url(&app.config.database_url), "xiaoer serving");
     let draining = {
