@@ -89,7 +89,10 @@ pub fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn civil_from_unix(seconds: u64) -> (i64, u32, u32, u32, u32, u32) {
+/// UTC calendar date and time of a unix timestamp: (year, month, day, hour,
+/// minute, second). Shared by report names and timestamps in the service, so
+/// no crate needs a date library.
+pub fn civil_from_unix(seconds: u64) -> (i64, u32, u32, u32, u32, u32) {
     // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
     let days = (seconds / 86_400) as i64;
     let rem = seconds % 86_400;

@@ -6,7 +6,9 @@
 //! ```
 //! Environment (all optional): `XIAOER_MODELS_DIR` (default `models/weights`),
 //! `XIAOER_DATASETS` (default `../shared/datasets` next to the repo),
-//! `KB_LATENCY_ROUNDS` (default 5).
+//! `KB_LATENCY_ROUNDS` (default 5); `KB_SHOW_DEV_MISSES=1` lists the dev
+//! queries the best dev configuration gets wrong; `KB_DEV_ONLY=1` stops after
+//! the dev half (for tuning without ever printing test numbers).
 //!
 //! Protocol, so no number is tuned on what it reports:
 //! - `evals/retrieval/queries.jsonl` is split by a stable hash of the query id
@@ -49,7 +51,7 @@ fn main() -> Res<()> {
 
     let set = ArticleSet::load(&crate_dir)?;
     let t = Instant::now();
-    let index = KnowledgeIndex::build(set, &encoder)?;
+    let mut index = KnowledgeIndex::build(set, &encoder)?;
     println!("index: {} articles, version {}, built in {:.1?}", index.len(), index.version(), t.elapsed());
     println!("shipped config: {:?}\n", index.config());
 
@@ -80,6 +82,16 @@ fn main() -> Res<()> {
     if let Some(rrf) = trials.iter().find(|t| matches!(t.config.fusion, Fusion::Rrf { .. })) {
         println!("  best RRF: {:<34} {}", fmt_fusion(&rrf.config), fmt_metrics(&rrf.metrics));
     }
+    if std::env::var_os("KB_SHOW_DEV_MISSES").is_some() {
+        if let Some(best) = trials.first() {
+            let shipped_config = *index.config();
+            let tuned = index.with_config(best.config);
+            for q in dev.iter().zip(&dev_emb).filter_map(|(q, e)| miss(&tuned, q, e)) {
+                println!("  dev miss: {q}");
+            }
+            index = tuned.with_config(shipped_config);
+        }
+    }
     let shipped = trials.iter().find(|t| t.config == *index.config()).map(|t| t.metrics);
     if let Some(m) = shipped {
         println!("  shipped:  {:<34} {}", fmt_fusion(index.config()), fmt_metrics(&m));
@@ -100,6 +112,10 @@ fn main() -> Res<()> {
         index.config().decision.min_margin,
         fmt_decision(&shipped_dev)
     );
+
+    if std::env::var_os("KB_DEV_ONLY").is_some() {
+        return Ok(());
+    }
 
     // ---- test: what ships ----
     println!("\n## test half (shipped config)");

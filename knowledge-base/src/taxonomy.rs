@@ -2,33 +2,8 @@
 //! articles. Articles name the intents they answer; [`crate::check`] rejects
 //! any name outside this list so a typo cannot silently unlink an article.
 
-/// The 24 shopper intents, exact names, in the order of the project brief.
-pub const INTENTS: [&str; 24] = [
-    "greeting",
-    "thanks_goodbye",
-    "product_info",
-    "size_advice",
-    "stock_availability",
-    "price_and_promotions",
-    "shipping_options",
-    "order_tracking",
-    "modify_order",
-    "cancel_order",
-    "payment_methods",
-    "payment_problem",
-    "invoice_request",
-    "return_request",
-    "exchange_request",
-    "refund_status",
-    "damaged_or_wrong_item",
-    "warranty_repair",
-    "account_access",
-    "membership_and_points",
-    "service_hours",
-    "human_agent",
-    "complaint",
-    "out_of_scope",
-];
+/// The 24 shopper intents, defined once by the classifier that predicts them.
+pub use xiaoer_models::data::INTENTS;
 
 /// Whether `name` is one of [`INTENTS`].
 pub fn is_intent(name: &str) -> bool {

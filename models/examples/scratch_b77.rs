@@ -58,7 +58,7 @@ fn main() {
             let tp: Vec<Vec<f32>> = tx.iter().map(|v| fit.head.probs(v)).collect();
             for (s, p) in vsum.iter_mut().zip(&vp) { for (a, b) in s.iter_mut().zip(p) { *a += b; } }
             for (s, p) in tsum.iter_mut().zip(&tp) { for (a, b) in s.iter_mut().zip(p) { *a += b; } }
-            println!("{name} seed {seed} ep {} val {:.2} test {:.2} ({:.0}s) | ens-so-far val {:.2} test {:.2}", fit.best_epoch, acc(&vp, &vay), acc(&tp, &ty), t0.elapsed().as_secs_f32(), acc(&vsum, &vay), acc(&tsum, &ty));
+            println!("{name} seed {seed} ep {} val {:.2} test {:.2} ({:.0}s) | ens-so-far val {:.2} test {:.2}", fit.best_epochs[0], acc(&vp, &vay), acc(&tp, &ty), t0.elapsed().as_secs_f32(), acc(&vsum, &vay), acc(&tsum, &ty));
         }
         if which.iter().any(|w| w == "ens") { break; }
     }

@@ -100,7 +100,7 @@ fn main() {
             };
             let mut line = format!(
                 "{task} {mname:8} {cname:9} n={} ep={:3} T={:.2} val={:.1} held={:.1} zh={:.1} en={:.1} ece={:.3} {:.1}s",
-                tx.len(), fit.best_epoch, t, acc(&vp, &vy, None, &val), acc(&hp, &hy, None, &heldout.examples),
+                tx.len(), fit.best_epochs[0], t, acc(&vp, &vy, None, &val), acc(&hp, &hy, None, &heldout.examples),
                 acc(&hp, &hy, Some(Language::Zh), &heldout.examples), acc(&hp, &hy, Some(Language::En), &heldout.examples),
                 expected_calibration_error(&hp, &hy), t0.elapsed().as_secs_f32()
             );

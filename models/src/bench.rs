@@ -118,7 +118,8 @@ pub struct Banking77Result {
     pub test_accuracy: f32,
     /// Percent.
     pub val_accuracy: f32,
-    pub best_epoch: usize,
+    /// Per ensemble member.
+    pub best_epochs: Vec<usize>,
     pub temperature: f32,
     /// Test ECE at temperature 1 and at the fitted temperature.
     pub ece_before: f32,
@@ -133,7 +134,8 @@ pub struct Banking77Result {
 #[derive(Debug, Clone, Serialize)]
 pub struct OosVariant {
     pub name: &'static str,
-    pub best_epoch: usize,
+    /// Per ensemble member.
+    pub best_epochs: Vec<usize>,
     /// Operating point chosen on `val` + `oos_val` (fractions).
     pub val: OosOperatingPoint,
     /// The same threshold on `test` + `oos_test` (fractions).
@@ -270,7 +272,7 @@ pub fn run_banking77(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Banking
         test_examples: test.labels.len(),
         test_accuracy: pct(correct as f32 / test.labels.len().max(1) as f32),
         val_accuracy: pct(fit.val_accuracy),
-        best_epoch: fit.best_epoch,
+        best_epochs: fit.best_epochs.clone(),
         temperature,
         ece_before: expected_calibration_error(&probs(1.0), &test.labels),
         ece_after: expected_calibration_error(&probs(temperature), &test.labels),
@@ -322,7 +324,7 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
     let chosen = choose_oos_threshold(&probs(&eval_x, &fit.head), &eval_gold, None, cfg.max_false_reject);
     let threshold_variant = OosVariant {
         name: "threshold",
-        best_epoch: fit.best_epoch,
+        best_epochs: fit.best_epochs.clone(),
         val: chosen,
         test: evaluate_oos(&probs(&test_all, &fit.head), &test_gold, None, chosen.threshold),
         test_class_only: None,
@@ -341,7 +343,7 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
     let test_probs2 = probs(&test_all, &fit2.head);
     let oos_class_variant = OosVariant {
         name: "oos_class_plus_threshold",
-        best_epoch: fit2.best_epoch,
+        best_epochs: fit2.best_epochs.clone(),
         val: chosen2,
         test: evaluate_oos(&test_probs2, &test_gold, Some(in_scope), chosen2.threshold),
         test_class_only: Some(evaluate_oos(&test_probs2, &test_gold, Some(in_scope), 0.0)),

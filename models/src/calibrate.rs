@@ -318,11 +318,11 @@ mod tests {
         // The false-reject cap wins over OOS recall: make 3 of the 20
         // in-scope examples unsure; catching the OOS ones would reject 15%.
         for p in probs.iter_mut().take(6).step_by(2) {
-            *p = vec![0.45, 0.3, 0.25];
+            *p = vec![0.38, 0.32, 0.30];
         }
         let capped = choose_oos_threshold(&probs, &gold, None, 0.10);
         assert!(capped.false_reject_rate <= 0.10, "{capped:?}");
-        assert!(capped.threshold <= 0.41, "{capped:?}");
+        assert!(capped.threshold <= 0.38, "{capped:?}");
         let uncapped = choose_oos_threshold(&probs, &gold, None, 1.0);
         assert_eq!(uncapped.oos_recall, 1.0);
         assert!((uncapped.false_reject_rate - 0.15).abs() < 1e-6, "{uncapped:?}");

@@ -103,6 +103,15 @@ pub fn require_id<'a>(field: &'static str, id: &'a str) -> Result<&'a str, Servi
     Ok(id)
 }
 
+/// A count field where 0 means "the default" and anything else must lie in 1..=max.
+pub fn bounded(field: &'static str, value: i32, default: usize, max: usize) -> Result<usize, ServiceError> {
+    match usize::try_from(value) {
+        Ok(0) => Ok(default),
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ServiceError::invalid(field, format!("must be between 0 and {max}, got {value}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +131,14 @@ mod tests {
         assert!(require_id("conversation_id", "a\u{0}b").is_err());
         assert!(require_id("conversation_id", &"x".repeat(129)).is_err());
         assert_eq!(require_id("conversation_id", " c-1 ").unwrap(), "c-1");
+    }
+
+    #[test]
+    fn bounded_counts() {
+        assert_eq!(bounded("limit", 0, 5, 50).unwrap(), 5);
+        assert_eq!(bounded("limit", 50, 5, 50).unwrap(), 50);
+        assert!(bounded("limit", 51, 5, 50).is_err());
+        assert!(bounded("limit", -1, 5, 50).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use xiaoer_proto::v1::auto_reply_server::AutoReply;
 use xiaoer_proto::v1::handoffs_server::Handoffs;
 use xiaoer_proto::v1::knowledge_base_server::KnowledgeBase;
 
-use crate::error::{require_id, ServiceError};
+use crate::error::{bounded, require_id, ServiceError};
 use crate::responder::Responder;
 use crate::store::{page_token, parse_page_token, HandoffQuery, HandoffState};
 use crate::telemetry::RpcTimer;
@@ -87,11 +87,7 @@ impl HandoffsService {
         if !queue.is_empty() && !QUEUES.contains(&queue) {
             return Err(ServiceError::invalid("queue", format!("unknown queue {queue:?}; expected one of {}", QUEUES.join(", "))));
         }
-        let limit = match req.page_size {
-            0 => 20,
-            n if (1..=100).contains(&n) => n as u32,
-            n => return Err(ServiceError::invalid("page_size", format!("must be between 0 and 100, got {n}"))),
-        };
+        let limit = bounded("page_size", req.page_size, 20, 100)? as u32;
         let after = match req.page_token.as_str() {
             "" => None,
             token => Some(parse_page_token(token).ok_or_else(|| ServiceError::invalid("page_token", "is not a token this server issued"))?),

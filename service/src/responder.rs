@@ -13,7 +13,7 @@ use xiaoer_kb::{Hit, KnowledgeBase, KnowledgeIndex, Match, RetrievalMode, Search
 use xiaoer_models::{Classifier, Encoder, InferencePool, Language, SentimentLabel, TextRole};
 use xiaoer_proto::v1 as pb;
 
-use crate::error::{require_id, require_text, ServiceError};
+use crate::error::{bounded, require_id, require_text, ServiceError};
 use crate::handoff::{build_package, PackageInput};
 use crate::policy::{self, Answer, ClarifyOption, Decision, HandoffCause, History, KbMatch, OrderFact, PolicyConfig, PolicyInput};
 use crate::privacy::mask;
@@ -152,11 +152,7 @@ impl Responder {
     /// `KnowledgeBase/Search`.
     pub async fn search(&self, req: pb::SearchRequest) -> Result<pb::SearchResponse, ServiceError> {
         let text = require_text("query", &req.query)?;
-        let limit = match req.limit {
-            0 => 5,
-            n if (1..=50).contains(&n) => n as usize,
-            n => return Err(ServiceError::invalid("limit", format!("must be between 0 and 50, got {n}"))),
-        };
+        let limit = bounded("limit", req.limit, 5, 50)?;
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
         let results = self.search_hits(&index, text, &u, limit).into_iter().map(source_pb).collect();
@@ -365,11 +361,7 @@ impl Responder {
     pub async fn suggest(&self, req: pb::SuggestRepliesRequest) -> Result<pb::SuggestRepliesResponse, ServiceError> {
         require_id("conversation_id", &req.conversation_id)?;
         let text = require_text("text", &req.text)?;
-        let max = match req.max_suggestions {
-            0 => 3,
-            n if (1..=10).contains(&n) => n as usize,
-            n => return Err(ServiceError::invalid("max_suggestions", format!("must be between 0 and 10, got {n}"))),
-        };
+        let max = bounded("max_suggestions", req.max_suggestions, 3, 10)?;
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
         let hits = self.search_hits(&index, text, &u, max);
@@ -572,23 +564,10 @@ pub fn handoff_pb(record: &HandoffRecord, transcript: &[TurnRecord]) -> pb::Hand
     }
 }
 
-/// Unix milliseconds as an RFC 3339 UTC timestamp, without a date crate.
+/// Unix milliseconds as an RFC 3339 UTC timestamp.
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let (year, month, day, hour, minute, second) = xiaoer_evals::report::civil_from_unix(ms.max(0) as u64 / 1000);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z", ms.max(0) % 1000)
 }
 
 #[cfg(test)]
