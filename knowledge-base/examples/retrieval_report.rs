@@ -82,19 +82,17 @@ fn main() -> Res<()> {
     if let Some(rrf) = trials.iter().find(|t| matches!(t.config.fusion, Fusion::Rrf { .. })) {
         println!("  best RRF: {:<34} {}", fmt_fusion(&rrf.config), fmt_metrics(&rrf.metrics));
     }
-    if std::env::var_os("KB_SHOW_DEV_MISSES").is_some() {
-        if let Some(best) = trials.first() {
-            let shipped_config = *index.config();
-            let tuned = index.with_config(best.config);
-            for q in dev.iter().zip(&dev_emb).filter_map(|(q, e)| miss(&tuned, q, e)) {
-                println!("  dev miss: {q}");
-            }
-            index = tuned.with_config(shipped_config);
-        }
+    let shipped_config = *index.config();
+    if let Some(m) = trials.iter().find(|t| t.config == shipped_config).map(|t| t.metrics) {
+        println!("  shipped:  {:<34} {}", fmt_fusion(&shipped_config), fmt_metrics(&m));
     }
-    let shipped = trials.iter().find(|t| t.config == *index.config()).map(|t| t.metrics);
-    if let Some(m) = shipped {
-        println!("  shipped:  {:<34} {}", fmt_fusion(index.config()), fmt_metrics(&m));
+    // Fit the decision on the dev-best fusion; the shipped config is restored before testing.
+    let best = trials.first().map_or(shipped_config, |t| t.config);
+    index = index.with_config(best);
+    if std::env::var_os("KB_SHOW_DEV_MISSES").is_some() {
+        for q in dev.iter().zip(&dev_emb).filter_map(|(q, e)| miss(&index, q, e)) {
+            println!("  dev miss: {q}");
+        }
     }
 
     // ---- dev: fit decision thresholds ----
@@ -102,16 +100,25 @@ fn main() -> Res<()> {
     dev_decision.extend(load_negatives(datasets.join("clinc150/oos_val.jsonl"), Language::En, NEGATIVES_PER_SOURCE)?);
     dev_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/dev.jsonl"), Language::Zh, NEGATIVES_PER_SOURCE)?);
     let dev_decision_emb = embed_queries(&encoder, &dev_decision)?;
-    let (fitted, fit_m) = fit_decision(&index, &dev_decision, &dev_decision_emb, MIN_PRECISION);
-    println!("\n## dev: decision thresholds for confident precision >= {MIN_PRECISION}");
-    println!("  fitted  min_score {:.4}, min_margin {:.4}: {}", fitted.min_score, fitted.min_margin, fmt_decision(&fit_m));
-    let shipped_dev = decision_metrics(&index, &dev_decision, &dev_decision_emb, &index.config().decision);
-    println!(
-        "  shipped min_score {:.4}, min_margin {:.4}: {}",
-        index.config().decision.min_score,
-        index.config().decision.min_margin,
-        fmt_decision(&shipped_dev)
-    );
+    println!("\n## dev: decision thresholds on the dev-best fusion ({})", fmt_fusion(&best));
+    for target in [0.90, MIN_PRECISION, 0.98] {
+        let (fitted, m) = fit_decision(&index, &dev_decision, &dev_decision_emb, target);
+        println!(
+            "  precision >= {target:.2}: min_score {:.4}, min_margin {:.4}: {}",
+            fitted.min_score,
+            fitted.min_margin,
+            fmt_decision(&m)
+        );
+    }
+    let (fitted, _) = fit_decision(&index, &dev_decision, &dev_decision_emb, MIN_PRECISION);
+    let chosen = xiaoer_kb::RetrievalConfig { decision: fitted, ..best };
+    println!("  dev choice (to ship as RetrievalConfig::default()): {chosen:?}");
+    index = index.with_config(shipped_config);
+    if chosen != shipped_config {
+        println!("  NOTE: the shipped default differs from the dev choice above");
+    }
+    let shipped_dev = decision_metrics(&index, &dev_decision, &dev_decision_emb, &shipped_config.decision);
+    println!("  shipped decision on dev: {}", fmt_decision(&shipped_dev));
 
     if std::env::var_os("KB_DEV_ONLY").is_some() {
         return Ok(());
@@ -213,7 +220,9 @@ fn fmt_metrics(m: &RetrievalMetrics) -> String {
 fn fmt_fusion(c: &xiaoer_kb::RetrievalConfig) -> String {
     let fusion = match c.fusion {
         Fusion::Rrf { k } => format!("rrf k={k}"),
-        Fusion::Weighted { dense_weight, bm25_half } => format!("weighted w={dense_weight:.1} half={bm25_half}"),
+        Fusion::Weighted { dense_weight, passage_weight, bm25_half } => {
+            format!("weighted q={dense_weight:.1} body={passage_weight:.1} half={bm25_half}")
+        }
     };
     format!("{fusion}, dense {:?}", c.dense)
 }

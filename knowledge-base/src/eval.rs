@@ -218,20 +218,26 @@ pub fn split_dev_test(queries: &[EvalQuery]) -> (Vec<EvalQuery>, Vec<EvalQuery>)
     })
 }
 
-/// The hybrid configurations tried when fitting: RRF with a few `k`, and the
-/// weighted fusion over a grid of dense weights and BM25 half-points, each with
-/// max and top-2-mean dense aggregation. Boosts, decision and snippet length
-/// are taken from `base`.
+/// The hybrid configurations tried when fitting: RRF (BM25 + question
+/// vectors) with a few `k`, and the weighted fusion over a grid of question,
+/// body and BM25 weights and BM25 half-points, each with max and top-2-mean
+/// dense aggregation. Boosts, decision and snippet length come from `base`.
 pub fn fusion_candidates(base: &RetrievalConfig) -> Vec<RetrievalConfig> {
     let mut out = Vec::new();
     for dense in [DenseAggregate::Max, DenseAggregate::TopMean(2)] {
         for k in [5.0, 20.0, 60.0] {
             out.push(RetrievalConfig { dense, fusion: Fusion::Rrf { k }, ..*base });
         }
-        for w in 1..=9 {
-            for half in [2.0, 5.0, 10.0, 20.0, 40.0] {
-                let fusion = Fusion::Weighted { dense_weight: w as f32 / 10.0, bm25_half: half };
-                out.push(RetrievalConfig { dense, fusion, ..*base });
+        for question_tenths in 1..=9u8 {
+            for passage_tenths in 0..=(9 - question_tenths) {
+                for bm25_half in [5.0, 10.0, 20.0, 40.0] {
+                    let fusion = Fusion::Weighted {
+                        dense_weight: f32::from(question_tenths) / 10.0,
+                        passage_weight: f32::from(passage_tenths) / 10.0,
+                        bm25_half,
+                    };
+                    out.push(RetrievalConfig { dense, fusion, ..*base });
+                }
             }
         }
     }

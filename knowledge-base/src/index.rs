@@ -1,6 +1,6 @@
 //! The searchable knowledge base: a tantivy in-RAM BM25 index over both
-//! languages plus dense vectors of every title and example question, fused
-//! into one ranking, and a decision rule that says when the top hit is good
+//! languages plus dense vectors of every title and example question (and of
+//! each answer body, as an E5 passage), fused into one ranking, and a decision rule that says when the top hit is good
 //! enough to answer with.
 
 use tantivy::collector::TopDocs;
@@ -120,11 +120,15 @@ pub enum Fusion {
         /// The usual smoothing constant (60 in the original paper).
         k: f32,
     },
-    /// `w·cos + (1−w)·bm25/(bm25 + half)`: absolute, so a threshold on it
-    /// separates answerable from unanswerable queries.
+    /// `w_q·cos_questions + w_p·cos_body + (1−w_q−w_p)·bm25/(bm25 + half)`:
+    /// absolute, so a threshold on it separates answerable from unanswerable
+    /// queries. `cos_body` is the query's similarity to the answer body
+    /// embedded as an E5 passage (query→passage is what E5 is trained for).
     Weighted {
-        /// Weight `w` of the dense cosine.
+        /// Weight `w_q` of the question/title cosine ([`DenseAggregate`]).
         dense_weight: f32,
+        /// Weight `w_p` of the best answer-body cosine.
+        passage_weight: f32,
         /// BM25 score that maps to 0.5 in the saturating normalisation.
         bm25_half: f32,
     },
@@ -164,7 +168,7 @@ impl Default for RetrievalConfig {
         RetrievalConfig {
             boosts: FieldBoosts { title: 1.5, questions: 2.0, body: 1.0 },
             dense: DenseAggregate::Max,
-            fusion: Fusion::Weighted { dense_weight: 0.7, bm25_half: 10.0 },
+            fusion: Fusion::Weighted { dense_weight: 0.7, passage_weight: 0.0, bm25_half: 10.0 },
             decision: DecisionConfig { min_score: 0.6, min_margin: 0.02 },
             snippet_chars: 120,
         }
@@ -188,6 +192,9 @@ pub(crate) struct Evidence {
     /// Per article ordinal, its best dense similarities, descending (at most
     /// [`KEPT_SIMILARITIES`]); `None` without a usable query embedding.
     pub dense: Option<Vec<Vec<f32>>>,
+    /// Per article ordinal, the best similarity to its answer bodies;
+    /// `None` without a usable query embedding.
+    pub passage: Option<Vec<f32>>,
 }
 
 /// How many top similarities per article [`Evidence`] keeps (enough for `TopMean(3)`).
@@ -205,8 +212,8 @@ pub struct KnowledgeIndex {
     ords: Vec<Column<u64>>,
     fields: Bilingual<LangFields>,
     analyzers: Bilingual<TextAnalyzer>,
-    vectors: Vec<f32>,
-    vector_owner: Vec<usize>,
+    questions: Vectors,
+    passages: Vectors,
     dim: usize,
     encoder_name: String,
     config: RetrievalConfig,
@@ -218,7 +225,8 @@ impl std::fmt::Debug for KnowledgeIndex {
             .field("articles", &self.set.len())
             .field("version", &self.set.version())
             .field("encoder", &self.encoder_name)
-            .field("vectors", &self.vector_owner.len())
+            .field("question_vectors", &self.questions.owner.len())
+            .field("passage_vectors", &self.passages.owner.len())
             .finish()
     }
 }
@@ -283,15 +291,18 @@ impl KnowledgeIndex {
             .map(|segment| segment.fast_fields().u64("ord"))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let (vectors, vector_owner) = embed_articles(set.articles(), encoder)?;
+        let questions = embed_articles(set.articles(), encoder, TextRole::Query, |a, lang| {
+            std::iter::once(a.title(lang)).chain(a.questions(lang).iter().map(String::as_str)).collect()
+        })?;
+        let passages = embed_articles(set.articles(), encoder, TextRole::Passage, |a, lang| vec![a.answer(lang)])?;
         Ok(KnowledgeIndex {
             set,
             searcher,
             ords,
             fields,
             analyzers,
-            vectors,
-            vector_owner,
+            questions,
+            passages,
             dim: encoder.dim(),
             encoder_name: encoder.name().to_string(),
             config,
@@ -379,9 +390,17 @@ impl KnowledgeIndex {
 
     /// BM25 and dense evidence for every article.
     pub(crate) fn evidence(&self, text: &str, embedding: Option<&[f32]>, want_dense: bool) -> Evidence {
+        let query = if want_dense { embedding.and_then(|e| self.unit_query(e)) } else { None };
         Evidence {
             bm25: self.bm25_scores(text),
-            dense: if want_dense { embedding.and_then(|e| self.dense_similarities(e)) } else { None },
+            dense: query.as_ref().map(|q| self.questions.top_similarities(q, self.set.len(), KEPT_SIMILARITIES)),
+            passage: query.as_ref().map(|q| {
+                self.passages
+                    .top_similarities(q, self.set.len(), 1)
+                    .into_iter()
+                    .map(|best| best.first().copied().unwrap_or(0.0))
+                    .collect()
+            }),
         }
     }
 
@@ -397,10 +416,12 @@ impl KnowledgeIndex {
             (RetrievalMode::Dense, None) => Vec::new(),
             (RetrievalMode::Dense, Some(d)) => (0..n).map(|i| (i, d[i])).collect(),
             (RetrievalMode::Hybrid, Some(d)) => match config.fusion {
-                Fusion::Weighted { dense_weight, bm25_half } => (0..n)
+                Fusion::Weighted { dense_weight, passage_weight, bm25_half } => (0..n)
                     .map(|i| {
                         let b = evidence.bm25[i];
-                        (i, dense_weight * d[i] + (1.0 - dense_weight) * b / (b + bm25_half))
+                        let p = evidence.passage.as_ref().map_or(0.0, |p| p[i]);
+                        let lexical = 1.0 - dense_weight - passage_weight;
+                        (i, dense_weight * d[i] + passage_weight * p + lexical * b / (b + bm25_half))
                     })
                     .collect(),
                 Fusion::Rrf { k } => {
@@ -456,26 +477,15 @@ impl KnowledgeIndex {
         scores
     }
 
-    fn dense_similarities(&self, embedding: &[f32]) -> Option<Vec<Vec<f32>>> {
+    /// The query embedding scaled to unit length, or `None` (with a warning)
+    /// when it cannot be compared with the index vectors.
+    fn unit_query(&self, embedding: &[f32]) -> Option<Vec<f32>> {
         if embedding.len() != self.dim {
             tracing::warn!(got = embedding.len(), want = self.dim, "query embedding has the wrong length; ignoring it");
             return None;
         }
         let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if !norm.is_finite() || norm == 0.0 {
-            return None;
-        }
-        let mut per_article: Vec<Vec<f32>> = vec![Vec::new(); self.set.len()];
-        for (row, &owner) in self.vectors.chunks_exact(self.dim).zip(&self.vector_owner) {
-            let sim = row.iter().zip(embedding).map(|(a, b)| a * b).sum::<f32>() / norm;
-            let kept = &mut per_article[owner];
-            let at = kept.partition_point(|&s| s >= sim);
-            if at < KEPT_SIMILARITIES {
-                kept.insert(at, sim);
-                kept.truncate(KEPT_SIMILARITIES);
-            }
-        }
-        Some(per_article)
+        (norm.is_finite() && norm > 0.0).then(|| embedding.iter().map(|x| x / norm).collect())
     }
 
     fn query_tokens(&self, text: &str, lang: Language) -> Vec<String> {
@@ -521,16 +531,44 @@ fn text_options(tokenizer: &str) -> TextOptions {
     )
 }
 
-/// Embeds every title and example question; returns the flat row-major
-/// matrix and the article ordinal of each row.
-fn embed_articles(articles: &[Article], encoder: &dyn Encoder) -> Result<(Vec<f32>, Vec<usize>), KbError> {
+/// Unit vectors of article texts, row-major, with the article ordinal of each row.
+struct Vectors {
+    dim: usize,
+    data: Vec<f32>,
+    owner: Vec<usize>,
+}
+
+impl Vectors {
+    /// For each of `articles` articles, its `keep` best cosines to `query`
+    /// (a unit vector), descending.
+    fn top_similarities(&self, query: &[f32], articles: usize, keep: usize) -> Vec<Vec<f32>> {
+        let mut per_article: Vec<Vec<f32>> = vec![Vec::new(); articles];
+        for (row, &owner) in self.data.chunks_exact(self.dim).zip(&self.owner) {
+            let sim = row.iter().zip(query).map(|(a, b)| a * b).sum::<f32>();
+            let Some(kept) = per_article.get_mut(owner) else { continue };
+            let at = kept.partition_point(|&s| s >= sim);
+            if at < keep {
+                kept.insert(at, sim);
+                kept.truncate(keep);
+            }
+        }
+        per_article
+    }
+}
+
+/// Embeds the texts `pick` chooses from every article in both languages with
+/// `role`. Blank texts are skipped (synthetic benchmark sets lack a language).
+fn embed_articles(
+    articles: &[Article],
+    encoder: &dyn Encoder,
+    role: TextRole,
+    pick: impl Fn(&Article, Language) -> Vec<&str>,
+) -> Result<Vectors, KbError> {
     let mut texts: Vec<&str> = Vec::new();
     let mut owner: Vec<usize> = Vec::new();
     for (ord, article) in articles.iter().enumerate() {
         for lang in Language::ALL {
-            let title = std::iter::once(article.title(lang));
-            for text in title.chain(article.questions(lang).iter().map(String::as_str)) {
-                // Synthetic sets (benchmarks) may lack one language; skip blanks.
+            for text in pick(article, lang) {
                 if !text.trim().is_empty() {
                     texts.push(text);
                     owner.push(ord);
@@ -539,9 +577,9 @@ fn embed_articles(articles: &[Article], encoder: &dyn Encoder) -> Result<(Vec<f3
         }
     }
     let dim = encoder.dim();
-    let mut vectors = Vec::with_capacity(texts.len() * dim);
+    let mut data = Vec::with_capacity(texts.len() * dim);
     for batch in texts.chunks(ENCODE_BATCH) {
-        let encoded = encoder.encode_batch(batch, TextRole::Query)?;
+        let encoded = encoder.encode_batch(batch, role)?;
         if encoded.len() != batch.len() {
             return Err(KbError::EncoderShape {
                 encoder: encoder.name().to_string(),
@@ -555,10 +593,10 @@ fn embed_articles(articles: &[Article], encoder: &dyn Encoder) -> Result<(Vec<f3
                     message: format!("a vector of length {} (dim() says {dim})", v.len()),
                 });
             }
-            vectors.extend(v);
+            data.extend(v);
         }
     }
-    Ok((vectors, owner))
+    Ok(Vectors { dim, data, owner })
 }
 
 fn aggregate(sims: &[f32], how: DenseAggregate) -> f32 {

@@ -4,11 +4,12 @@
 //! Memory: the 250k×384 word-embedding table stays 4-bit (54 MB) and only the
 //! rows of the tokens in a batch are dequantised per forward; as f32 it would
 //! be 384 MB, most of the 400 MB server budget. Linear layers are kept either
-//! as 4-bit `QMatMul` or dequantised to f32 ([`LinearFormat`]); which one is
-//! faster depends on the CPU, see the measurements in `examples/encode_bench.rs`.
+//! as 4-bit `QMatMul` or dequantised to f32 ([`LinearFormat`]); f32 is the
+//! default because it was ~3–4× cheaper per message on the 2-core build host
+//! (`examples/encode_bench.rs` measures both).
 
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Device, Module, Tensor, D};
 
 use crate::container::{Container, Header};
 use crate::ModelError;
@@ -17,12 +18,14 @@ use crate::ModelError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LinearFormat {
     /// Keep the file's Q4_0 blocks; matmuls quantise activations to 8 bit and
-    /// use integer dot products (17 MB of weights for e5-small).
+    /// use integer dot products (17 MB of weights for e5-small, ~85 MB
+    /// resident for the whole encoder). With candle 0.11 on the AVX-512 build
+    /// host it cost ~60 CPU-ms per message versus ~15–25 for `F32`: pick it
+    /// only when memory matters more than CPU.
     Q4,
-    /// Dequantise once at load to f32 (85 MB for e5-small) and use f32 GEMM.
-    /// Bit-identical weights to `Q4`, no activation quantisation. Measured
-    /// faster for batched inference on the 2-core AVX-512 build host, hence the
-    /// default.
+    /// Dequantise once at load to f32 (85 MB of weights, ~155 MB resident for
+    /// the whole encoder) and use f32 GEMM. Same weights as `Q4`, no
+    /// activation quantisation. The default: fastest on the measured host.
     #[default]
     F32,
 }
@@ -32,7 +35,8 @@ enum Weight {
     /// 4-bit `[out, in]` blocks, multiplied by candle's quantised matmul.
     Q4(QMatMul),
     /// f32 `Wᵀ`, stored `[in, out]` row-major so the GEMM reads it in
-    /// order (measured ~10% faster than multiplying by a transposed view).
+    /// order: measured 5–15% faster than a transposed view for batches and
+    /// ~60% faster for a single short message.
     F32(Tensor),
 }
 
@@ -149,9 +153,10 @@ struct Layer {
 /// mean pooling and L2 normalisation (the sentence-transformers recipe e5 was
 /// trained with).
 ///
-/// Batches are padded for attention only: embeddings, projections, FFN and
-/// layer norms — nearly all FLOPs — run on the real tokens packed together,
-/// so mixed-length batches do not pay for padding there.
+/// Batches are packed, not padded: the masked (padding) slots of the input
+/// are dropped up front, token-wise layers run on all real tokens at once and
+/// attention runs per text, so a mixed-length batch costs what its real
+/// tokens cost.
 pub struct BertModel {
     word: QTensor,
     position: Tensor,
@@ -254,12 +259,15 @@ impl BertModel {
     /// (mask 1 for real tokens, 0 for padding); every row needs at least one
     /// real token. Returns one L2-normalised `hidden`-vector per row.
     ///
-    /// Padding does not change a row's result: padded positions are dropped
-    /// before the projections, get a −1e9 attention bias (exactly zero weight
-    /// after softmax) and are excluded from the mean.
+    /// Padding does not change a row's result: masked positions are dropped
+    /// before the first layer, so they take part in no projection, attention
+    /// or mean.
     pub fn forward(&self, ids: &[u32], mask: &[u32], batch: usize, seq: usize) -> Result<Vec<Vec<f32>>, ModelError> {
         if batch == 0 {
             return Ok(Vec::new());
+        }
+        if seq == 0 {
+            return Err(ModelError::Inference("empty sequences (no <s>/</s>?)".into()));
         }
         if ids.len() != batch * seq || mask.len() != batch * seq {
             return Err(ModelError::Inference(format!(
@@ -288,48 +296,39 @@ impl BertModel {
         let (h, nh) = (self.hidden, self.heads);
         let hd = h / nh;
 
-        // Packed layout: real tokens only, row by row. `scatter` maps each
-        // padded slot to its packed row, or to an all-zero row for padding.
-        let keep: Vec<u32> = (0..ids.len() as u32).filter(|&i| mask[i as usize] > 0).collect();
+        // Packed layout: the real tokens of all rows, row after row. Every
+        // token-wise op (embeddings, projections, FFN, layer norms: nearly all
+        // FLOPs) runs on this [tokens, hidden] matrix, never on padding.
+        let keep: Vec<usize> = (0..ids.len()).filter(|&i| mask[i] > 0).collect();
         let tokens = keep.len();
-        let mut scatter = vec![tokens as u32; ids.len()];
-        for (packed, &slot) in keep.iter().enumerate() {
-            scatter[slot as usize] = packed as u32;
-        }
         let lengths: Vec<usize> = mask.chunks(seq).map(|m| m.iter().filter(|&&v| v > 0).count()).collect();
-        let packed_ids: Vec<u32> = keep.iter().map(|&i| ids[i as usize]).collect();
-        let positions: Vec<u32> = keep.iter().map(|&i| i % seq as u32).collect();
-        let scatter = Tensor::from_vec(scatter, ids.len(), &dev)?;
-        let keep = Tensor::from_vec(keep, tokens, &dev)?;
+        let packed_ids: Vec<u32> = keep.iter().map(|&i| ids[i]).collect();
+        // Position = slot within the row (BERT style, 0..L-1 for right padding).
+        let positions: Vec<u32> = keep.iter().map(|&i| (i % seq) as u32).collect();
 
         // Embeddings: word (4-bit rows dequantised on demand) + position + type 0.
         let word = self.word.embedding(&Tensor::from_vec(packed_ids, tokens, &dev)?)?;
         let pos = self.position.index_select(&Tensor::from_vec(positions, tokens, &dev)?, 0)?;
         let mut x = self.emb_ln.forward(&(word + pos)?.broadcast_add(&self.token_type0)?)?;
 
-        // Additive attention bias [batch, 1, 1, seq]: 0 for tokens, -1e9 for padding.
-        let bias: Vec<f32> = mask.iter().map(|&m| if m > 0 { 0.0 } else { -1e9 }).collect();
-        let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &dev)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let zero_row = Tensor::zeros((1, 3 * h), DType::F32, &dev)?;
-        let heads = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((batch, seq, nh, hd))?.transpose(1, 2)?.contiguous()
-        };
-
         for layer in &self.layers {
             let qkv = layer.qkv.forward(&x)?;
-            let qkv = Tensor::cat(&[&qkv, &zero_row], 0)?.index_select(&scatter, 0)?;
-            let q = heads((qkv.narrow(1, 0, h)? * scale)?)?;
-            let k = heads(qkv.narrow(1, h, h)?)?;
-            let v = heads(qkv.narrow(1, 2 * h, h)?)?;
-            let scores = q.matmul(&k.t()?)?.broadcast_add(&bias)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((batch * seq, h))?
-                .index_select(&keep, 0)?;
-            let attn = layer.attn_out.forward(&ctx)?;
+            // Attention per row over its own tokens only: this is exactly
+            // masked attention, without computing scores for padded keys.
+            let mut ctx = Vec::with_capacity(batch);
+            let mut start = 0;
+            for &len in &lengths {
+                let rows = qkv.narrow(0, start, len)?;
+                let head_split = |i: usize| -> candle_core::Result<Tensor> {
+                    rows.narrow(1, i * h, h)?.reshape((len, nh, hd))?.transpose(0, 1)?.contiguous()
+                };
+                let (q, k, v) = ((head_split(0)? * scale)?, head_split(1)?, head_split(2)?);
+                let probs = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
+                ctx.push(probs.matmul(&v)?.transpose(0, 1)?.reshape((len, h))?);
+                start += len;
+            }
+            let attn = layer.attn_out.forward(&Tensor::cat(&ctx, 0)?)?;
             x = layer.attn_ln.forward(&(x + attn)?)?;
             let mid = layer.ffn_in.forward_gelu(&x)?;
             let out = layer.ffn_out.forward(&mid)?;
@@ -467,6 +466,7 @@ mod tests {
     fn bad_inputs_are_errors_not_panics() {
         let m = tiny(LinearFormat::F32);
         assert!(m.forward(&[], &[], 0, 0).expect("empty").is_empty());
+        assert!(m.forward(&[], &[], 1, 0).is_err());
         assert!(m.forward(&[0, 1], &[1], 1, 2).is_err());
         assert!(m.forward(&[0, 99], &[1, 1], 1, 2).is_err());
         assert!(m.forward(&[0; 33], &[1; 33], 1, 33).is_err());

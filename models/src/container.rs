@@ -643,13 +643,14 @@ mod tests {
         let w = c.q4_tensor("w", 8, 32).expect("w");
         let deq = w.dequantize(&Device::Cpu).expect("deq").flatten_all().expect("flat");
         let deq = deq.to_vec1::<f32>().expect("vec");
-        // 4-bit: each weight within half a quant step (block max/8) of the
-        // original; Q4_0 codes are -8..=7 steps, so values beyond +7 steps
-        // (possible when the block's extreme is negative) clamp there.
+        // 4-bit: each weight within half a quant step (|block extreme|/8) of
+        // the original. Q4_0 spans 8 steps towards the block's extreme but
+        // only 7 the other way, where larger values clamp.
         for (orig, got) in sample_weights().chunks(Q4_BLOCK).zip(deq.chunks(Q4_BLOCK)) {
-            let step = orig.iter().fold(0f32, |m, v| m.max(v.abs())) / 8.0;
+            let extreme = orig.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+            let step = extreme.abs() / 8.0;
             for (o, g) in orig.iter().zip(got) {
-                let want = o.min(7.0 * step);
+                let want = if o.signum() == extreme.signum() { *o } else { o.clamp(-7.0 * step, 7.0 * step) };
                 assert!((want - g).abs() <= step / 2.0 + 1e-3, "{g} vs {o} (step {step})");
             }
         }

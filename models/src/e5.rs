@@ -9,8 +9,7 @@ use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{
-    PaddingDirection, PaddingParams, PaddingStrategy, TokenizerImpl, TruncationDirection,
-    TruncationParams, TruncationStrategy,
+    TokenizerImpl, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
 use crate::bert::{BertModel, LinearFormat};
@@ -30,6 +29,10 @@ pub const DEFAULT_MAX_TOKENS: usize = 128;
 /// a pathological megabyte message cannot stall a worker. 128 tokens of any
 /// real text fit comfortably in 16 KiB, so results are unaffected.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024;
+/// Most texts per forward pass. Larger inputs (e.g. indexing a knowledge
+/// base) are sorted by length and encoded in chunks of this size, which
+/// bounds attention memory (~25 MB at 128 tokens) and padding waste.
+pub const FORWARD_CHUNK: usize = 32;
 
 /// The tokenizer.json pipeline with the lean Unigram vocabulary in place of
 /// `tokenizers`' own (281 MB → ~9 MB resident, same ids; see [`crate::unigram`]).
@@ -62,6 +65,7 @@ impl Default for E5Options {
 pub struct E5Encoder {
     model: BertModel,
     tokenizer: E5Tokenizer,
+    pad_id: u32,
     name: String,
 }
 
@@ -86,22 +90,28 @@ impl E5Encoder {
     /// copies stay resident.
     pub fn load_with(models_dir: &Path, options: E5Options) -> Result<Self, ModelError> {
         let weights = models_dir.join(WEIGHTS_FILE);
-        let container = Container::open(&weights)?;
-        let model = BertModel::from_container(&container, options.format)?;
+        let (model, header) = {
+            let container = Container::open(&weights)?;
+            let model = BertModel::from_container(&container, options.format)?;
+            (model, container.header().clone())
+        }; // the 72 MB file image is freed before the tokenizer is parsed
         let tok_path = models_dir.join(TOKENIZER_FILE);
         let tokenizer = E5Tokenizer::from_file(&tok_path).map_err(|e| ModelError::Load {
             path: tok_path.display().to_string(),
             reason: format!("cannot load tokenizer: {e}"),
         })?;
-        Self::assemble(model, tokenizer, container.header(), options.max_tokens, "multilingual-e5-small".into())
+        Self::assemble(model, tokenizer, &header, options.max_tokens, "multilingual-e5-small".into())
             .map_err(|reason| ModelError::Load {
                 path: tok_path.display().to_string(),
                 reason,
             })
     }
 
-    /// Checks that tokenizer and model agree, then configures truncation and
-    /// padding in code (the shipped tokenizer.json has neither).
+    /// Checks that tokenizer and model agree, then configures truncation in
+    /// code (the shipped tokenizer.json has none). Padding (with the model's
+    /// pad id, 1 for e5 — not 0) is done per forward chunk in
+    /// `encode_batch`, after sorting by length, so the tokenizer's own
+    /// padding stays off.
     fn assemble(
         model: BertModel,
         mut tokenizer: E5Tokenizer,
@@ -135,17 +145,11 @@ impl E5Encoder {
                 stride: 0,
             }))
             .map_err(|e| format!("cannot set truncation: {e}"))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            direction: PaddingDirection::Right,
-            pad_to_multiple_of: None,
-            pad_id: header.pad_id,
-            pad_type_id: 0,
-            pad_token: "<pad>".into(),
-        }));
+        tokenizer.with_padding(None);
         Ok(Self {
             model,
             tokenizer,
+            pad_id: header.pad_id,
             name,
         })
     }
@@ -255,7 +259,7 @@ impl E5Encoder {
         Ok(self
             .tokenize(texts, role)?
             .iter()
-            .map(|e| e.get_attention_mask().iter().filter(|&&m| m > 0).count())
+            .map(|e| e.get_ids().len())
             .collect())
     }
 
@@ -274,22 +278,32 @@ impl Encoder for E5Encoder {
         &self.name
     }
 
+    /// Tokenises all texts, then runs forwards over chunks of up to
+    /// [`FORWARD_CHUNK`] texts of similar length (right-padded with the pad
+    /// id); results come back in input order.
     fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
         let encodings = self.tokenize(texts, role)?;
-        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
-        let mut ids = Vec::with_capacity(texts.len() * seq);
-        let mut mask = Vec::with_capacity(texts.len() * seq);
-        for e in &encodings {
-            if e.get_ids().len() != seq {
-                return Err(ModelError::Inference("tokenizer returned an unpadded batch".into()));
+        let seqs: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&i| seqs[i].len());
+        let mut out = vec![Vec::new(); seqs.len()];
+        for chunk in order.chunks(FORWARD_CHUNK) {
+            let seq = chunk.iter().map(|&i| seqs[i].len()).max().unwrap_or(0);
+            let mut ids = Vec::with_capacity(chunk.len() * seq);
+            let mut mask = Vec::with_capacity(chunk.len() * seq);
+            for &i in chunk {
+                let pad = seq - seqs[i].len();
+                ids.extend_from_slice(seqs[i]);
+                ids.extend(std::iter::repeat_n(self.pad_id, pad));
+                mask.extend(std::iter::repeat_n(1, seqs[i].len()));
+                mask.extend(std::iter::repeat_n(0, pad));
             }
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+            let vectors = self.model.forward(&ids, &mask, chunk.len(), seq)?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
         }
-        self.model.forward(&ids, &mask, texts.len(), seq)
+        Ok(out)
     }
 }
 
@@ -356,6 +370,22 @@ mod tests {
         for (text, in_batch) in texts.iter().zip(&batch) {
             let alone = enc.encode_batch(&[text], TextRole::Query).expect("alone");
             let diff = alone[0].iter().zip(in_batch).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-5, "{text}: {diff}");
+        }
+    }
+
+    #[test]
+    fn large_inputs_are_chunked_and_keep_their_order() {
+        let enc = E5Encoder::tiny_random(6);
+        let owned: Vec<String> = (0..FORWARD_CHUNK * 2 + 5)
+            .map(|i| format!("{} 订单{i}", "where is it ".repeat(i % 7)))
+            .collect();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let all = enc.encode_batch(&texts, TextRole::Passage).expect("all");
+        assert_eq!(all.len(), texts.len());
+        for (text, v) in texts.iter().zip(&all) {
+            let alone = enc.encode_batch(&[text], TextRole::Passage).expect("alone");
+            let diff = alone[0].iter().zip(v).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             assert!(diff < 1e-5, "{text}: {diff}");
         }
     }

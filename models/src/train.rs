@@ -262,19 +262,9 @@ pub fn fit_head(
         dim,
         n_classes,
     };
-    // One dedicated thread: the head's matrices are small, so splitting each
-    // matmul across cores costs more in hand-offs than it saves (measured
-    // 27 vs 73 ms per step on the loaded 2-core build host), and a fixed
-    // thread count keeps results independent of the machine.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(|e| ModelError::Training(format!("cannot start training thread: {e}")))?;
-    let trained = pool.install(|| {
-        (0..cfg.members)
-            .map(|m| fit_member(&prepared, val_y, cfg, seed.wrapping_add(m as u64)))
-            .collect::<Result<Vec<_>, ModelError>>()
-    })?;
+    let trained = (0..cfg.members)
+        .map(|m| fit_member(&prepared, val_y, cfg, seed.wrapping_add(m as u64)))
+        .collect::<Result<Vec<_>, ModelError>>()?;
     let mut members = Vec::with_capacity(cfg.members);
     let mut best_epochs = Vec::with_capacity(cfg.members);
     let mut epochs_run = Vec::with_capacity(cfg.members);
