@@ -18,7 +18,12 @@ fn main() -> ExitCode {
     if problems.is_empty() {
         match xiaoer_kb::ArticleSet::load(&dir) {
             Ok(set) => {
-                println!("{}: {} articles, version {}", dir.display(), set.len(), set.version());
+                println!(
+                    "{}: {} articles, version {}",
+                    dir.display(),
+                    set.len(),
+                    set.version()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

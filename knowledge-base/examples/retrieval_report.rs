@@ -25,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use xiaoer_kb::{
-    compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision, fusion_candidates,
-    load_negatives, load_queries, load_stackfaq, split_dev_test, ArticleSet, DecisionMetrics, EvalQuery, Fusion,
-    KnowledgeIndex, Language, QueryLang, RetrievalMetrics, RetrievalMode, SearchQuery,
+    compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision,
+    fusion_candidates, load_negatives, load_queries, load_stackfaq, split_dev_test, ArticleSet,
+    DecisionMetrics, EvalQuery, Fusion, KnowledgeIndex, Language, QueryLang, RetrievalConfig,
+    RetrievalMetrics, RetrievalMode, SearchQuery,
 };
 use xiaoer_models::{E5Encoder, Encoder, TextRole};
 
@@ -40,19 +41,35 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let repo = crate_dir.parent().ok_or("crate has no parent folder")?.to_path_buf();
+    let repo = crate_dir
+        .parent()
+        .ok_or("crate has no parent folder")?
+        .to_path_buf();
     let models = env_path("XIAOER_MODELS_DIR", repo.join("models/weights"));
     let datasets = env_path("XIAOER_DATASETS", repo.join("../shared/datasets"));
-    let rounds: usize = std::env::var("KB_LATENCY_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("KB_LATENCY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
 
     let t = Instant::now();
     let encoder = E5Encoder::load(&models)?;
-    println!("encoder {} (dim {}) loaded in {:.1?}", encoder.name(), encoder.dim(), t.elapsed());
+    println!(
+        "encoder {} (dim {}) loaded in {:.1?}",
+        encoder.name(),
+        encoder.dim(),
+        t.elapsed()
+    );
 
     let set = ArticleSet::load(&crate_dir)?;
     let t = Instant::now();
     let mut index = KnowledgeIndex::build(set, &encoder)?;
-    println!("index: {} articles, version {}, built in {:.1?}", index.len(), index.version(), t.elapsed());
+    println!(
+        "index: {} articles, version {}, built in {:.1?}",
+        index.len(),
+        index.version(),
+        t.elapsed()
+    );
     println!("shipped config: {:?}\n", index.config());
 
     let queries = load_queries(repo.join("evals/retrieval/queries.jsonl"))?;
@@ -77,30 +94,64 @@ fn main() -> Res<()> {
     }
     let trials = compare_configs(&index, &dev, &dev_emb, &fusion_candidates(index.config()))?;
     for trial in trials.iter().take(8) {
-        println!("  {:<44} {}", fmt_fusion(&trial.config), fmt_metrics(&trial.metrics));
+        println!(
+            "  {:<44} {}",
+            fmt_fusion(&trial.config),
+            fmt_metrics(&trial.metrics)
+        );
     }
-    if let Some(rrf) = trials.iter().find(|t| matches!(t.config.fusion, Fusion::Rrf { .. })) {
-        println!("  best RRF: {:<34} {}", fmt_fusion(&rrf.config), fmt_metrics(&rrf.metrics));
+    if let Some(rrf) = trials
+        .iter()
+        .find(|t| matches!(t.config.fusion, Fusion::Rrf { .. }))
+    {
+        println!(
+            "  best RRF: {:<34} {}",
+            fmt_fusion(&rrf.config),
+            fmt_metrics(&rrf.metrics)
+        );
     }
     let shipped_config = *index.config();
-    if let Some(m) = trials.iter().find(|t| t.config == shipped_config).map(|t| t.metrics) {
-        println!("  shipped:  {:<34} {}", fmt_fusion(&shipped_config), fmt_metrics(&m));
+    if let Some(m) = trials
+        .iter()
+        .find(|t| t.config == shipped_config)
+        .map(|t| t.metrics)
+    {
+        println!(
+            "  shipped:  {:<34} {}",
+            fmt_fusion(&shipped_config),
+            fmt_metrics(&m)
+        );
     }
     // Fit the decision on the dev-best fusion; the shipped config is restored before testing.
     let best = trials.first().map_or(shipped_config, |t| t.config);
     index = index.with_config(best);
     if std::env::var_os("KB_SHOW_DEV_MISSES").is_some() {
-        for q in dev.iter().zip(&dev_emb).filter_map(|(q, e)| miss(&index, q, e)) {
+        for q in dev
+            .iter()
+            .zip(&dev_emb)
+            .filter_map(|(q, e)| miss(&index, q, e))
+        {
             println!("  dev miss: {q}");
         }
     }
 
     // ---- dev: fit decision thresholds ----
     let mut dev_decision = dev.clone();
-    dev_decision.extend(load_negatives(datasets.join("clinc150/oos_val.jsonl"), Language::En, NEGATIVES_PER_SOURCE)?);
-    dev_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/dev.jsonl"), Language::Zh, NEGATIVES_PER_SOURCE)?);
+    dev_decision.extend(load_negatives(
+        datasets.join("clinc150/oos_val.jsonl"),
+        Language::En,
+        NEGATIVES_PER_SOURCE,
+    )?);
+    dev_decision.extend(load_negatives(
+        datasets.join("smp2017_ecdt_task1/dev.jsonl"),
+        Language::Zh,
+        NEGATIVES_PER_SOURCE,
+    )?);
     let dev_decision_emb = embed_queries(&encoder, &dev_decision)?;
-    println!("\n## dev: decision thresholds on the dev-best fusion ({})", fmt_fusion(&best));
+    println!(
+        "\n## dev: decision thresholds on the dev-best fusion ({})",
+        fmt_fusion(&best)
+    );
     for target in [0.90, MIN_PRECISION, 0.98] {
         let (fitted, m) = fit_decision(&index, &dev_decision, &dev_decision_emb, target);
         println!(
@@ -111,13 +162,25 @@ fn main() -> Res<()> {
         );
     }
     let (fitted, _) = fit_decision(&index, &dev_decision, &dev_decision_emb, MIN_PRECISION);
-    let chosen = xiaoer_kb::RetrievalConfig { decision: fitted, ..best };
+    let chosen = RetrievalConfig {
+        decision: fitted,
+        ..best
+    };
     println!("  dev choice (to ship as RetrievalConfig::default()): {chosen:?}");
     index = index.with_config(shipped_config);
-    if chosen != shipped_config {
-        println!("  NOTE: the shipped default differs from the dev choice above");
+    let same_fusion = RetrievalConfig {
+        decision: shipped_config.decision,
+        ..chosen
+    } == shipped_config;
+    if !same_fusion {
+        println!("  NOTE: the shipped fusion differs from the dev choice above");
     }
-    let shipped_dev = decision_metrics(&index, &dev_decision, &dev_decision_emb, &shipped_config.decision);
+    let shipped_dev = decision_metrics(
+        &index,
+        &dev_decision,
+        &dev_decision_emb,
+        &shipped_config.decision,
+    );
     println!("  shipped decision on dev: {}", fmt_decision(&shipped_dev));
 
     if std::env::var_os("KB_DEV_ONLY").is_some() {
@@ -132,44 +195,90 @@ fn main() -> Res<()> {
             .iter()
             .map(|&lang| {
                 let sub: Vec<EvalQuery> = test.iter().filter(|q| q.lang == lang).cloned().collect();
-                evaluate(&index, &sub, &encoder, mode).map(|m| format!("{}: {}", lang.code(), fmt_metrics(&m)))
+                evaluate(&index, &sub, &encoder, mode)
+                    .map(|m| format!("{}: {}", lang.code(), fmt_metrics(&m)))
             })
             .collect::<Result<_, _>>()?;
-        println!("  {:<7} {}   [{}]", mode.name(), fmt_metrics(&m), per_lang.join(" | "));
+        println!(
+            "  {:<7} {}   [{}]",
+            mode.name(),
+            fmt_metrics(&m),
+            per_lang.join(" | ")
+        );
     }
     let test_emb = embed_queries(&encoder, &test)?;
-    for q in test.iter().zip(&test_emb).filter_map(|(q, e)| miss(&index, q, e)) {
+    for q in test
+        .iter()
+        .zip(&test_emb)
+        .filter_map(|(q, e)| miss(&index, q, e))
+    {
         println!("  miss: {q}");
     }
     let mut test_decision = test.clone();
-    test_decision.extend(load_negatives(datasets.join("clinc150/oos_test.jsonl"), Language::En, NEGATIVES_PER_SOURCE)?);
-    test_decision.extend(load_negatives(datasets.join("smp2017_ecdt_task1/test.jsonl"), Language::Zh, NEGATIVES_PER_SOURCE)?);
+    test_decision.extend(load_negatives(
+        datasets.join("clinc150/oos_test.jsonl"),
+        Language::En,
+        NEGATIVES_PER_SOURCE,
+    )?);
+    test_decision.extend(load_negatives(
+        datasets.join("smp2017_ecdt_task1/test.jsonl"),
+        Language::Zh,
+        NEGATIVES_PER_SOURCE,
+    )?);
     let test_decision_emb = embed_queries(&encoder, &test_decision)?;
-    let m = decision_metrics(&index, &test_decision, &test_decision_emb, &index.config().decision);
-    println!("  decide (test + oos_test/smp test negatives): {}", fmt_decision(&m));
+    let m = decision_metrics(
+        &index,
+        &test_decision,
+        &test_decision_emb,
+        &index.config().decision,
+    );
+    println!(
+        "  decide (test + oos_test/smp test negatives): {}",
+        fmt_decision(&m)
+    );
 
     // ---- StackFAQ ----
     let stackfaq_dir = datasets.join("stackfaq");
     let sf = load_stackfaq(&stackfaq_dir)?;
     let t = Instant::now();
     let sf_index = KnowledgeIndex::build(sf.set, &encoder)?;
-    println!("\n## StackFAQ ({} FAQs, {} queries; index built in {:.1?}; shipped config, untuned)", sf_index.len(), sf.queries.len(), t.elapsed());
+    println!(
+        "\n## StackFAQ ({} FAQs, {} queries; index built in {:.1?}; shipped config, untuned)",
+        sf_index.len(),
+        sf.queries.len(),
+        t.elapsed()
+    );
     let sf_emb = embed_queries(&encoder, &sf.queries)?;
     for mode in RetrievalMode::ALL {
-        let m = evaluate_embedded(&sf_index, &sf.queries, Some(&sf_emb), mode, sf_index.config())?;
+        let m = evaluate_embedded(
+            &sf_index,
+            &sf.queries,
+            Some(&sf_emb),
+            mode,
+            sf_index.config(),
+        )?;
         println!("  {:<7} {}", mode.name(), fmt_metrics(&m));
     }
-    let sf_rrf = fusion_candidates(sf_index.config())
-        .into_iter()
-        .find(|c| matches!(c.fusion, Fusion::Rrf { k } if k == 60.0) && c.dense == sf_index.config().dense);
+    let sf_rrf = fusion_candidates(sf_index.config()).into_iter().find(|c| {
+        matches!(c.fusion, Fusion::Rrf { k } if k == 60.0) && c.dense == sf_index.config().dense
+    });
     if let Some(c) = sf_rrf {
-        let m = evaluate_embedded(&sf_index, &sf.queries, Some(&sf_emb), RetrievalMode::Hybrid, &c)?;
+        let m = evaluate_embedded(
+            &sf_index,
+            &sf.queries,
+            Some(&sf_emb),
+            RetrievalMode::Hybrid,
+            &c,
+        )?;
         println!("  hybrid with RRF k=60 instead: {}", fmt_metrics(&m));
     }
     println!("  published figures: {}", published_figures(&stackfaq_dir));
 
     // ---- latency ----
-    println!("\n## latency over {} test queries x {rounds} rounds (single thread)", test.len());
+    println!(
+        "\n## latency over {} test queries x {rounds} rounds (single thread)",
+        test.len()
+    );
     let mut bm25 = Vec::new();
     let mut hybrid = Vec::new();
     let mut with_embedding = Vec::new();
@@ -204,7 +313,11 @@ fn main() -> Res<()> {
         ("query embedding alone", &mut embedding_only),
         ("hybrid search incl. embedding", &mut with_embedding),
     ] {
-        println!("  {name:<32} p50 {:>9.1?}  p99 {:>9.1?}", percentile(samples, 0.50), percentile(samples, 0.99));
+        println!(
+            "  {name:<32} p50 {:>9.1?}  p99 {:>9.1?}",
+            percentile(samples, 0.50),
+            percentile(samples, 0.99)
+        );
     }
     Ok(())
 }
@@ -214,13 +327,23 @@ fn env_path(var: &str, default: PathBuf) -> PathBuf {
 }
 
 fn fmt_metrics(m: &RetrievalMetrics) -> String {
-    format!("hit@1 {:5.1}%  hit@3 {:5.1}%  MRR {:.3}  (n={})", m.hit_at_1 * 100.0, m.hit_at_3 * 100.0, m.mrr, m.n)
+    format!(
+        "hit@1 {:5.1}%  hit@3 {:5.1}%  MRR {:.3}  (n={})",
+        m.hit_at_1 * 100.0,
+        m.hit_at_3 * 100.0,
+        m.mrr,
+        m.n
+    )
 }
 
-fn fmt_fusion(c: &xiaoer_kb::RetrievalConfig) -> String {
+fn fmt_fusion(c: &RetrievalConfig) -> String {
     let fusion = match c.fusion {
         Fusion::Rrf { k } => format!("rrf k={k}"),
-        Fusion::Weighted { dense_weight, passage_weight, bm25_half } => {
+        Fusion::Weighted {
+            dense_weight,
+            passage_weight,
+            bm25_half,
+        } => {
             format!("weighted q={dense_weight:.1} body={passage_weight:.1} half={bm25_half}")
         }
     };
@@ -256,8 +379,17 @@ fn miss(index: &KnowledgeIndex, q: &EvalQuery, embedding: &[f32]) -> Option<Stri
     });
     let top = hits.first()?;
     (!q.articles.contains(&top.article_id)).then(|| {
-        let got: Vec<String> = hits.iter().map(|h| format!("{} {:.3}", h.article_id, h.score)).collect();
-        format!("{} {:?} want {:?} got [{}]", q.id, q.query, q.articles, got.join(", "))
+        let got: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{} {:.3}", h.article_id, h.score))
+            .collect();
+        format!(
+            "{} {:?} want {:?} got [{}]",
+            q.id,
+            q.query,
+            q.articles,
+            got.join(", ")
+        )
     })
 }
 
@@ -278,7 +410,9 @@ fn published_figures(dir: &Path) -> String {
                 .lines()
                 .filter(|l| {
                     let l = l.to_lowercase();
-                    ["p@1", "mrr", "map", "published", "ndcg", "accuracy"].iter().any(|k| l.contains(k))
+                    ["p@1", "mrr", "map", "published", "ndcg", "accuracy"]
+                        .iter()
+                        .any(|k| l.contains(k))
                 })
                 .collect();
             if lines.is_empty() {

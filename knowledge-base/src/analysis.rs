@@ -4,8 +4,8 @@
 //! finds nothing for unspaced Chinese).
 
 use tantivy::tokenizer::{
-    Language, LowerCaser, RegexTokenizer, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenFilter, TokenStream,
-    Tokenizer,
+    Language, LowerCaser, RegexTokenizer, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
+    TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy_jieba::JiebaTokenizer;
 
@@ -33,11 +33,13 @@ pub(crate) fn zh_analyzer() -> TextAnalyzer {
 /// English: runs of Latin letters and digits (so "我的order到哪了" still yields
 /// "order"), lowercased and Snowball-stemmed so "refunds"/"refunded" meet "refund".
 pub(crate) fn en_analyzer() -> Result<TextAnalyzer, KbError> {
-    Ok(TextAnalyzer::builder(RegexTokenizer::new(r"[\p{Latin}\p{N}]+")?)
-        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
-        .filter(LowerCaser)
-        .filter(Stemmer::new(Language::English))
-        .build())
+    Ok(
+        TextAnalyzer::builder(RegexTokenizer::new(r"[\p{Latin}\p{N}]+")?)
+            .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+            .filter(LowerCaser)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+    )
 }
 
 /// The distinct tokens of `text`, in first-seen order.
@@ -105,7 +107,10 @@ mod tests {
     fn zh_drops_punctuation_and_lowercases() {
         let tokens = distinct_tokens(&mut zh_analyzer(), "亲，我的ORDER到哪了？？ 😊");
         assert!(tokens.contains(&"order".to_string()), "{tokens:?}");
-        assert!(tokens.iter().all(|t| t.chars().any(char::is_alphanumeric)), "{tokens:?}");
+        assert!(
+            tokens.iter().all(|t| t.chars().any(char::is_alphanumeric)),
+            "{tokens:?}"
+        );
         assert!(!tokens.iter().any(|t| t.trim().is_empty()), "{tokens:?}");
     }
 
@@ -117,7 +122,10 @@ mod tests {
 
     #[test]
     fn en_stems_and_ignores_chinese() {
-        let tokens = distinct_tokens(&mut en_analyzer().expect("analyzer"), "Refunds REFUNDED, 我的order到哪了!");
+        let tokens = distinct_tokens(
+            &mut en_analyzer().expect("analyzer"),
+            "Refunds REFUNDED, 我的order到哪了!",
+        );
         assert_eq!(tokens, vec!["refund", "order"]);
     }
 }

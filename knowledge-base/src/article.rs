@@ -168,16 +168,35 @@ struct Pair<T> {
 /// `None` when the shop profile itself is broken (placeholders are then left
 /// unchecked rather than reported as unknown).
 pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArticle {
-    let mut out = ParsedArticle { id: None, related: Vec::new(), article: None, problems: Vec::new() };
+    let mut out = ParsedArticle {
+        id: None,
+        related: Vec::new(),
+        article: None,
+        problems: Vec::new(),
+    };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
 
     if lines.first().map(|l| l.trim()) != Some("+++") {
-        out.problems.push((Some(1), "the file must start with a `+++` line opening the TOML front matter".into()));
+        out.problems.push((
+            Some(1),
+            "the file must start with a `+++` line opening the TOML front matter".into(),
+        ));
         return out;
     }
-    let Some(close) = lines.iter().skip(1).position(|l| l.trim() == "+++").map(|i| i + 1) else {
-        out.problems.push((Some(1), "the front matter is never closed by a second `+++` line".into()));
+    let Some(close) = lines
+        .iter()
+        .skip(1)
+        .position(|l| l.trim() == "+++")
+        .map(|i| i + 1)
+    else {
+        out.problems.push((
+            Some(1),
+            "the front matter is never closed by a second `+++` line".into(),
+        ));
         return out;
     };
     // Front matter lines are 2..=close (1-based); offsets in `fm` map to line 2 + line_at - 1.
@@ -188,20 +207,36 @@ pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArt
         Ok(front) => front,
         Err(e) => {
             let line = e.span().map(|s| fm_line(s.start)).unwrap_or(1);
-            out.problems.push((Some(line), format!("front matter: {}", e.message().trim())));
+            out.problems
+                .push((Some(line), format!("front matter: {}", e.message().trim())));
             return out;
         }
     };
 
     let id_line = front.id.as_ref().map_or(1, |s| fm_line(s.span().start));
-    let id = required_text(front.id.as_ref().map(|s| s.get_ref().as_str()), id_line, "id", &mut out.problems);
+    let id = required_text(
+        front.id.as_ref().map(|s| s.get_ref().as_str()),
+        id_line,
+        "id",
+        &mut out.problems,
+    );
     if let Some((id, line)) = &id {
-        if !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            out.problems.push((Some(*line), format!("id {id:?} must use only a-z, 0-9 and '-'")));
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            out.problems.push((
+                Some(*line),
+                format!("id {id:?} must use only a-z, 0-9 and '-'"),
+            ));
         }
     }
     out.id = id.clone();
-    out.related = front.related.iter().map(|r| (r.get_ref().clone(), fm_line(r.span().start))).collect();
+    out.related = front
+        .related
+        .iter()
+        .map(|r| (r.get_ref().clone(), fm_line(r.span().start)))
+        .collect();
 
     let title = pair_text(front.title.as_ref(), "title", &fm_line, &mut out.problems);
     let questions = pair_questions(front.questions.as_ref(), &fm_line, &mut out.problems);
@@ -230,8 +265,14 @@ pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArt
     if !out.problems.is_empty() {
         return out;
     }
-    if let (Some((id, _)), Some(title), Some(questions), Some(intents), Some(last_reviewed), Some(body)) =
-        (id, title, questions, intents, last_reviewed, body)
+    if let (
+        Some((id, _)),
+        Some(title),
+        Some(questions),
+        Some(intents),
+        Some(last_reviewed),
+        Some(body),
+    ) = (id, title, questions, intents, last_reviewed, body)
     {
         let resolve = |s: &str| match shop {
             Some(shop) => resolve_placeholders(s, shop),
@@ -239,7 +280,10 @@ pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArt
         };
         out.article = Some(Article {
             id,
-            title: Bilingual { zh: resolve(&title.zh), en: resolve(&title.en) },
+            title: Bilingual {
+                zh: resolve(&title.zh),
+                en: resolve(&title.en),
+            },
             tags: front.tags,
             intents,
             related: front.related.into_iter().map(Spanned::into_inner).collect(),
@@ -248,14 +292,22 @@ pub(crate) fn parse_article(text: &str, shop: Option<&ShopProfile>) -> ParsedArt
                 zh: questions.zh.iter().map(|q| resolve(q)).collect(),
                 en: questions.en.iter().map(|q| resolve(q)).collect(),
             },
-            body: Bilingual { zh: resolve(&body.zh), en: resolve(&body.en) },
+            body: Bilingual {
+                zh: resolve(&body.zh),
+                en: resolve(&body.en),
+            },
         });
     }
     out
 }
 
 /// A required, non-empty string; `line` is where it is (or where it belongs).
-fn required_text(value: Option<&str>, line: usize, name: &str, problems: &mut Vec<LineProblem>) -> Option<(String, usize)> {
+fn required_text(
+    value: Option<&str>,
+    line: usize,
+    name: &str,
+    problems: &mut Vec<LineProblem>,
+) -> Option<(String, usize)> {
     match value {
         None => {
             problems.push((Some(line), format!("front matter is missing `{name}`")));
@@ -276,14 +328,20 @@ fn pair_text(
     problems: &mut Vec<LineProblem>,
 ) -> Option<Bilingual<String>> {
     let Some(pair) = pair else {
-        problems.push((Some(1), format!("front matter is missing `{name}` (with `zh` and `en`)")));
+        problems.push((
+            Some(1),
+            format!("front matter is missing `{name}` (with `zh` and `en`)"),
+        ));
         return None;
     };
     let line = fm_line(pair.span().start);
     let p = pair.get_ref();
     let zh = required_text(p.zh.as_deref(), line, &format!("{name}.zh"), problems);
     let en = required_text(p.en.as_deref(), line, &format!("{name}.en"), problems);
-    Some(Bilingual { zh: zh?.0, en: en?.0 })
+    Some(Bilingual {
+        zh: zh?.0,
+        en: en?.0,
+    })
 }
 
 fn pair_questions(
@@ -292,7 +350,10 @@ fn pair_questions(
     problems: &mut Vec<LineProblem>,
 ) -> Option<Bilingual<Vec<String>>> {
     let Some(pair) = pair else {
-        problems.push((Some(1), "front matter is missing `[questions]` (with `zh` and `en` lists)".into()));
+        problems.push((
+            Some(1),
+            "front matter is missing `[questions]` (with `zh` and `en` lists)".into(),
+        ));
         return None;
     };
     let line = fm_line(pair.span().start);
@@ -308,7 +369,10 @@ fn pair_questions(
                 None
             }
             Some(list) if list.iter().any(|q| q.trim().is_empty()) => {
-                problems.push((Some(line), format!("`questions.{lang}` has an empty question")));
+                problems.push((
+                    Some(line),
+                    format!("`questions.{lang}` has an empty question"),
+                ));
                 None
             }
             Some(list) => Some(list.iter().map(|q| q.trim().to_string()).collect()),
@@ -329,7 +393,10 @@ fn check_intents(
         return None;
     };
     if intents.get_ref().is_empty() {
-        problems.push((Some(fm_line(intents.span().start)), "`intents` is empty".into()));
+        problems.push((
+            Some(fm_line(intents.span().start)),
+            "`intents` is empty".into(),
+        ));
         return None;
     }
     let before = problems.len();
@@ -337,11 +404,20 @@ fn check_intents(
         if !is_intent(intent.get_ref()) {
             problems.push((
                 Some(fm_line(intent.span().start)),
-                format!("unknown intent {:?} (see xiaoer_kb::INTENTS)", intent.get_ref()),
+                format!(
+                    "unknown intent {:?} (see xiaoer_kb::INTENTS)",
+                    intent.get_ref()
+                ),
             ));
         }
     }
-    (problems.len() == before).then(|| intents.get_ref().iter().map(|i| i.get_ref().clone()).collect())
+    (problems.len() == before).then(|| {
+        intents
+            .get_ref()
+            .iter()
+            .map(|i| i.get_ref().clone())
+            .collect()
+    })
 }
 
 fn check_date(
@@ -355,13 +431,16 @@ fn check_date(
     };
     let date = match value.get_ref() {
         toml::Value::String(s) => ReviewDate::parse(s.trim()),
-        toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
-            dt.date.and_then(|d| ReviewDate::new(d.year, d.month, d.day))
-        }
+        toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt
+            .date
+            .and_then(|d| ReviewDate::new(d.year, d.month, d.day)),
         _ => None,
     };
     if date.is_none() {
-        problems.push((Some(fm_line(value.span().start)), "`last_reviewed` must be a date like \"2026-11-01\"".into()));
+        problems.push((
+            Some(fm_line(value.span().start)),
+            "`last_reviewed` must be a date like \"2026-11-01\"".into(),
+        ));
     }
     date
 }
@@ -372,7 +451,11 @@ fn is_lang_heading(line: &str) -> bool {
 
 /// Splits the lines after the front matter (`close` is the index of the closing
 /// `+++`) into the `# zh` and `# en` bodies.
-fn split_body(lines: &[&str], close: usize, problems: &mut Vec<LineProblem>) -> Option<Bilingual<String>> {
+fn split_body(
+    lines: &[&str],
+    close: usize,
+    problems: &mut Vec<LineProblem>,
+) -> Option<Bilingual<String>> {
     let mut sections: [Option<(usize, Vec<&str>)>; 2] = [None, None];
     let mut current: Option<usize> = None;
     let mut stray_reported = false;
@@ -399,7 +482,10 @@ fn split_body(lines: &[&str], close: usize, problems: &mut Vec<LineProblem>) -> 
             }
             (None, None) => {
                 if !line.trim().is_empty() && !stray_reported {
-                    problems.push((Some(lineno), "text before the first `# zh` / `# en` heading".into()));
+                    problems.push((
+                        Some(lineno),
+                        "text before the first `# zh` / `# en` heading".into(),
+                    ));
                     stray_reported = true;
                 }
             }
@@ -439,9 +525,13 @@ fn placeholder_problems(line: &str, shop: &ShopProfile) -> Vec<String> {
         };
         let key = after[..end].trim();
         if !is_placeholder_key(key) {
-            problems.push(format!("malformed placeholder {{{{{key}}}}} (keys use a-z, 0-9, _)"));
+            problems.push(format!(
+                "malformed placeholder {{{{{key}}}}} (keys use a-z, 0-9, _)"
+            ));
         } else if shop.get(key).is_none() {
-            problems.push(format!("unknown placeholder {{{{{key}}}}}: not defined in shop.toml [profile]"));
+            problems.push(format!(
+                "unknown placeholder {{{{{key}}}}}: not defined in shop.toml [profile]"
+            ));
         }
         rest = &after[end + 2..];
     }
@@ -501,7 +591,10 @@ mod tests {
         let mut values = BTreeMap::new();
         values.insert("name_zh".to_string(), "小店".to_string());
         values.insert("name_en".to_string(), "Little Shop".to_string());
-        ShopProfile { id: "demo".into(), values }
+        ShopProfile {
+            id: "demo".into(),
+            values,
+        }
     }
 
     const GOOD: &str = r#"+++
@@ -539,13 +632,18 @@ Hello, {{name_en}} accepts returns within 7 days.
         assert_eq!(a.last_reviewed().to_string(), "2026-11-01");
         assert_eq!(a.questions(Language::Zh).len(), 2);
         assert_eq!(a.answer(Language::Zh), "亲，您好！小店支持七天无理由退货。");
-        assert_eq!(a.answer(Language::En), "Hello, Little Shop accepts returns within 7 days.");
+        assert_eq!(
+            a.answer(Language::En),
+            "Hello, Little Shop accepts returns within 7 days."
+        );
         assert_eq!(parsed.related, vec![("return-howto".to_string(), 6)]);
     }
 
     #[test]
     fn accepts_bare_toml_date_and_crlf() {
-        let text = GOOD.replace("\"2026-11-01\"", "2026-11-01").replace('\n', "\r\n");
+        let text = GOOD
+            .replace("\"2026-11-01\"", "2026-11-01")
+            .replace('\n', "\r\n");
         let parsed = parse_article(&text, Some(&shop()));
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
     }
@@ -573,8 +671,17 @@ Hello, {{name_en}} accepts returns within 7 days.
     fn missing_fields_are_each_reported() {
         let p = problems("+++\n+++\n# zh\n你好\n# en\nhi\n");
         let text: Vec<&str> = p.iter().map(|(_, m)| m.as_str()).collect();
-        for field in ["`id`", "`title`", "`intents`", "`last_reviewed`", "`[questions]`"] {
-            assert!(text.iter().any(|m| m.contains(field)), "{field} not in {text:?}");
+        for field in [
+            "`id`",
+            "`title`",
+            "`intents`",
+            "`last_reviewed`",
+            "`[questions]`",
+        ] {
+            assert!(
+                text.iter().any(|m| m.contains(field)),
+                "{field} not in {text:?}"
+            );
         }
     }
 
@@ -582,7 +689,11 @@ Hello, {{name_en}} accepts returns within 7 days.
     fn unknown_fields_and_half_titles_are_reported() {
         assert!(!problems(&GOOD.replace("tags =", "tagz =")).is_empty());
         let p = problems(&GOOD.replace(", en = \"7-day no-reason returns\"", ""));
-        assert!(p.iter().any(|(l, m)| *l == Some(3) && m.contains("title.en")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(3) && m.contains("title.en")),
+            "{p:?}"
+        );
         let p = problems(&GOOD.replace("en = [\"Can I return it within 7 days?\"]", "en = []"));
         assert!(p.iter().any(|(_, m)| m.contains("questions.en")), "{p:?}");
     }
@@ -594,34 +705,74 @@ Hello, {{name_en}} accepts returns within 7 days.
             .replace("2026-11-01", "2026-02-30")
             .replace("id = \"return-policy\"", "id = \"Return_Policy\"");
         let p = problems(&text);
-        assert!(p.iter().any(|(l, m)| *l == Some(5) && m.contains("\"refunds\"")), "{p:?}");
-        assert!(p.iter().any(|(l, m)| *l == Some(7) && m.contains("last_reviewed")), "{p:?}");
-        assert!(p.iter().any(|(l, m)| *l == Some(2) && m.contains("a-z")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(5) && m.contains("\"refunds\"")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(7) && m.contains("last_reviewed")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|(l, m)| *l == Some(2) && m.contains("a-z")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn empty_or_missing_bodies_are_reported() {
         let p = problems(&GOOD.replace("Hello, {{name_en}} accepts returns within 7 days.", ""));
-        assert!(p.iter().any(|(l, m)| *l == Some(18) && m.contains("`# en` body is empty")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(18) && m.contains("`# en` body is empty")),
+            "{p:?}"
+        );
         let p = problems(&GOOD.replace("# zh", "## zh"));
-        assert!(p.iter().any(|(_, m)| m.contains("missing the `# zh` body")), "{p:?}");
-        assert!(p.iter().any(|(l, m)| *l == Some(14) && m.contains("before the first")), "{p:?}");
+        assert!(
+            p.iter().any(|(_, m)| m.contains("missing the `# zh` body")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(14) && m.contains("before the first")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn unknown_and_broken_placeholders_are_reported() {
-        let p = problems(&GOOD.replace("{{name_zh}}", "{{hotline}}").replace("{{name_en}}", "{{name_en"));
-        assert!(p.iter().any(|(l, m)| *l == Some(16) && m.contains("unknown placeholder {{hotline}}")), "{p:?}");
-        assert!(p.iter().any(|(l, m)| *l == Some(20) && m.contains("without a closing")), "{p:?}");
+        let p = problems(
+            &GOOD
+                .replace("{{name_zh}}", "{{hotline}}")
+                .replace("{{name_en}}", "{{name_en"),
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(16) && m.contains("unknown placeholder {{hotline}}")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == Some(20) && m.contains("without a closing")),
+            "{p:?}"
+        );
         let p = problems(&GOOD.replace("{{name_zh}}", "{{ Name }}"));
-        assert!(p.iter().any(|(_, m)| m.contains("malformed placeholder")), "{p:?}");
+        assert!(
+            p.iter().any(|(_, m)| m.contains("malformed placeholder")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn banned_phrasing_is_reported_with_line() {
         let text = GOOD
             .replace("支持七天无理由退货。", "保证七天内一定退款，但不一定包邮。")
-            .replace("accepts returns", "definitely accepts 100 % of returns, GUARANTEED");
+            .replace(
+                "accepts returns",
+                "definitely accepts 100 % of returns, GUARANTEED",
+            );
         let p = problems(&text);
         let zh: Vec<_> = p.iter().filter(|(l, _)| *l == Some(16)).collect();
         let en: Vec<_> = p.iter().filter(|(l, _)| *l == Some(20)).collect();
@@ -641,7 +792,11 @@ Hello, {{name_en}} accepts returns within 7 days.
     fn placeholders_left_alone_without_shop() {
         let parsed = parse_article(GOOD, None);
         assert!(parsed.problems.is_empty());
-        assert!(parsed.article.expect("article").answer(Language::Zh).contains("{{name_zh}}"));
+        assert!(parsed
+            .article
+            .expect("article")
+            .answer(Language::Zh)
+            .contains("{{name_zh}}"));
     }
 
     #[test]

@@ -22,8 +22,16 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub(crate) fn new(file: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
-        Problem { file: file.into(), line, message: message.into() }
+    pub(crate) fn new(
+        file: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Problem {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -117,8 +125,14 @@ mod tests {
     #[test]
     fn invalid_error_names_the_first_problem() {
         let e = KbError::Invalid {
-            problems: vec![Problem::new("x.md", Some(1), "one"), Problem::new("y.md", None, "two")],
+            problems: vec![
+                Problem::new("x.md", Some(1), "one"),
+                Problem::new("y.md", None, "two"),
+            ],
         };
-        assert_eq!(e.to_string(), "knowledge base has 2 problem(s); first: x.md:1: one");
+        assert_eq!(
+            e.to_string(),
+            "knowledge base has 2 problem(s); first: x.md:1: one"
+        );
     }
 }

@@ -13,7 +13,8 @@ use xiaoer_models::{Encoder, TextRole};
 use crate::article::{Article, ReviewDate};
 use crate::error::KbError;
 use crate::index::{
-    decide_with, DecisionConfig, DenseAggregate, Fusion, Hit, KnowledgeIndex, Match, RetrievalConfig, RetrievalMode,
+    decide_with, DecisionConfig, DenseAggregate, Fusion, Hit, KnowledgeIndex, Match,
+    RetrievalConfig, RetrievalMode,
 };
 use crate::lang::{Bilingual, Language};
 use crate::set::ArticleSet;
@@ -59,7 +60,9 @@ impl QueryLang {
             "zh" => Ok(QueryLang::Zh),
             "en" => Ok(QueryLang::En),
             "mixed" => Ok(QueryLang::Mixed),
-            other => Err(format!("unknown lang {other:?} (expected \"zh\", \"en\" or \"mixed\")")),
+            other => Err(format!(
+                "unknown lang {other:?} (expected \"zh\", \"en\" or \"mixed\")"
+            )),
         }
     }
 }
@@ -110,7 +113,11 @@ pub fn load_queries(path: impl AsRef<Path>) -> Result<Vec<EvalQuery>, KbError> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |message: String| KbError::Malformed { path: path.to_path_buf(), line: i + 1, message };
+        let bad = |message: String| KbError::Malformed {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
         let q: QueryLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         let lang = QueryLang::parse(&q.lang).map_err(bad)?;
         if q.query.trim().is_empty() {
@@ -119,7 +126,12 @@ pub fn load_queries(path: impl AsRef<Path>) -> Result<Vec<EvalQuery>, KbError> {
         if !ids.insert(q.id.clone()) {
             return Err(bad(format!("duplicate id {:?}", q.id)));
         }
-        out.push(EvalQuery { id: q.id, lang, query: q.query, articles: q.articles });
+        out.push(EvalQuery {
+            id: q.id,
+            lang,
+            query: q.query,
+            articles: q.articles,
+        });
     }
     Ok(out)
 }
@@ -139,7 +151,10 @@ pub struct RetrievalMetrics {
 
 /// Embeds query texts with `TextRole::Query`, as the service does, so one
 /// embedding pass can serve many evaluations.
-pub fn embed_queries(encoder: &dyn Encoder, queries: &[EvalQuery]) -> Result<Vec<Vec<f32>>, KbError> {
+pub fn embed_queries(
+    encoder: &dyn Encoder,
+    queries: &[EvalQuery],
+) -> Result<Vec<Vec<f32>>, KbError> {
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(32) {
         let texts: Vec<&str> = chunk.iter().map(|q| q.query.as_str()).collect();
@@ -164,7 +179,11 @@ pub fn evaluate(
     encoder: &dyn Encoder,
     mode: RetrievalMode,
 ) -> Result<RetrievalMetrics, KbError> {
-    let embeddings = if mode == RetrievalMode::Bm25 { None } else { Some(embed_queries(encoder, queries)?) };
+    let embeddings = if mode == RetrievalMode::Bm25 {
+        None
+    } else {
+        Some(embed_queries(encoder, queries)?)
+    };
     evaluate_embedded(index, queries, embeddings.as_deref(), mode, index.config())
 }
 
@@ -187,7 +206,9 @@ pub fn evaluate_embedded(
         let embedding = embeddings.and_then(|e| e.get(i)).map(Vec::as_slice);
         let evidence = index.evidence(&q.query, embedding, mode != RetrievalMode::Bm25);
         let ranked = index.rank(&evidence, mode, config);
-        let first_gold = ranked.iter().position(|(ord, _)| q.articles.iter().any(|a| a == index.articles()[*ord].id()));
+        let first_gold = ranked
+            .iter()
+            .position(|(ord, _)| q.articles.iter().any(|a| a == index.articles()[*ord].id()));
         n += 1;
         if let Some(rank) = first_gold {
             sums.0 += f64::from(u8::from(rank == 0));
@@ -196,13 +217,21 @@ pub fn evaluate_embedded(
         }
     }
     let share = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
-    Ok(RetrievalMetrics { hit_at_1: share(sums.0), hit_at_3: share(sums.1), mrr: share(sums.2), n })
+    Ok(RetrievalMetrics {
+        hit_at_1: share(sums.0),
+        hit_at_3: share(sums.1),
+        mrr: share(sums.2),
+        n,
+    })
 }
 
 fn check_gold(index: &KnowledgeIndex, queries: &[EvalQuery]) -> Result<(), KbError> {
     for q in queries {
         if let Some(missing) = q.articles.iter().find(|a| index.article(a).is_none()) {
-            return Err(KbError::UnknownArticle { query: q.id.clone(), article: missing.clone() });
+            return Err(KbError::UnknownArticle {
+                query: q.id.clone(),
+                article: missing.clone(),
+            });
         }
     }
     Ok(())
@@ -226,7 +255,11 @@ pub fn fusion_candidates(base: &RetrievalConfig) -> Vec<RetrievalConfig> {
     let mut out = Vec::new();
     for dense in [DenseAggregate::Max, DenseAggregate::TopMean(2)] {
         for k in [5.0, 20.0, 60.0] {
-            out.push(RetrievalConfig { dense, fusion: Fusion::Rrf { k }, ..*base });
+            out.push(RetrievalConfig {
+                dense,
+                fusion: Fusion::Rrf { k },
+                ..*base
+            });
         }
         for question_tenths in 1..=9u8 {
             for passage_tenths in 0..=(9 - question_tenths) {
@@ -236,7 +269,11 @@ pub fn fusion_candidates(base: &RetrievalConfig) -> Vec<RetrievalConfig> {
                         passage_weight: f32::from(passage_tenths) / 10.0,
                         bm25_half,
                     };
-                    out.push(RetrievalConfig { dense, fusion, ..*base });
+                    out.push(RetrievalConfig {
+                        dense,
+                        fusion,
+                        ..*base
+                    });
                 }
             }
         }
@@ -264,12 +301,19 @@ pub fn compare_configs(
     let mut trials = candidates
         .iter()
         .map(|c| {
-            evaluate_embedded(index, queries, Some(embeddings), RetrievalMode::Hybrid, c)
-                .map(|metrics| ConfigTrial { config: *c, metrics })
+            evaluate_embedded(index, queries, Some(embeddings), RetrievalMode::Hybrid, c).map(
+                |metrics| ConfigTrial {
+                    config: *c,
+                    metrics,
+                },
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     trials.sort_by(|a, b| {
-        b.metrics.mrr.total_cmp(&a.metrics.mrr).then(b.metrics.hit_at_1.total_cmp(&a.metrics.hit_at_1))
+        b.metrics
+            .mrr
+            .total_cmp(&a.metrics.mrr)
+            .then(b.metrics.hit_at_1.total_cmp(&a.metrics.hit_at_1))
     });
     Ok(trials)
 }
@@ -342,7 +386,10 @@ fn score_top2(
                     snippet: String::new(),
                 })
                 .collect();
-            Scored { gold: q.articles.clone(), hits }
+            Scored {
+                gold: q.articles.clone(),
+                hits,
+            }
         })
         .collect()
 }
@@ -375,7 +422,10 @@ pub fn decision_metrics(
     embeddings: &[Vec<f32>],
     decision: &DecisionConfig,
 ) -> DecisionMetrics {
-    tally(&score_top2(index, queries, embeddings, index.config()), decision)
+    tally(
+        &score_top2(index, queries, embeddings, index.config()),
+        decision,
+    )
 }
 
 /// Fits [`DecisionConfig`] on dev queries (answerable ones plus negatives):
@@ -389,14 +439,20 @@ pub fn fit_decision(
     min_precision: f64,
 ) -> (DecisionConfig, DecisionMetrics) {
     let scored = score_top2(index, queries, embeddings, index.config());
-    let mut floors: Vec<f32> = scored.iter().filter_map(|s| s.hits.first().map(|h| h.score)).collect();
+    let mut floors: Vec<f32> = scored
+        .iter()
+        .filter_map(|s| s.hits.first().map(|h| h.score))
+        .collect();
     floors.sort_by(f32::total_cmp);
     floors.dedup();
     let margins: Vec<f32> = (0..=30).map(|i| i as f32 * 0.005).collect();
     let mut best: Option<(DecisionConfig, DecisionMetrics)> = None;
     for &min_score in &floors {
         for &min_margin in &margins {
-            let config = DecisionConfig { min_score, min_margin };
+            let config = DecisionConfig {
+                min_score,
+                min_margin,
+            };
             let m = tally(&scored, &config);
             if m.precision() < min_precision {
                 continue;
@@ -404,7 +460,8 @@ pub fn fit_decision(
             let better = match &best {
                 None => true,
                 Some((c, b)) => {
-                    (m.confident_correct, min_margin, min_score) > (b.confident_correct, c.min_margin, c.min_score)
+                    (m.confident_correct, min_margin, min_score)
+                        > (b.confident_correct, c.min_margin, c.min_score)
                 }
             };
             if better {
@@ -414,7 +471,10 @@ pub fn fit_decision(
     }
     // No setting reaches the precision: answer nothing rather than guess.
     best.unwrap_or_else(|| {
-        let config = DecisionConfig { min_score: f32::INFINITY, min_margin: 0.0 };
+        let config = DecisionConfig {
+            min_score: f32::INFINITY,
+            min_margin: 0.0,
+        };
         (config, tally(&scored, &config))
     })
 }
@@ -422,7 +482,11 @@ pub fn fit_decision(
 /// Reads out-of-scope texts from a JSONL file whose lines have a `"text"`
 /// field (the shared datasets' classification format) as negative queries in
 /// `lang`, at most `limit` of them, in file order.
-pub fn load_negatives(path: impl AsRef<Path>, lang: Language, limit: usize) -> Result<Vec<EvalQuery>, KbError> {
+pub fn load_negatives(
+    path: impl AsRef<Path>,
+    lang: Language,
+    limit: usize,
+) -> Result<Vec<EvalQuery>, KbError> {
     #[derive(Deserialize)]
     struct TextLine {
         text: String,
@@ -430,13 +494,25 @@ pub fn load_negatives(path: impl AsRef<Path>, lang: Language, limit: usize) -> R
     let path = path.as_ref();
     let text = read_text(path)?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         if out.len() >= limit {
             break;
         }
-        let t: TextLine = serde_json::from_str(line)
-            .map_err(|e| KbError::Malformed { path: path.to_path_buf(), line: i + 1, message: e.to_string() })?;
-        out.push(EvalQuery { id: format!("neg-{lang}-{}", i + 1), lang: lang.into(), query: t.text, articles: Vec::new() });
+        let t: TextLine = serde_json::from_str(line).map_err(|e| KbError::Malformed {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push(EvalQuery {
+            id: format!("neg-{lang}-{}", i + 1),
+            lang: lang.into(),
+            query: t.text,
+            articles: Vec::new(),
+        });
     }
     Ok(out)
 }
@@ -473,16 +549,30 @@ pub fn load_stackfaq(dir: impl AsRef<Path>) -> Result<StackFaq, KbError> {
         let id = format!("faq-{}", faq.faq_id);
         let article = Article {
             id: id.clone(),
-            title: Bilingual { zh: String::new(), en: faq.question },
+            title: Bilingual {
+                zh: String::new(),
+                en: faq.question,
+            },
             tags: Vec::new(),
             intents: Vec::new(),
             related: Vec::new(),
-            last_reviewed: ReviewDate { year: 2018, month: 1, day: 1 },
+            last_reviewed: ReviewDate {
+                year: 2018,
+                month: 1,
+                day: 1,
+            },
             questions: Bilingual::default(),
-            body: Bilingual { zh: String::new(), en: faq.answers.join("\n\n") },
+            body: Bilingual {
+                zh: String::new(),
+                en: faq.answers.join("\n\n"),
+            },
         };
         if articles.insert(faq.faq_id, article).is_some() {
-            return Err(KbError::Malformed { path: faq_path, line, message: format!("duplicate faq_id {}", faq.faq_id) });
+            return Err(KbError::Malformed {
+                path: faq_path,
+                line,
+                message: format!("duplicate faq_id {}", faq.faq_id),
+            });
         }
     }
     let query_path = dir.join("queries.jsonl");
@@ -502,12 +592,21 @@ pub fn load_stackfaq(dir: impl AsRef<Path>) -> Result<StackFaq, KbError> {
             articles: vec![format!("faq-{}", q.faq_id)],
         });
     }
-    let shop = ShopProfile { id: "stackfaq".into(), values: BTreeMap::new() };
-    Ok(StackFaq { set: ArticleSet::from_articles(articles.into_values().collect(), shop), queries })
+    let shop = ShopProfile {
+        id: "stackfaq".into(),
+        values: BTreeMap::new(),
+    };
+    Ok(StackFaq {
+        set: ArticleSet::from_articles(articles.into_values().collect(), shop),
+        queries,
+    })
 }
 
 fn read_text(path: &Path) -> Result<String, KbError> {
-    fs::read_to_string(path).map_err(|source| KbError::Io { path: path.to_path_buf(), source })
+    fs::read_to_string(path).map_err(|source| KbError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parses every non-blank line of a JSONL file, with its 1-based line number.
@@ -519,7 +618,11 @@ fn jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, T)>, K
         .map(|(i, l)| {
             serde_json::from_str(l)
                 .map(|v| (i + 1, v))
-                .map_err(|e| KbError::Malformed { path: path.to_path_buf(), line: i + 1, message: e.to_string() })
+                .map_err(|e| KbError::Malformed {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
         })
         .collect()
 }
@@ -528,8 +631,8 @@ fn jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, T)>, K
 mod tests {
     use super::*;
     use crate::index::tests::fixture_index;
-    use std::path::PathBuf;
     use crate::test_support::HashEncoder;
+    use std::path::PathBuf;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
@@ -551,24 +654,50 @@ mod tests {
         assert_eq!(qs[0].lang.answer_language(), Language::Zh);
         assert!(qs[1].articles.is_empty());
 
-        let bad = write(dir.path(), "bad.jsonl", "{\"id\":\"a\",\"lang\":\"zh\",\"query\":\"x\",\"articles\":[]}\n{\"id\":\"b\"}\n");
+        let bad = write(
+            dir.path(),
+            "bad.jsonl",
+            "{\"id\":\"a\",\"lang\":\"zh\",\"query\":\"x\",\"articles\":[]}\n{\"id\":\"b\"}\n",
+        );
         let err = load_queries(&bad).expect_err("malformed");
         assert!(err.to_string().contains("bad.jsonl:2:"), "{err}");
-        let mixed = write(dir.path(), "mixed.jsonl", "{\"id\":\"m\",\"lang\":\"mixed\",\"query\":\"订单咋cancel\",\"articles\":[\"c\"]}\n");
+        let mixed = write(
+            dir.path(),
+            "mixed.jsonl",
+            "{\"id\":\"m\",\"lang\":\"mixed\",\"query\":\"订单咋cancel\",\"articles\":[\"c\"]}\n",
+        );
         let m = load_queries(&mixed).expect("mixed");
-        assert_eq!((m[0].lang, m[0].lang.code(), m[0].lang.answer_language()), (QueryLang::Mixed, "mixed", Language::Zh));
-        let bad_lang = write(dir.path(), "lang.jsonl", "{\"id\":\"a\",\"lang\":\"fr\",\"query\":\"x\",\"articles\":[]}\n");
-        assert!(load_queries(&bad_lang).expect_err("lang").to_string().contains("lang.jsonl:1:"));
+        assert_eq!(
+            (m[0].lang, m[0].lang.code(), m[0].lang.answer_language()),
+            (QueryLang::Mixed, "mixed", Language::Zh)
+        );
+        let bad_lang = write(
+            dir.path(),
+            "lang.jsonl",
+            "{\"id\":\"a\",\"lang\":\"fr\",\"query\":\"x\",\"articles\":[]}\n",
+        );
+        assert!(load_queries(&bad_lang)
+            .expect_err("lang")
+            .to_string()
+            .contains("lang.jsonl:1:"));
         let dup = write(
             dir.path(),
             "dup.jsonl",
             "{\"id\":\"a\",\"lang\":\"en\",\"query\":\"x\",\"articles\":[]}\n{\"id\":\"a\",\"lang\":\"en\",\"query\":\"y\",\"articles\":[]}\n",
         );
-        assert!(load_queries(&dup).expect_err("dup").to_string().contains("dup.jsonl:2: duplicate id"));
+        assert!(load_queries(&dup)
+            .expect_err("dup")
+            .to_string()
+            .contains("dup.jsonl:2: duplicate id"));
     }
 
     fn q(id: &str, lang: Language, text: &str, gold: &[&str]) -> EvalQuery {
-        EvalQuery { id: id.into(), lang: lang.into(), query: text.into(), articles: gold.iter().map(|s| s.to_string()).collect() }
+        EvalQuery {
+            id: id.into(),
+            lang: lang.into(),
+            query: text.into(),
+            articles: gold.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -578,14 +707,22 @@ mod tests {
         let queries = vec![
             q("1", Language::Zh, "我想退货", &["returns"]),
             q("2", Language::En, "where is my parcel", &["tracking"]),
-            q("3", Language::En, "how long does delivery take", &["shipping"]),
+            q(
+                "3",
+                Language::En,
+                "how long does delivery take",
+                &["shipping"],
+            ),
             q("4", Language::En, "tell me a joke", &[]),
         ];
         for mode in RetrievalMode::ALL {
             let m = evaluate(&index, &queries, &enc, mode).expect("evaluate");
             assert_eq!(m.n, 3);
             assert!(m.hit_at_1 >= 2.0 / 3.0, "{mode:?} {m:?}");
-            assert!(m.hit_at_3 >= m.hit_at_1 && m.mrr >= m.hit_at_1 - 1e-9, "{m:?}");
+            assert!(
+                m.hit_at_3 >= m.hit_at_1 && m.mrr >= m.hit_at_1 - 1e-9,
+                "{m:?}"
+            );
         }
         let unknown = vec![q("x", Language::En, "refund", &["no-such-article"])];
         assert!(matches!(
@@ -596,10 +733,17 @@ mod tests {
 
     #[test]
     fn split_is_stable_and_disjoint() {
-        let qs: Vec<EvalQuery> = (0..100).map(|i| q(&format!("rq-{i:03}"), Language::En, "x", &["a"])).collect();
+        let qs: Vec<EvalQuery> = (0..100)
+            .map(|i| q(&format!("rq-{i:03}"), Language::En, "x", &["a"]))
+            .collect();
         let (dev, test) = split_dev_test(&qs);
         assert_eq!(dev.len() + test.len(), 100);
-        assert!(dev.len() > 30 && test.len() > 30, "{} / {}", dev.len(), test.len());
+        assert!(
+            dev.len() > 30 && test.len() > 30,
+            "{} / {}",
+            dev.len(),
+            test.len()
+        );
         assert!(dev.iter().all(|d| !test.iter().any(|t| t.id == d.id)));
         assert_eq!(split_dev_test(&qs).0, dev);
     }
@@ -621,8 +765,17 @@ mod tests {
         assert_eq!(m.confident_wrong, 0);
         assert!(m.confident_correct >= 2, "{decision:?} {m:?}");
         assert_eq!(m.positives + m.negatives, 5);
-        assert_eq!(decision_metrics(&index, &queries, &embeddings, &decision), m);
-        let trials = compare_configs(&index, &queries, &embeddings, &fusion_candidates(index.config())).expect("trials");
+        assert_eq!(
+            decision_metrics(&index, &queries, &embeddings, &decision),
+            m
+        );
+        let trials = compare_configs(
+            &index,
+            &queries,
+            &embeddings,
+            &fusion_candidates(index.config()),
+        )
+        .expect("trials");
         assert_eq!(trials.len(), fusion_candidates(index.config()).len());
         assert!(trials[0].metrics.mrr >= trials[trials.len() - 1].metrics.mrr);
     }
@@ -630,11 +783,18 @@ mod tests {
     #[test]
     fn loads_negatives_with_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = write(dir.path(), "oos.jsonl", "{\"text\":\"a\",\"label\":\"oos\"}\n{\"text\":\"b\",\"label\":\"oos\"}\nnot json\n");
+        let p = write(
+            dir.path(),
+            "oos.jsonl",
+            "{\"text\":\"a\",\"label\":\"oos\"}\n{\"text\":\"b\",\"label\":\"oos\"}\nnot json\n",
+        );
         let negs = load_negatives(&p, Language::En, 2).expect("negatives");
         assert_eq!(negs.len(), 2);
         assert!(negs.iter().all(|n| n.articles.is_empty()));
-        assert!(load_negatives(&p, Language::En, 10).expect_err("bad line").to_string().contains("oos.jsonl:3:"));
+        assert!(load_negatives(&p, Language::En, 10)
+            .expect_err("bad line")
+            .to_string()
+            .contains("oos.jsonl:3:"));
     }
 
     #[test]
@@ -649,13 +809,23 @@ mod tests {
         let sf = load_stackfaq(dir.path()).expect("load");
         assert_eq!(sf.set.len(), 2);
         assert_eq!(sf.queries[1].articles, vec!["faq-1"]);
-        assert_eq!(sf.set.get("faq-1").map(|a| a.answer(Language::En)), Some("Go to settings\n\nDeactivate it"));
+        assert_eq!(
+            sf.set.get("faq-1").map(|a| a.answer(Language::En)),
+            Some("Go to settings\n\nDeactivate it")
+        );
         let enc = HashEncoder::new();
         let index = KnowledgeIndex::build(sf.set, &enc).expect("build");
         let m = evaluate(&index, &sf.queries, &enc, RetrievalMode::Bm25).expect("evaluate");
         assert_eq!(m.n, 2);
 
-        write(dir.path(), "queries.jsonl", "{\"query\":\"x\",\"faq_id\":7}\n");
-        assert!(load_stackfaq(dir.path()).expect_err("unknown faq").to_string().contains("queries.jsonl:1:"));
+        write(
+            dir.path(),
+            "queries.jsonl",
+            "{\"query\":\"x\",\"faq_id\":7}\n",
+        );
+        assert!(load_stackfaq(dir.path())
+            .expect_err("unknown faq")
+            .to_string()
+            .contains("queries.jsonl:1:"));
     }
 }

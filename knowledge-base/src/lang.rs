@@ -1,7 +1,6 @@
 //! A pair type that holds one value per language, so no article can have a
 //! Chinese answer without an English one.
 
-
 pub use xiaoer_models::Language;
 
 /// One value per language; indexing by [`Language`] keeps call sites free of matches.

@@ -25,13 +25,13 @@ mod test_support;
 pub use article::{Article, ReviewDate, BANNED_EN, BANNED_ZH};
 pub use error::{KbError, Problem};
 pub use eval::{
-    compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision, fusion_candidates,
-    load_negatives, load_queries, load_stackfaq, split_dev_test, ConfigTrial, DecisionMetrics, EvalQuery, QueryLang,
-    RetrievalMetrics, StackFaq,
+    compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision,
+    fusion_candidates, load_negatives, load_queries, load_stackfaq, split_dev_test, ConfigTrial,
+    DecisionMetrics, EvalQuery, QueryLang, RetrievalMetrics, StackFaq,
 };
 pub use index::{
-    DecisionConfig, DenseAggregate, FieldBoosts, Fusion, Hit, KnowledgeIndex, Match, RetrievalConfig, RetrievalMode,
-    SearchQuery,
+    DecisionConfig, DenseAggregate, FieldBoosts, Fusion, Hit, KnowledgeIndex, Match,
+    RetrievalConfig, RetrievalMode, SearchQuery,
 };
 pub use lang::{Bilingual, Language};
 pub use live::{watch, KbWatcher, KnowledgeBase, ReloadOutcome};

@@ -43,7 +43,10 @@ pub struct KnowledgeBase {
 impl KnowledgeBase {
     /// Loads and indexes `kb_dir` with the default [`RetrievalConfig`]; fails
     /// if the folder has any problem (see [`crate::check`]).
-    pub fn open(kb_dir: impl Into<PathBuf>, encoder: &dyn Encoder) -> Result<KnowledgeBase, KbError> {
+    pub fn open(
+        kb_dir: impl Into<PathBuf>,
+        encoder: &dyn Encoder,
+    ) -> Result<KnowledgeBase, KbError> {
         KnowledgeBase::open_with_config(kb_dir, encoder, RetrievalConfig::default())
     }
 
@@ -55,7 +58,12 @@ impl KnowledgeBase {
     ) -> Result<KnowledgeBase, KbError> {
         let dir = kb_dir.into();
         let index = KnowledgeIndex::build_with_config(ArticleSet::load(&dir)?, encoder, config)?;
-        Ok(KnowledgeBase { dir, config, current: RwLock::new(Arc::new(index)), reloading: Mutex::new(()) })
+        Ok(KnowledgeBase {
+            dir,
+            config,
+            current: RwLock::new(Arc::new(index)),
+            reloading: Mutex::new(()),
+        })
     }
 
     /// The index to search now. Hold the `Arc` for the whole request so every
@@ -74,14 +82,29 @@ impl KnowledgeBase {
     /// swaps it in. On any error the live index is untouched. `encoder` must be
     /// the one the service embeds queries with.
     pub fn reload(&self, encoder: &dyn Encoder) -> Result<ReloadOutcome, KbError> {
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let set = ArticleSet::load(&self.dir)?;
         let live = self.current();
         if set.version() == live.version() && encoder.name() == live.encoder_name() {
-            return Ok(ReloadOutcome { articles: live.len(), version: live.version().to_string(), changed: false });
+            return Ok(ReloadOutcome {
+                articles: live.len(),
+                version: live.version().to_string(),
+                changed: false,
+            });
         }
-        let index = Arc::new(KnowledgeIndex::build_with_config(set, encoder, self.config)?);
-        let outcome = ReloadOutcome { articles: index.len(), version: index.version().to_string(), changed: true };
+        let index = Arc::new(KnowledgeIndex::build_with_config(
+            set,
+            encoder,
+            self.config,
+        )?);
+        let outcome = ReloadOutcome {
+            articles: index.len(),
+            version: index.version().to_string(),
+            changed: true,
+        };
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = index;
         tracing::info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
         Ok(outcome)
@@ -97,7 +120,9 @@ pub struct KbWatcher {
 
 impl std::fmt::Debug for KbWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KbWatcher").field("active", &self.watcher.is_some()).finish()
+        f.debug_struct("KbWatcher")
+            .field("active", &self.watcher.is_some())
+            .finish()
     }
 }
 
@@ -127,9 +152,14 @@ where
     F: FnMut(Result<ReloadOutcome, KbError>) + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
-    let watch_error = |source| KbError::Watch { path: kb.dir().to_path_buf(), source };
+    let watch_error = |source| KbError::Watch {
+        path: kb.dir().to_path_buf(),
+        source,
+    };
     let mut watcher = notify::recommended_watcher(tx).map_err(watch_error)?;
-    watcher.watch(kb.dir(), RecursiveMode::Recursive).map_err(watch_error)?;
+    watcher
+        .watch(kb.dir(), RecursiveMode::Recursive)
+        .map_err(watch_error)?;
     let dir = kb.dir().to_path_buf();
     let thread = std::thread::Builder::new()
         .name("kb-watch".into())
@@ -153,14 +183,20 @@ where
             }
         })
         .map_err(|source| KbError::Io { path: dir, source })?;
-    Ok(KbWatcher { watcher: Some(watcher), thread: Some(thread) })
+    Ok(KbWatcher {
+        watcher: Some(watcher),
+        thread: Some(thread),
+    })
 }
 
 /// Whether a watch event can change content (reads and metadata-only changes
 /// cannot; reloads themselves open files, which must not trigger reloads).
 fn is_content_change(event: &notify::Result<notify::Event>) -> bool {
     match event {
-        Ok(e) => !matches!(e.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))),
+        Ok(e) => !matches!(
+            e.kind,
+            EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "knowledge-base watch error");
             false
@@ -195,7 +231,10 @@ mod tests {
 
     fn write_generation(dir: &Path, generation: usize, articles: usize) {
         let ids: Vec<String> = (0..articles).map(|i| format!("a{i}")).collect();
-        let files: Vec<(&str, String)> = ids.iter().map(|id| (id.as_str(), gen_article(id, generation))).collect();
+        let files: Vec<(&str, String)> = ids
+            .iter()
+            .map(|id| (id.as_str(), gen_article(id, generation)))
+            .collect();
         write_kb(dir, &files);
     }
 
@@ -225,7 +264,11 @@ mod tests {
         write_generation(dir.path(), 1, 2);
         let kb = KnowledgeBase::open(dir.path(), &enc).expect("open");
         let before = kb.current();
-        std::fs::write(dir.path().join(ARTICLES_DIR).join("a0.md"), "+++\nid = \n+++\n").expect("write");
+        std::fs::write(
+            dir.path().join(ARTICLES_DIR).join("a0.md"),
+            "+++\nid = \n+++\n",
+        )
+        .expect("write");
         assert!(matches!(kb.reload(&enc), Err(KbError::Invalid { .. })));
         assert!(Arc::ptr_eq(&before, &kb.current()));
     }
@@ -254,11 +297,18 @@ mod tests {
                         });
                         // A complete index of generation g has g+4 articles, all from generation g.
                         assert_eq!(hits.len(), index.len());
-                        let generation = index.articles()[0].title(Language::En).trim_start_matches("returns gen").to_string();
+                        let generation = index.articles()[0]
+                            .title(Language::En)
+                            .trim_start_matches("returns gen")
+                            .to_string();
                         let g: usize = generation.parse().expect("generation number");
                         assert_eq!(index.len(), g + 4);
                         for hit in &hits {
-                            assert_eq!(hit.title, format!("returns gen{g}"), "mixed generations in one index");
+                            assert_eq!(
+                                hit.title,
+                                format!("returns gen{g}"),
+                                "mixed generations in one index"
+                            );
                             assert!(hit.snippet.contains(&format!("gen{g}")), "{hit:?}");
                         }
                         seen += 1;
@@ -274,7 +324,10 @@ mod tests {
             assert_eq!(out.articles, generation + 4);
         }
         stop.store(true, Ordering::Relaxed);
-        let searches: usize = searchers.into_iter().map(|t| t.join().expect("searcher panicked")).sum();
+        let searches: usize = searchers
+            .into_iter()
+            .map(|t| t.join().expect("searcher panicked"))
+            .sum();
         assert!(searches > 0, "no searches ran in {:?}", started.elapsed());
         assert_eq!(kb.current().len(), 10);
     }
@@ -286,12 +339,19 @@ mod tests {
         write_generation(dir.path(), 1, 2);
         let kb = Arc::new(KnowledgeBase::open(dir.path(), enc.as_ref()).expect("open"));
         let (tx, rx) = mpsc::channel();
-        let watcher = watch(Arc::clone(&kb), enc, Duration::from_millis(100), move |outcome| {
-            let _ = tx.send(outcome.map(|o| o.articles));
-        })
+        let watcher = watch(
+            Arc::clone(&kb),
+            enc,
+            Duration::from_millis(100),
+            move |outcome| {
+                let _ = tx.send(outcome.map(|o| o.articles));
+            },
+        )
         .expect("watch");
         write_generation(dir.path(), 2, 3);
-        let got = rx.recv_timeout(Duration::from_secs(10)).expect("a reload within 10 s");
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a reload within 10 s");
         assert_eq!(got.expect("reload ok"), 3);
         assert_eq!(kb.current().len(), 3);
         drop(watcher);

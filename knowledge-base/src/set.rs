@@ -49,7 +49,11 @@ impl ArticleSet {
                 h.write_field(q.as_bytes());
             }
         }
-        ArticleSet { articles, shop, version: h.hex() }
+        ArticleSet {
+            articles,
+            shop,
+            version: h.hex(),
+        }
     }
 
     /// All articles, sorted by file name.
@@ -111,7 +115,11 @@ fn article_files(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            problems.push(Problem::new(dir, None, format!("cannot list articles: {e}")));
+            problems.push(Problem::new(
+                dir,
+                None,
+                format!("cannot list articles: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -119,7 +127,11 @@ fn article_files(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
         .filter_map(|entry| match entry {
             Ok(entry) => Some(entry.path()),
             Err(e) => {
-                problems.push(Problem::new(dir, None, format!("cannot list articles: {e}")));
+                problems.push(Problem::new(
+                    dir,
+                    None,
+                    format!("cannot list articles: {e}"),
+                ));
                 None
             }
         })
@@ -142,7 +154,10 @@ fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
         match ShopProfile::parse(&text) {
             Ok(shop) => Some(shop),
             Err(errs) => {
-                problems.extend(errs.into_iter().map(|(line, msg)| Problem::new(&shop_path, line, msg)));
+                problems.extend(
+                    errs.into_iter()
+                        .map(|(line, msg)| Problem::new(&shop_path, line, msg)),
+                );
                 None
             }
         }
@@ -152,16 +167,33 @@ fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut links: Vec<(PathBuf, String, usize)> = Vec::new();
     for path in article_files(&kb_dir.join(ARTICLES_DIR), &mut problems) {
-        let Some(text) = read(&path, &mut problems) else { continue };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(text) = read(&path, &mut problems) else {
+            continue;
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         hash.write_field(name.as_bytes());
         hash.write_field(text.as_bytes());
         let parsed = parse_article(&text, shop.as_ref());
-        problems.extend(parsed.problems.into_iter().map(|(line, msg)| Problem::new(&path, line, msg)));
+        problems.extend(
+            parsed
+                .problems
+                .into_iter()
+                .map(|(line, msg)| Problem::new(&path, line, msg)),
+        );
         if let Some((id, line)) = &parsed.id {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if *id != stem {
-                problems.push(Problem::new(&path, Some(*line), format!("id {id:?} must equal the file name {stem:?}")));
+                problems.push(Problem::new(
+                    &path,
+                    Some(*line),
+                    format!("id {id:?} must equal the file name {stem:?}"),
+                ));
             }
             if let Some(other) = seen.get(id) {
                 problems.push(Problem::new(
@@ -174,7 +206,11 @@ fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
             }
             for (target, line) in parsed.related {
                 if target == *id {
-                    problems.push(Problem::new(&path, Some(line), "`related` lists the article itself"));
+                    problems.push(Problem::new(
+                        &path,
+                        Some(line),
+                        "`related` lists the article itself",
+                    ));
                 } else {
                     links.push((path.clone(), target, line));
                 }
@@ -186,12 +222,20 @@ fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
     }
     for (path, target, line) in links {
         if !seen.contains_key(&target) {
-            problems.push(Problem::new(&path, Some(line), format!("related article {target:?} does not exist")));
+            problems.push(Problem::new(
+                &path,
+                Some(line),
+                format!("related article {target:?} does not exist"),
+            ));
         }
     }
 
     let set = match shop {
-        Some(shop) if problems.is_empty() => Some(ArticleSet { articles, shop, version: hash.hex() }),
+        Some(shop) if problems.is_empty() => Some(ArticleSet {
+            articles,
+            shop,
+            version: hash.hex(),
+        }),
         _ => None,
     };
     (set, problems)
@@ -203,11 +247,25 @@ pub(crate) mod tests {
     use crate::lang::Language;
     use std::fs;
 
-    pub(crate) const SHOP: &str = "id = \"demo\"\n[profile]\nname_zh = \"小店\"\nname_en = \"Little Shop\"\n";
+    pub(crate) const SHOP: &str =
+        "id = \"demo\"\n[profile]\nname_zh = \"小店\"\nname_en = \"Little Shop\"\n";
 
     /// Writes a minimal valid article; `extra` goes into the front matter.
-    pub(crate) fn article_text(id: &str, title_zh: &str, title_en: &str, qs_zh: &[&str], qs_en: &[&str], body_zh: &str, body_en: &str) -> String {
-        let list = |qs: &[&str]| qs.iter().map(|q| format!("{q:?}")).collect::<Vec<_>>().join(", ");
+    pub(crate) fn article_text(
+        id: &str,
+        title_zh: &str,
+        title_en: &str,
+        qs_zh: &[&str],
+        qs_en: &[&str],
+        body_zh: &str,
+        body_en: &str,
+    ) -> String {
+        let list = |qs: &[&str]| {
+            qs.iter()
+                .map(|q| format!("{q:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         format!(
             "+++\nid = \"{id}\"\ntitle = {{ zh = \"{title_zh}\", en = \"{title_en}\" }}\nintents = [\"product_info\"]\nlast_reviewed = \"2026-01-01\"\n\n[questions]\nzh = [{}]\nen = [{}]\n+++\n\n# zh\n\n{body_zh}\n\n# en\n\n{body_en}\n",
             list(qs_zh),
@@ -219,12 +277,21 @@ pub(crate) mod tests {
         fs::create_dir_all(dir.join(ARTICLES_DIR)).expect("mkdir");
         fs::write(dir.join(SHOP_FILE), SHOP).expect("write shop");
         for (id, text) in articles {
-            fs::write(dir.join(ARTICLES_DIR).join(format!("{id}.md")), text).expect("write article");
+            fs::write(dir.join(ARTICLES_DIR).join(format!("{id}.md")), text)
+                .expect("write article");
         }
     }
 
     fn simple(id: &str) -> String {
-        article_text(id, "标题", "Title", &["问题"], &["question"], "{{name_zh}}的回答", "answer from {{name_en}}")
+        article_text(
+            id,
+            "标题",
+            "Title",
+            &["问题"],
+            &["question"],
+            "{{name_zh}}的回答",
+            "answer from {{name_en}}",
+        )
     }
 
     #[test]
@@ -236,7 +303,10 @@ pub(crate) mod tests {
         let set = ArticleSet::load(dir.path()).expect("load");
         assert_eq!(set.len(), 2);
         assert!(!set.is_empty());
-        assert_eq!(set.get("b").map(|a| a.answer(Language::Zh)), Some("小店的回答"));
+        assert_eq!(
+            set.get("b").map(|a| a.answer(Language::Zh)),
+            Some("小店的回答")
+        );
         assert_eq!(set.shop().name(Language::En), "Little Shop");
         assert_eq!(set.version().len(), 16);
     }
@@ -245,9 +315,16 @@ pub(crate) mod tests {
     fn version_changes_with_content() {
         let dir = tempfile::tempdir().expect("tempdir");
         write_kb(dir.path(), &[("a", simple("a"))]);
-        let v1 = ArticleSet::load(dir.path()).expect("load").version().to_string();
+        let v1 = ArticleSet::load(dir.path())
+            .expect("load")
+            .version()
+            .to_string();
         assert_eq!(ArticleSet::load(dir.path()).expect("load").version(), v1);
-        fs::write(dir.path().join(ARTICLES_DIR).join("a.md"), simple("a").replace("answer", "reply")).expect("write");
+        fs::write(
+            dir.path().join(ARTICLES_DIR).join("a.md"),
+            simple("a").replace("answer", "reply"),
+        )
+        .expect("write");
         assert_ne!(ArticleSet::load(dir.path()).expect("load").version(), v1);
     }
 
@@ -255,14 +332,41 @@ pub(crate) mod tests {
     fn reports_cross_file_problems() {
         let dir = tempfile::tempdir().expect("tempdir");
         let linked = simple("a").replace("intents =", "related = [\"nope\", \"a\"]\nintents =");
-        write_kb(dir.path(), &[("a", linked), ("b", simple("a")), ("c", simple("c").replace("Title", "Title {{hotline}}"))]);
+        write_kb(
+            dir.path(),
+            &[
+                ("a", linked),
+                ("b", simple("a")),
+                ("c", simple("c").replace("Title", "Title {{hotline}}")),
+            ],
+        );
         let problems = check(dir.path());
         let msgs: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert!(msgs.iter().any(|m| m.contains("b.md:2: id \"a\" must equal the file name \"b\"")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("b.md:2: duplicate id \"a\"")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("a.md:4: related article \"nope\" does not exist")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("a.md:4: `related` lists the article itself")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("c.md:3: unknown placeholder {{hotline}}")), "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("b.md:2: id \"a\" must equal the file name \"b\"")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("b.md:2: duplicate id \"a\"")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("a.md:4: related article \"nope\" does not exist")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("a.md:4: `related` lists the article itself")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("c.md:3: unknown placeholder {{hotline}}")),
+            "{msgs:?}"
+        );
         match ArticleSet::load(dir.path()) {
             Err(KbError::Invalid { problems: p }) => assert_eq!(p, problems),
             other => panic!("expected Invalid, got {other:?}"),
@@ -287,9 +391,16 @@ pub(crate) mod tests {
     fn broken_shop_profile_is_reported_and_blocks_load() {
         let dir = tempfile::tempdir().expect("tempdir");
         write_kb(dir.path(), &[("a", simple("a"))]);
-        fs::write(dir.path().join(SHOP_FILE), "id = \"demo\"\n[profile]\nname_zh = \"x\"\n").expect("write");
+        fs::write(
+            dir.path().join(SHOP_FILE),
+            "id = \"demo\"\n[profile]\nname_zh = \"x\"\n",
+        )
+        .expect("write");
         let problems = check(dir.path());
-        assert!(problems.iter().any(|p| p.message.contains("name_en")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.message.contains("name_en")),
+            "{problems:?}"
+        );
         assert!(ArticleSet::load(dir.path()).is_err());
     }
 }

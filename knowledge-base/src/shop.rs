@@ -37,7 +37,10 @@ impl ShopProfile {
     pub(crate) fn parse(text: &str) -> Result<ShopProfile, Vec<(Option<usize>, String)>> {
         let file: ShopFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_at(text, s.start));
-            vec![(line, format!("invalid shop profile: {}", e.message().trim()))]
+            vec![(
+                line,
+                format!("invalid shop profile: {}", e.message().trim()),
+            )]
         })?;
         let mut problems = Vec::new();
         if file.id.trim().is_empty() {
@@ -52,12 +55,17 @@ impl ShopProfile {
             if !is_placeholder_key(key) {
                 problems.push((
                     None,
-                    format!("[profile] key {key:?} can't be used as a placeholder (use a-z, 0-9, _)"),
+                    format!(
+                        "[profile] key {key:?} can't be used as a placeholder (use a-z, 0-9, _)"
+                    ),
                 ));
             }
         }
         if problems.is_empty() {
-            Ok(ShopProfile { id: file.id, values: file.profile })
+            Ok(ShopProfile {
+                id: file.id,
+                values: file.profile,
+            })
         } else {
             Err(problems)
         }
@@ -81,7 +89,10 @@ impl ShopProfile {
 
 /// Whether `key` may appear inside `{{ }}`: lowercase ASCII letters, digits and `_`.
 pub(crate) fn is_placeholder_key(key: &str) -> bool {
-    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -103,14 +114,16 @@ mod tests {
 
     #[test]
     fn reports_syntax_error_line() {
-        let err = ShopProfile::parse("id = \"demo\"\n[profile]\nname_zh = 小店\n").expect_err("bad toml");
+        let err =
+            ShopProfile::parse("id = \"demo\"\n[profile]\nname_zh = 小店\n").expect_err("bad toml");
         assert_eq!(err[0].0, Some(3), "{err:?}");
     }
 
     #[test]
     fn reports_missing_names_and_bad_keys() {
-        let err = ShopProfile::parse("id = \"demo\"\n[profile]\nname_zh = \"x\"\n\"Bad Key\" = \"y\"\n")
-            .expect_err("incomplete");
+        let err =
+            ShopProfile::parse("id = \"demo\"\n[profile]\nname_zh = \"x\"\n\"Bad Key\" = \"y\"\n")
+                .expect_err("incomplete");
         let text: Vec<&str> = err.iter().map(|(_, m)| m.as_str()).collect();
         assert!(text.iter().any(|m| m.contains("name_en")), "{text:?}");
         assert!(text.iter().any(|m| m.contains("Bad Key")), "{text:?}");

@@ -23,10 +23,16 @@ impl HashEncoder {
             }
             v[(h % self.dim as u64) as usize] += 1.0;
         };
-        for word in lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        for word in lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
             bump(word);
         }
-        let han: Vec<char> = lower.chars().filter(|c| !c.is_ascii() && c.is_alphanumeric()).collect();
+        let han: Vec<char> = lower
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphanumeric())
+            .collect();
         for pair in han.windows(2) {
             bump(&pair.iter().collect::<String>());
         }

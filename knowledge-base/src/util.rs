@@ -3,7 +3,11 @@
 /// 1-based line number of byte `offset` in `text` (clamped to the text).
 pub(crate) fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// 64-bit FNV-1a: a tiny, stable content hash for index versions. Stable

@@ -73,7 +73,11 @@ fn repo_knowledge_base_has_no_problems() {
 #[test]
 fn required_articles_exist() {
     let set = ArticleSet::load(kb_dir()).expect("knowledge base loads");
-    let missing: Vec<&str> = REQUIRED_ARTICLES.iter().copied().filter(|id| set.get(id).is_none()).collect();
+    let missing: Vec<&str> = REQUIRED_ARTICLES
+        .iter()
+        .copied()
+        .filter(|id| set.get(id).is_none())
+        .collect();
     assert!(missing.is_empty(), "missing articles: {missing:?}");
 }
 
@@ -81,7 +85,8 @@ fn required_articles_exist() {
 fn retrieval_queries_name_existing_articles_and_bm25_is_sane() {
     let path: &Path = &queries_file();
     let queries = load_queries(path).expect("queries load");
-    let index = KnowledgeIndex::build(ArticleSet::load(kb_dir()).expect("load"), &Constant).expect("index");
+    let index =
+        KnowledgeIndex::build(ArticleSet::load(kb_dir()).expect("load"), &Constant).expect("index");
     // Fails with UnknownArticle if a query names a missing article.
     let m = evaluate(&index, &queries, &Constant, RetrievalMode::Bm25).expect("evaluate");
     assert!(m.n >= 200, "{m:?}");

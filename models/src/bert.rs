@@ -107,10 +107,21 @@ impl Linear {
 /// Coefficients as in Eigen's and XLA's `erf` for f32.
 fn erf(x: f32) -> f32 {
     const A: [f32; 7] = [
-        -1.609_603_3e-2, -2.954_6e-3, -7.349_906_3e-4, -5.692_506_4e-5,
-        -2.101_024e-6, 2.770_681_4e-8, -2.726_142_3e-10,
+        -1.609_603_3e-2,
+        -2.954_6e-3,
+        -7.349_906_3e-4,
+        -5.692_506_4e-5,
+        -2.101_024e-6,
+        2.770_681_4e-8,
+        -2.726_142_3e-10,
     ];
-    const B: [f32; 5] = [-1.426_473_9e-2, -7.373_329e-3, -1.682_827e-3, -2.133_740_6e-4, -1.456_607_2e-5];
+    const B: [f32; 5] = [
+        -1.426_473_9e-2,
+        -7.373_329e-3,
+        -1.682_827e-3,
+        -2.133_740_6e-4,
+        -1.456_607_2e-5,
+    ];
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let p = A.iter().rev().fold(0.0, |acc, &a| acc * x2 + a) * x;
@@ -262,12 +273,20 @@ impl BertModel {
     /// Padding does not change a row's result: masked positions are dropped
     /// before the first layer, so they take part in no projection, attention
     /// or mean.
-    pub fn forward(&self, ids: &[u32], mask: &[u32], batch: usize, seq: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        batch: usize,
+        seq: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         if batch == 0 {
             return Ok(Vec::new());
         }
         if seq == 0 {
-            return Err(ModelError::Inference("empty sequences (no <s>/</s>?)".into()));
+            return Err(ModelError::Inference(
+                "empty sequences (no <s>/</s>?)".into(),
+            ));
         }
         if ids.len() != batch * seq || mask.len() != batch * seq {
             return Err(ModelError::Inference(format!(
@@ -283,15 +302,25 @@ impl BertModel {
             )));
         }
         if let Some(id) = ids.iter().find(|&&id| id as usize >= self.vocab_rows) {
-            return Err(ModelError::Inference(format!("token id {id} is outside the vocabulary")));
+            return Err(ModelError::Inference(format!(
+                "token id {id} is outside the vocabulary"
+            )));
         }
         if let Some(row) = mask.chunks(seq).position(|m| m.iter().all(|&v| v == 0)) {
-            return Err(ModelError::Inference(format!("batch row {row} has no unmasked token")));
+            return Err(ModelError::Inference(format!(
+                "batch row {row} has no unmasked token"
+            )));
         }
         Ok(self.forward_tensors(ids, mask, batch, seq)?)
     }
 
-    fn forward_tensors(&self, ids: &[u32], mask: &[u32], batch: usize, seq: usize) -> candle_core::Result<Vec<Vec<f32>>> {
+    fn forward_tensors(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        batch: usize,
+        seq: usize,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
         let dev = Device::Cpu;
         let (h, nh) = (self.hidden, self.heads);
         let hd = h / nh;
@@ -301,15 +330,24 @@ impl BertModel {
         // FLOPs) runs on this [tokens, hidden] matrix, never on padding.
         let keep: Vec<usize> = (0..ids.len()).filter(|&i| mask[i] > 0).collect();
         let tokens = keep.len();
-        let lengths: Vec<usize> = mask.chunks(seq).map(|m| m.iter().filter(|&&v| v > 0).count()).collect();
+        let lengths: Vec<usize> = mask
+            .chunks(seq)
+            .map(|m| m.iter().filter(|&&v| v > 0).count())
+            .collect();
         let packed_ids: Vec<u32> = keep.iter().map(|&i| ids[i]).collect();
         // Position = slot within the row (BERT style, 0..L-1 for right padding).
         let positions: Vec<u32> = keep.iter().map(|&i| (i % seq) as u32).collect();
 
         // Embeddings: word (4-bit rows dequantised on demand) + position + type 0.
-        let word = self.word.embedding(&Tensor::from_vec(packed_ids, tokens, &dev)?)?;
-        let pos = self.position.index_select(&Tensor::from_vec(positions, tokens, &dev)?, 0)?;
-        let mut x = self.emb_ln.forward(&(word + pos)?.broadcast_add(&self.token_type0)?)?;
+        let word = self
+            .word
+            .embedding(&Tensor::from_vec(packed_ids, tokens, &dev)?)?;
+        let pos = self
+            .position
+            .index_select(&Tensor::from_vec(positions, tokens, &dev)?, 0)?;
+        let mut x = self
+            .emb_ln
+            .forward(&(word + pos)?.broadcast_add(&self.token_type0)?)?;
 
         let scale = 1.0 / (hd as f64).sqrt();
         for layer in &self.layers {
@@ -321,7 +359,10 @@ impl BertModel {
             for &len in &lengths {
                 let rows = qkv.narrow(0, start, len)?;
                 let head_split = |i: usize| -> candle_core::Result<Tensor> {
-                    rows.narrow(1, i * h, h)?.reshape((len, nh, hd))?.transpose(0, 1)?.contiguous()
+                    rows.narrow(1, i * h, h)?
+                        .reshape((len, nh, hd))?
+                        .transpose(0, 1)?
+                        .contiguous()
                 };
                 let (q, k, v) = ((head_split(0)? * scale)?, head_split(1)?, head_split(2)?);
                 let probs = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
@@ -362,7 +403,10 @@ pub(crate) fn random_container(header: &Header, seed: u64) -> Vec<u8> {
         (0..n).map(|_| rng.random_range(-scale..scale)).collect()
     }
     fn norm(rng: &mut StdRng, name: &str, dim: usize, out: &mut Vec<(String, TensorData)>) {
-        let gain = uniform(rng, dim, 0.1).into_iter().map(|v| 1.0 + v).collect();
+        let gain = uniform(rng, dim, 0.1)
+            .into_iter()
+            .map(|v| 1.0 + v)
+            .collect();
         out.push((format!("{name}.w"), TensorData::F32(gain)));
         out.push((format!("{name}.b"), TensorData::F32(uniform(rng, dim, 0.1))));
     }
@@ -370,16 +414,38 @@ pub(crate) fn random_container(header: &Header, seed: u64) -> Vec<u8> {
     let rng = &mut StdRng::seed_from_u64(seed);
     let (h, f) = (header.hidden, header.ffn);
     let mut t: Vec<(String, TensorData)> = vec![
-        ("emb.word".into(), TensorData::Q4(uniform(rng, header.vocab_rows * h, 0.5))),
-        ("emb.pos".into(), TensorData::F32(uniform(rng, header.max_positions * h, 0.5))),
-        ("emb.type".into(), TensorData::F32(uniform(rng, header.type_vocab * h, 0.1))),
+        (
+            "emb.word".into(),
+            TensorData::Q4(uniform(rng, header.vocab_rows * h, 0.5)),
+        ),
+        (
+            "emb.pos".into(),
+            TensorData::F32(uniform(rng, header.max_positions * h, 0.5)),
+        ),
+        (
+            "emb.type".into(),
+            TensorData::F32(uniform(rng, header.type_vocab * h, 0.1)),
+        ),
     ];
     norm(rng, "emb.ln", h, &mut t);
     for l in 0..header.layers {
-        let shapes = [("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", f, h), ("fo", h, f)];
+        let shapes = [
+            ("q", h, h),
+            ("k", h, h),
+            ("v", h, h),
+            ("ao", h, h),
+            ("fi", f, h),
+            ("fo", h, f),
+        ];
         for (n, out_dim, in_dim) in shapes {
-            t.push((format!("l{l}.{n}.w"), TensorData::Q4(uniform(rng, out_dim * in_dim, 0.2))));
-            t.push((format!("l{l}.{n}.b"), TensorData::F32(uniform(rng, out_dim, 0.05))));
+            t.push((
+                format!("l{l}.{n}.w"),
+                TensorData::Q4(uniform(rng, out_dim * in_dim, 0.2)),
+            ));
+            t.push((
+                format!("l{l}.{n}.b"),
+                TensorData::F32(uniform(rng, out_dim, 0.05)),
+            ));
         }
         norm(rng, &format!("l{l}.aln"), h, &mut t);
         norm(rng, &format!("l{l}.oln"), h, &mut t);
@@ -407,7 +473,8 @@ mod tests {
             pad_id: 1,
             unk_id: 3,
         };
-        let c = Container::from_bytes(random_container(&header, 7), "tiny").expect("tiny container");
+        let c =
+            Container::from_bytes(random_container(&header, 7), "tiny").expect("tiny container");
         BertModel::from_container(&c, format).expect("tiny model")
     }
 
@@ -427,18 +494,27 @@ mod tests {
             let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
         }
-        assert!(cosine(&out[0], &out[1]) < 0.999, "different inputs must differ");
+        assert!(
+            cosine(&out[0], &out[1]) < 0.999,
+            "different inputs must differ"
+        );
     }
 
     #[test]
     fn padding_does_not_change_a_row() {
         for format in [LinearFormat::F32, LinearFormat::Q4] {
             let m = tiny(format);
-            let alone = m.forward(&[0, 11, 12, 13, 2], &[1; 5], 1, 5).expect("alone");
+            let alone = m
+                .forward(&[0, 11, 12, 13, 2], &[1; 5], 1, 5)
+                .expect("alone");
             let ids = [0, 11, 12, 13, 2, 1, 1, 1, 0, 20, 21, 22, 23, 24, 25, 2];
             let mask = [1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
             let batch = m.forward(&ids, &mask, 2, 8).expect("batch");
-            let diff = alone[0].iter().zip(&batch[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let diff = alone[0]
+                .iter()
+                .zip(&batch[0])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(diff < 1e-5, "{format:?}: max diff {diff}");
         }
     }
@@ -446,8 +522,12 @@ mod tests {
     #[test]
     fn q4_and_f32_linears_agree() {
         let ids = [0, 4, 8, 15, 16, 23, 42, 2];
-        let a = tiny(LinearFormat::F32).forward(&ids, &[1; 8], 1, 8).expect("f32");
-        let b = tiny(LinearFormat::Q4).forward(&ids, &[1; 8], 1, 8).expect("q4");
+        let a = tiny(LinearFormat::F32)
+            .forward(&ids, &[1; 8], 1, 8)
+            .expect("f32");
+        let b = tiny(LinearFormat::Q4)
+            .forward(&ids, &[1; 8], 1, 8)
+            .expect("q4");
         // Only the 8-bit activation quantisation of the Q4 path differs.
         assert!(cosine(&a[0], &b[0]) > 0.99, "cos {}", cosine(&a[0], &b[0]));
     }
@@ -455,9 +535,21 @@ mod tests {
     #[test]
     fn erf_matches_reference_values() {
         // erf at a few points (Abramowitz & Stegun table 7.1), and its limits.
-        for (x, want) in [(0.0, 0.0), (0.1, 0.112_462_92), (0.5, 0.520_499_9), (1.0, 0.842_700_8),
-                          (1.5, 0.966_105_1), (2.0, 0.995_322_3), (3.0, 0.999_977_9), (6.0, 1.0)] {
-            assert!((erf(x) - want).abs() < 2e-7, "erf({x}) = {} want {want}", erf(x));
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.1, 0.112_462_92),
+            (0.5, 0.520_499_9),
+            (1.0, 0.842_700_8),
+            (1.5, 0.966_105_1),
+            (2.0, 0.995_322_3),
+            (3.0, 0.999_977_9),
+            (6.0, 1.0),
+        ] {
+            assert!(
+                (erf(x) - want).abs() < 2e-7,
+                "erf({x}) = {} want {want}",
+                erf(x)
+            );
             assert!((erf(-x) + want).abs() < 2e-7);
         }
     }

@@ -212,7 +212,9 @@ impl<'a> Cursor<'a> {
 fn ranged(c: &mut Cursor<'_>, what: &str, min: i32, max: i32) -> Result<usize, String> {
     let v = c.i32(what)?;
     if v < min || v > max {
-        return Err(format!("header field {what} = {v} is outside {min}..={max}"));
+        return Err(format!(
+            "header field {what} = {v} is outside {min}..={max}"
+        ));
     }
     Ok(v as usize)
 }
@@ -226,7 +228,9 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<(Header, u64), String> {
     }
     let version = c.u32("version")?;
     if version != VERSION {
-        return Err(format!("unsupported container version {version} (this reader knows {VERSION})"));
+        return Err(format!(
+            "unsupported container version {version} (this reader knows {VERSION})"
+        ));
     }
     let hidden = ranged(c, "hidden", 1, MAX_DIM)?;
     let layers = ranged(c, "layers", 1, 256)?;
@@ -245,10 +249,14 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<(Header, u64), String> {
     let blob_len = c.u64("blob_len")?;
 
     if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0) {
-        return Err(format!("layer-norm eps {layer_norm_eps} is not a positive number"));
+        return Err(format!(
+            "layer-norm eps {layer_norm_eps} is not a positive number"
+        ));
     }
     if block != Q4_BLOCK {
-        return Err(format!("quant block size {block}, only {Q4_BLOCK} (Q4_0) is supported"));
+        return Err(format!(
+            "quant block size {block}, only {Q4_BLOCK} (Q4_0) is supported"
+        ));
     }
     if hidden % heads != 0 {
         return Err(format!("hidden {hidden} is not divisible by heads {heads}"));
@@ -259,7 +267,9 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<(Header, u64), String> {
         ));
     }
     if let Some(id) = special.iter().find(|&&id| id as usize >= vocab_rows) {
-        return Err(format!("special token id {id} is outside the {vocab_rows}-row vocabulary"));
+        return Err(format!(
+            "special token id {id} is outside the {vocab_rows}-row vocabulary"
+        ));
     }
     let [bos_id, eos_id, pad_id, unk_id] = special;
     let header = Header {
@@ -300,7 +310,9 @@ fn parse(bytes: &[u8]) -> Result<(Header, HashMap<String, TensorEntry>), String>
 
     let n_tensors = c.i32("tensor count")?;
     if !(0..=MAX_TENSORS).contains(&n_tensors) {
-        return Err(format!("tensor count {n_tensors} is outside 0..={MAX_TENSORS}"));
+        return Err(format!(
+            "tensor count {n_tensors} is outside 0..={MAX_TENSORS}"
+        ));
     }
     let mut tensors = HashMap::with_capacity(n_tensors as usize);
     let mut spans = Vec::with_capacity(n_tensors as usize);
@@ -324,9 +336,13 @@ fn parse(bytes: &[u8]) -> Result<(Header, HashMap<String, TensorEntry>), String>
             ));
         }
         if offset % DATA_ALIGN != 0 {
-            return Err(format!("tensor {name}: offset {offset} is not {DATA_ALIGN}-byte aligned"));
+            return Err(format!(
+                "tensor {name}: offset {offset} is not {DATA_ALIGN}-byte aligned"
+            ));
         }
-        let end = offset.checked_add(nbytes).filter(|&e| e <= bytes.len() as u64);
+        let end = offset
+            .checked_add(nbytes)
+            .filter(|&e| e <= bytes.len() as u64);
         let Some(end) = end else {
             return Err(format!(
                 "truncated: tensor {name} spans {offset}..{} but the file has {} bytes",
@@ -411,7 +427,12 @@ impl Container {
     }
 
     /// Looks a tensor up and checks its dtype and element count against `shape`.
-    fn checked(&self, name: &str, dtype: TensorDType, shape: &[usize]) -> Result<&[u8], ModelError> {
+    fn checked(
+        &self,
+        name: &str,
+        dtype: TensorDType,
+        shape: &[usize],
+    ) -> Result<&[u8], ModelError> {
         let entry = self
             .entry(name)
             .ok_or_else(|| self.load_err(format!("tensor {name} is missing")))?;
@@ -455,13 +476,22 @@ impl Container {
     /// along rows into one `[n·rows, cols]` tensor, byte for byte (Q4_0 blocks
     /// never straddle rows, so no requantisation). Used to fuse the Q, K and V
     /// projections into one matmul.
-    pub fn q4_stacked(&self, names: &[&str], rows: usize, cols: usize) -> Result<QTensor, ModelError> {
+    pub fn q4_stacked(
+        &self,
+        names: &[&str],
+        rows: usize,
+        cols: usize,
+    ) -> Result<QTensor, ModelError> {
         if cfg!(target_endian = "big") {
-            return Err(self.load_err("Q4_0 blocks are little-endian; big-endian hosts are not supported".into()));
+            return Err(self.load_err(
+                "Q4_0 blocks are little-endian; big-endian hosts are not supported".into(),
+            ));
         }
         let label = names.join("+");
         if !cols.is_multiple_of(Q4_BLOCK) {
-            return Err(self.load_err(format!("tensor {label}: {cols} columns do not split into Q4_0 blocks")));
+            return Err(self.load_err(format!(
+                "tensor {label}: {cols} columns do not split into Q4_0 blocks"
+            )));
         }
         let mut parts = Vec::with_capacity(names.len());
         for name in names {
@@ -492,7 +522,12 @@ impl Container {
                     buf[at..at + raw.len()].copy_from_slice(raw);
                     at += raw.len();
                 }
-                ggml_file::qtensor_from_ggml(GgmlDType::Q4_0, &buf[start..start + len], dims, &Device::Cpu)
+                ggml_file::qtensor_from_ggml(
+                    GgmlDType::Q4_0,
+                    &buf[start..start + len],
+                    dims,
+                    &Device::Cpu,
+                )
             }
         };
         qt.map_err(|e| self.load_err(format!("tensor {label}: {e}")))
@@ -558,9 +593,11 @@ pub(crate) fn write_container(header: &Header, tensors: &[(String, TensorData)])
     let payloads: Vec<(TensorDType, usize, Vec<u8>)> = tensors
         .iter()
         .map(|(_, data)| match data {
-            TensorData::F32(v) => {
-                (TensorDType::F32, v.len(), v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            }
+            TensorData::F32(v) => (
+                TensorDType::F32,
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
             TensorData::Q4(v) => {
                 let mut bytes = Vec::with_capacity(v.len() / Q4_BLOCK * Q4_BLOCK_BYTES);
                 quantize_q4_0(v, &mut bytes);
@@ -568,7 +605,10 @@ pub(crate) fn write_container(header: &Header, tensors: &[(String, TensorData)])
             }
         })
         .collect();
-    let dir_len: usize = 4 + tensors.iter().map(|(n, _)| 2 + n.len() + 1 + 4 + 8 + 8).sum::<usize>();
+    let dir_len: usize = 4 + tensors
+        .iter()
+        .map(|(n, _)| 2 + n.len() + 1 + 4 + 8 + 8)
+        .sum::<usize>();
     let align = |x: usize| x.div_ceil(DATA_ALIGN as usize) * DATA_ALIGN as usize;
     let mut offset = align(out.len() + dir_len);
     out.extend_from_slice(&(tensors.len() as i32).to_le_bytes());
@@ -613,14 +653,19 @@ mod tests {
     }
 
     fn sample_weights() -> Vec<f32> {
-        (0..8 * 32).map(|i| ((i * 37 % 101) as f32 - 50.0) / 100.0).collect()
+        (0..8 * 32)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 100.0)
+            .collect()
     }
 
     fn sample() -> Vec<u8> {
         let b: Vec<f32> = (0..32).map(|i| i as f32 * 0.5).collect();
         write_container(
             &header(),
-            &[("w".into(), TensorData::Q4(sample_weights())), ("b".into(), TensorData::F32(b))],
+            &[
+                ("w".into(), TensorData::Q4(sample_weights())),
+                ("b".into(), TensorData::F32(b)),
+            ],
         )
     }
 
@@ -641,17 +686,30 @@ mod tests {
         let b = c.f32_tensor("b", &[32]).expect("b");
         assert_eq!(b.to_vec1::<f32>().expect("vec")[3], 1.5);
         let w = c.q4_tensor("w", 8, 32).expect("w");
-        let deq = w.dequantize(&Device::Cpu).expect("deq").flatten_all().expect("flat");
+        let deq = w
+            .dequantize(&Device::Cpu)
+            .expect("deq")
+            .flatten_all()
+            .expect("flat");
         let deq = deq.to_vec1::<f32>().expect("vec");
         // 4-bit: each weight within half a quant step (|block extreme|/8) of
         // the original. Q4_0 spans 8 steps towards the block's extreme but
         // only 7 the other way, where larger values clamp.
         for (orig, got) in sample_weights().chunks(Q4_BLOCK).zip(deq.chunks(Q4_BLOCK)) {
-            let extreme = orig.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+            let extreme = orig
+                .iter()
+                .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
             let step = extreme.abs() / 8.0;
             for (o, g) in orig.iter().zip(got) {
-                let want = if o.signum() == extreme.signum() { *o } else { o.clamp(-7.0 * step, 7.0 * step) };
-                assert!((want - g).abs() <= step / 2.0 + 1e-3, "{g} vs {o} (step {step})");
+                let want = if o.signum() == extreme.signum() {
+                    *o
+                } else {
+                    o.clamp(-7.0 * step, 7.0 * step)
+                };
+                assert!(
+                    (want - g).abs() <= step / 2.0 + 1e-3,
+                    "{g} vs {o} (step {step})"
+                );
             }
         }
     }
@@ -727,12 +785,23 @@ mod tests {
         let v: Vec<f32> = (0..4 * 32).map(|i| (i as f32 * 0.11).cos()).collect();
         let bytes = write_container(
             &header(),
-            &[("w".into(), TensorData::Q4(w)), ("v".into(), TensorData::Q4(v))],
+            &[
+                ("w".into(), TensorData::Q4(w)),
+                ("v".into(), TensorData::Q4(v)),
+            ],
         );
         let c = Container::from_bytes(bytes, "test.bin").expect("valid");
-        let deq = |t: QTensor| t.dequantize(&Device::Cpu).expect("deq").to_vec2::<f32>().expect("vec");
+        let deq = |t: QTensor| {
+            t.dequantize(&Device::Cpu)
+                .expect("deq")
+                .to_vec2::<f32>()
+                .expect("vec")
+        };
         let stacked = deq(c.q4_stacked(&["w", "v"], 4, 32).expect("stacked"));
-        let (w, v) = (deq(c.q4_tensor("w", 4, 32).expect("w")), deq(c.q4_tensor("v", 4, 32).expect("v")));
+        let (w, v) = (
+            deq(c.q4_tensor("w", 4, 32).expect("w")),
+            deq(c.q4_tensor("v", 4, 32).expect("v")),
+        );
         assert_eq!(stacked.len(), 8);
         assert_eq!(&stacked[..4], &w[..]);
         assert_eq!(&stacked[4..], &v[..]);

@@ -127,20 +127,28 @@ pub struct PublicMix {
     pub out_of_scope_en: usize,
     /// Max Chinese out-of-scope examples from off-topic SMP2017 domains.
     pub out_of_scope_zh: usize,
-    /// Max examples per sentiment class and language.
+    /// Max examples per sentiment class and language; 0 skips public
+    /// sentiment data entirely (the default, see below).
     pub per_sentiment: usize,
     /// Longest public review/comment (in chars) taken for sentiment; shop
     /// chat messages are short, long reviews are a different genre.
     pub max_sentiment_chars: usize,
 }
 
+/// Defaults measured with multilingual-e5-small on our validation split
+/// (seed 7): bitext and out-of-scope data help intents (validation accuracy
+/// 91.5 → 92.1%, held-out out-of-scope recall 67 → 81%), while every amount of
+/// public sentiment data tried (40, 80, 150 per class) lowered validation and
+/// held-out sentiment accuracy (held-out 95.3% without, 87–91% with): Reddit
+/// emotions and product reviews are another genre than messages to a shop,
+/// so sentiment trains on our own data only unless asked otherwise.
 impl Default for PublicMix {
     fn default() -> Self {
         PublicMix {
             per_intent: 60,
             out_of_scope_en: 200,
             out_of_scope_zh: 150,
-            per_sentiment: 150,
+            per_sentiment: 0,
             max_sentiment_chars: 120,
         }
     }

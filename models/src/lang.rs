@@ -7,7 +7,19 @@
 //! make it panic), which matters because it runs on every message.
 
 /// A language the bot can answer in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     /// Chinese (simplified answers). The default: the shop's home language,
@@ -59,7 +71,9 @@ impl std::str::FromStr for Language {
         match s.trim().to_ascii_lowercase().as_str() {
             "zh" => Ok(Language::Zh),
             "en" => Ok(Language::En),
-            other => Err(format!("unknown language {other:?} (expected \"zh\" or \"en\")")),
+            other => Err(format!(
+                "unknown language {other:?} (expected \"zh\" or \"en\")"
+            )),
         }
     }
 }

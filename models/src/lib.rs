@@ -24,7 +24,7 @@ pub use bert::LinearFormat;
 pub use e5::{E5Encoder, E5Options};
 pub use heads::{Classifier, IntentScores, SentimentLabel, SentimentScores};
 pub use lang::{detect_language, Language};
-pub use pool::{InferencePool, PoolConfig};
+pub use pool::{prefer_single_threaded_kernels, InferencePool, PoolConfig};
 pub use train::{train_shipped, TrainConfig, TrainReport};
 
 /// What a text is for, because E5 models are trained with a role prefix:

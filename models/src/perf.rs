@@ -90,7 +90,11 @@ pub fn measure_batch_throughput(
         batch_size,
         texts: texts.len(),
         seconds,
-        texts_per_sec: if seconds > 0.0 { texts.len() as f64 / seconds } else { 0.0 },
+        texts_per_sec: if seconds > 0.0 {
+            texts.len() as f64 / seconds
+        } else {
+            0.0
+        },
     })
 }
 
@@ -145,7 +149,9 @@ mod tests {
     fn measurements_run_on_the_tiny_model() {
         let enc = E5Encoder::tiny_random(0);
         let texts = ["a", "bb", "退货", "where", "ok"];
-        let lat = measure_single_latency(&enc, &texts, TextRole::Query).expect("latency").expect("stats");
+        let lat = measure_single_latency(&enc, &texts, TextRole::Query)
+            .expect("latency")
+            .expect("stats");
         assert_eq!(lat.count, 5);
         let tp = measure_batch_throughput(&enc, &texts, 2, TextRole::Query).expect("throughput");
         assert_eq!((tp.texts, tp.batch_size), (5, 2));

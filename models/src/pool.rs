@@ -28,19 +28,16 @@ use crate::{Encoder, ModelError, TextRole};
 /// Sizing of an [`InferencePool`]. Zero values are raised to 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Worker threads; default one per core. Measured on the 2-core host,
-    /// candle's own intra-op threading (rayon GEMM plus a spinning barrier
-    /// pool) cost ~35% more CPU per message than single-threaded kernels, so
-    /// the best setup is one worker per core with `RAYON_NUM_THREADS=1
-    /// CANDLE_NUM_THREADS=1` in the process environment (candle reads them
-    /// once, before any model runs, so they belong in the deployment, not in
-    /// code). Without them, extra workers mostly wait on candle's pool.
+    /// Worker threads; default one per core. Pair with single-threaded
+    /// kernels ([`prefer_single_threaded_kernels`]): on the 2-core host,
+    /// candle's intra-op threading cost 60–70% more CPU per message in
+    /// batches, and extra workers would mostly wait on candle's own pool.
     pub workers: usize,
     /// Requests that may wait in the queue before `embed` reports
     /// [`ModelError::Overloaded`].
     pub queue_capacity: usize,
-    /// Most texts encoded in one forward pass. 16 measured faster per
-    /// message than 32 (attention still pads to the longest text).
+    /// Most texts encoded in one forward pass. Per-message cost was flat from
+    /// 16 to 32 on the build host, so 16 keeps batch latency lower for free.
     pub max_batch: usize,
     /// How long a worker holding one request waits for more to batch with
     /// it. Adds at most this much latency when the pool is idle.
@@ -54,6 +51,25 @@ impl Default for PoolConfig {
             queue_capacity: 256,
             max_batch: 16,
             max_wait: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Makes candle's CPU kernels single-threaded (`RAYON_NUM_THREADS=1`,
+/// `CANDLE_NUM_THREADS=1`) unless those variables are already set, so the
+/// pool's workers — one per core — are the only parallelism. Measured on the
+/// 2-core host (f32, batches of 16): 10.7 CPU-ms per message versus 17.7
+/// with candle's default intra-op threading (rayon GEMM plus a spinning
+/// barrier pool), and the same single-message latency under load.
+///
+/// Candle reads these variables once, lazily, so call this at the very start
+/// of `main`, before any thread exists (before building the tokio runtime):
+/// changing the environment while other threads may read it is unsound.
+/// Deployments can set the variables instead.
+pub fn prefer_single_threaded_kernels() {
+    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "1");
         }
     }
 }
@@ -218,7 +234,11 @@ impl Worker {
             let started = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| self.encoder.encode_batch(&texts, role)))
                 .unwrap_or_else(|_| Err(ModelError::Inference("encoder panicked".into())));
-            tracing::debug!(batch = jobs.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "encoded batch");
+            tracing::debug!(
+                batch = jobs.len(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "encoded batch"
+            );
             match result {
                 Ok(vectors) if vectors.len() == jobs.len() => {
                     for (job, v) in jobs.into_iter().zip(vectors) {
@@ -227,7 +247,11 @@ impl Worker {
                     }
                 }
                 Ok(vectors) => {
-                    let msg = format!("encoder returned {} vectors for {} texts", vectors.len(), jobs.len());
+                    let msg = format!(
+                        "encoder returned {} vectors for {} texts",
+                        vectors.len(),
+                        jobs.len()
+                    );
                     for job in jobs {
                         let _ = job.reply.send(Err(ModelError::Inference(msg.clone())));
                     }
@@ -262,7 +286,11 @@ mod tests {
         fn name(&self) -> &str {
             "recording"
         }
-        fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+        fn encode_batch(
+            &self,
+            texts: &[&str],
+            role: TextRole,
+        ) -> Result<Vec<Vec<f32>>, ModelError> {
             self.batches.lock().expect("lock").push((texts.len(), role));
             if texts.contains(&"panic please") {
                 panic!("test panic");
@@ -299,7 +327,11 @@ mod tests {
         }
         fn encode_batch(&self, texts: &[&str], _: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
             let _ = self.entered.lock().expect("lock").send(());
-            self.gate.lock().expect("lock").recv().map_err(|_| ModelError::Stopped)?;
+            self.gate
+                .lock()
+                .expect("lock")
+                .recv()
+                .map_err(|_| ModelError::Stopped)?;
             Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
         }
     }
@@ -325,18 +357,37 @@ mod tests {
                 tokio::spawn(async move { pool.embed(t, TextRole::Query).await })
             })
             .collect();
-        let passage = pool.embed("退货政策".into(), TextRole::Passage).await.expect("passage");
+        let passage = pool
+            .embed("退货政策".into(), TextRole::Passage)
+            .await
+            .expect("passage");
         for (handle, text) in handles.into_iter().zip(&texts) {
             let got = handle.await.expect("join").expect("embed");
-            let want = enc.inner.encode_batch(&[text], TextRole::Query).expect("direct");
-            let diff = got.iter().zip(&want[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let want = enc
+                .inner
+                .encode_batch(&[text], TextRole::Query)
+                .expect("direct");
+            let diff = got
+                .iter()
+                .zip(&want[0])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(diff < 1e-5, "{text}: {diff}");
         }
-        let want = enc.inner.encode_batch(&["退货政策"], TextRole::Passage).expect("direct");
-        assert!(passage.iter().zip(&want[0]).all(|(a, b)| (a - b).abs() < 1e-5));
+        let want = enc
+            .inner
+            .encode_batch(&["退货政策"], TextRole::Passage)
+            .expect("direct");
+        assert!(passage
+            .iter()
+            .zip(&want[0])
+            .all(|(a, b)| (a - b).abs() < 1e-5));
         let batches = enc.batches.lock().expect("lock").clone();
         assert!(batches.iter().all(|&(n, _)| n <= 8), "{batches:?}");
-        assert!(batches.iter().any(|&(n, _)| n > 1), "no batching happened: {batches:?}");
+        assert!(
+            batches.iter().any(|&(n, _)| n > 1),
+            "no batching happened: {batches:?}"
+        );
         assert_eq!(batches.iter().map(|&(n, _)| n).sum::<usize>(), 13);
         assert_eq!(pool.queue_depth(), 0);
     }
@@ -368,7 +419,10 @@ mod tests {
         let started = Instant::now();
         let err = pool.embed("one too many".into(), TextRole::Query).await;
         assert!(matches!(err, Err(ModelError::Overloaded)), "{err:?}");
-        assert!(started.elapsed() < Duration::from_millis(50), "overload must not wait");
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "overload must not wait"
+        );
         for _ in 0..3 {
             open.send(()).expect("gate");
         }
@@ -384,10 +438,22 @@ mod tests {
             inner: E5Encoder::tiny_random(5),
             batches: Mutex::new(Vec::new()),
         });
-        let pool = InferencePool::start(enc, PoolConfig { max_wait: Duration::ZERO, ..PoolConfig::default() });
+        let pool = InferencePool::start(
+            enc,
+            PoolConfig {
+                max_wait: Duration::ZERO,
+                ..PoolConfig::default()
+            },
+        );
         let err = pool.embed("panic please".into(), TextRole::Query).await;
-        assert!(matches!(err, Err(ModelError::Inference(ref m)) if m.contains("panicked")), "{err:?}");
-        let ok = pool.embed("still alive?".into(), TextRole::Query).await.expect("worker survived");
+        assert!(
+            matches!(err, Err(ModelError::Inference(ref m)) if m.contains("panicked")),
+            "{err:?}"
+        );
+        let ok = pool
+            .embed("still alive?".into(), TextRole::Query)
+            .await
+            .expect("worker survived");
         assert_eq!(ok.len(), 64);
     }
 
@@ -407,7 +473,9 @@ mod tests {
         let pool = InferencePool::start(enc, config);
         {
             // Enqueue five requests (one poll each), then abandon them.
-            let mut futures: Vec<_> = (0..5).map(|i| Box::pin(pool.embed(format!("q{i}"), TextRole::Query))).collect();
+            let mut futures: Vec<_> = (0..5)
+                .map(|i| Box::pin(pool.embed(format!("q{i}"), TextRole::Query)))
+                .collect();
             rt.block_on(async {
                 for f in &mut futures {
                     let _ = tokio::time::timeout(Duration::from_millis(1), f.as_mut()).await;

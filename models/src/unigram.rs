@@ -40,7 +40,9 @@ pub struct CompactUnigram {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl CompactUnigram {
@@ -51,7 +53,10 @@ impl CompactUnigram {
     pub fn new(vocab: Vec<(String, f64)>, unk_id: Option<usize>) -> Result<Self, String> {
         let unk_id = unk_id.ok_or("a Unigram vocabulary needs an unk_id")?;
         if unk_id >= vocab.len() {
-            return Err(format!("unk_id {unk_id} is outside the {}-piece vocabulary", vocab.len()));
+            return Err(format!(
+                "unk_id {unk_id} is outside the {}-piece vocabulary",
+                vocab.len()
+            ));
         }
         let total: usize = vocab.iter().map(|(p, _)| p.len()).sum();
         if total >= u32::MAX as usize || vocab.len() >= (EMPTY / 2) as usize {
@@ -122,12 +127,25 @@ impl CompactUnigram {
         }
         let n = text.len();
         let unk_score = self.min_score - UNK_PENALTY;
-        let mut best = vec![Best { score: 0.0, start: 0, id: 0, set: false }; n + 1];
+        let mut best = vec![
+            Best {
+                score: 0.0,
+                start: 0,
+                id: 0,
+                set: false
+            };
+            n + 1
+        ];
         // A candidate replaces a node only if it is the first or strictly better.
         fn relax(best: &mut [Best], end: usize, start: usize, score: f64, id: u32) {
             let node = &mut best[end];
             if !node.set || score > node.score {
-                *node = Best { score, start, id, set: true };
+                *node = Best {
+                    score,
+                    start,
+                    id,
+                    set: true,
+                };
             }
         }
         let mut start = 0;
@@ -148,7 +166,13 @@ impl CompactUnigram {
                 }
             }
             if !single {
-                relax(&mut best, start + char_len, start, here + unk_score, self.unk_id);
+                relax(
+                    &mut best,
+                    start + char_len,
+                    start,
+                    here + unk_score,
+                    self.unk_id,
+                );
             }
             start += char_len;
         }
@@ -157,7 +181,9 @@ impl CompactUnigram {
         while end > 0 {
             let node = best[end];
             match out.last_mut() {
-                Some(last) if node.id == self.unk_id && last.2 == self.unk_id => last.0 = node.start,
+                Some(last) if node.id == self.unk_id && last.2 == self.unk_id => {
+                    last.0 = node.start
+                }
                 _ => out.push((node.start, end, node.id)),
             }
             end = node.start;
@@ -180,7 +206,11 @@ impl Model for CompactUnigram {
                 let value = &sequence[start..end];
                 // A fused unknown run keeps the unk id unless the whole run
                 // happens to be a piece (mirrors `tokenizers`' lookup).
-                let id = if id == self.unk_id { self.lookup(value).unwrap_or(id) } else { id };
+                let id = if id == self.unk_id {
+                    self.lookup(value).unwrap_or(id)
+                } else {
+                    id
+                };
                 Token::new(id, value.to_owned(), (start, end))
             })
             .collect())
@@ -195,7 +225,9 @@ impl Model for CompactUnigram {
     }
 
     fn get_vocab(&self) -> HashMap<String, u32> {
-        (0..self.scores.len() as u32).map(|id| (self.piece(id).to_owned(), id)).collect()
+        (0..self.scores.len() as u32)
+            .map(|id| (self.piece(id).to_owned(), id))
+            .collect()
     }
 
     fn get_vocab_size(&self) -> usize {
@@ -238,10 +270,15 @@ impl<'de> Deserialize<'de> for CompactUnigram {
         }
         let raw = Raw::deserialize(deserializer)?;
         if raw.kind != "Unigram" {
-            return Err(serde::de::Error::custom(format!("expected a Unigram model, found {}", raw.kind)));
+            return Err(serde::de::Error::custom(format!(
+                "expected a Unigram model, found {}",
+                raw.kind
+            )));
         }
         if raw.byte_fallback {
-            return Err(serde::de::Error::custom("Unigram byte_fallback is not supported"));
+            return Err(serde::de::Error::custom(
+                "Unigram byte_fallback is not supported",
+            ));
         }
         CompactUnigram::new(raw.vocab, raw.unk_id).map_err(serde::de::Error::custom)
     }
@@ -250,14 +287,28 @@ impl<'de> Deserialize<'de> for CompactUnigram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokenizers::models::unigram::Unigram;
     use proptest::prelude::*;
+    use tokenizers::models::unigram::Unigram;
 
     fn vocab() -> Vec<(String, f64)> {
         [
-            ("<unk>", 0.0), ("a", -1.0), ("b", -1.5), ("c", -1.2), ("d", -2.0), ("cd", -1.0),
-            ("ab", -1.8), ("abc", -2.5), ("abcd", -2.6), ("▁", -0.5), ("▁a", -1.1), ("好", -1.0),
-            ("你好", -1.4), ("xx", -30.0), ("é", -3.0), ("ab", -0.7), ("c", -2.0),
+            ("<unk>", 0.0),
+            ("a", -1.0),
+            ("b", -1.5),
+            ("c", -1.2),
+            ("d", -2.0),
+            ("cd", -1.0),
+            ("ab", -1.8),
+            ("abc", -2.5),
+            ("abcd", -2.6),
+            ("▁", -0.5),
+            ("▁a", -1.1),
+            ("好", -1.0),
+            ("你好", -1.4),
+            ("xx", -30.0),
+            ("é", -3.0),
+            ("ab", -0.7),
+            ("c", -2.0),
         ]
         .iter()
         .map(|(p, s)| (p.to_string(), *s))
@@ -265,19 +316,35 @@ mod tests {
     }
 
     fn ids(tokens: &[Token]) -> Vec<(u32, String, (usize, usize))> {
-        tokens.iter().map(|t| (t.id, t.value.clone(), t.offsets)).collect()
+        tokens
+            .iter()
+            .map(|t| (t.id, t.value.clone(), t.offsets))
+            .collect()
     }
 
     #[test]
     fn matches_tokenizers_unigram_on_examples() {
         let ours = CompactUnigram::new(vocab(), Some(0)).expect("ours");
         let theirs = Unigram::from(vocab(), Some(0), false).expect("theirs");
-        for text in ["abcdacdxx", "▁abcd▁a", "你好好", "qqq你好zz", "éab", "", "x", "cdcdab"] {
+        for text in [
+            "abcdacdxx",
+            "▁abcd▁a",
+            "你好好",
+            "qqq你好zz",
+            "éab",
+            "",
+            "x",
+            "cdcdab",
+        ] {
             let a = ours.tokenize(text).expect("ours");
             let b = theirs.tokenize(text).expect("theirs");
             assert_eq!(ids(&a), ids(&b), "{text}");
         }
-        assert_eq!(ours.token_to_id("ab"), Some(15), "duplicates resolve to the later id");
+        assert_eq!(
+            ours.token_to_id("ab"),
+            Some(15),
+            "duplicates resolve to the later id"
+        );
         assert_eq!(ours.id_to_token(12).as_deref(), Some("你好"));
         assert_eq!(ours.id_to_token(99), None);
         assert_eq!(ours.get_vocab_size(), 17);
@@ -290,7 +357,8 @@ mod tests {
         assert!(CompactUnigram::new(vocab(), Some(17)).is_err());
         let json = r#"{"type": "BPE", "unk_id": 0, "vocab": [["<unk>", 0.0]]}"#;
         assert!(serde_json::from_str::<CompactUnigram>(json).is_err());
-        let json = r#"{"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]], "byte_fallback": true}"#;
+        let json =
+            r#"{"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]], "byte_fallback": true}"#;
         assert!(serde_json::from_str::<CompactUnigram>(json).is_err());
     }
 
@@ -301,7 +369,10 @@ mod tests {
         let files = ours.save(dir.path(), Some("t")).expect("save");
         let text = std::fs::read_to_string(&files[0]).expect("read");
         let back: CompactUnigram = serde_json::from_str(&text).expect("load");
-        assert_eq!(ids(&back.tokenize("abcdé你好").expect("a")), ids(&ours.tokenize("abcdé你好").expect("b")));
+        assert_eq!(
+            ids(&back.tokenize("abcdé你好").expect("a")),
+            ids(&ours.tokenize("abcdé你好").expect("b"))
+        );
     }
 
     proptest! {

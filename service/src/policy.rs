@@ -58,7 +58,7 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { anger_threshold: 0.5, anger_trend_floor: 0.3, min_intent_confidence: 0.45, agent_intent_confidence: 0.6 }
+        Self { anger_threshold: 0.6, anger_trend_floor: 0.45, min_intent_confidence: 0.45, agent_intent_confidence: 0.6 }
     }
 }
 
@@ -352,10 +352,10 @@ mod tests {
     #[test]
     fn rising_anger_hands_off_before_the_threshold() {
         let mut i = input("order_tracking", 0.9);
-        i.history.earlier_anger = vec![0.05, 0.2];
-        i.anger = 0.35;
+        i.history.earlier_anger = vec![0.1, 0.3];
+        i.anger = 0.5;
         assert!(matches!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::NegativeSentiment, .. }));
-        i.history.earlier_anger = vec![0.3, 0.2];
+        i.history.earlier_anger = vec![0.4, 0.3];
         assert!(matches!(decide(&i, &PolicyConfig::default()), Decision::Answer(_)));
     }
 

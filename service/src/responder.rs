@@ -201,7 +201,7 @@ impl Responder {
             out_of_scope: u.out_of_scope,
             anger: u.anger,
             cues: cues::detect(text),
-            kb: reconcile_kb(&index, &hits, u.top_intent()),
+            kb: reconcile_kb(&index, &hits, u.top_intent(), u.intents.first().map(|(_, p)| *p).unwrap_or(0.0)),
             history: summarise_history(&history_turns, open_handoff.is_some()),
             orders: orders.clone(),
         };
@@ -440,9 +440,12 @@ fn source_pb(hit: Hit) -> pb::Source {
     pb::Source { article_id: hit.article_id, title: hit.title, score: hit.score, snippet: hit.snippet }
 }
 
-/// Prefers, among close retrieval hits, an article written for the predicted
-/// intent, then asks the knowledge base whether the best one is confident.
-fn reconcile_kb(index: &KnowledgeIndex, hits: &[Hit], intent: &str) -> KbMatch {
+/// Reconciles retrieval with the intent: among close hits an article written
+/// for the predicted intent is preferred, and when the classifier is sure of
+/// the intent, its best-ranked article answers even if retrieval alone would
+/// call it a close call or too weak (two independent signals agree).
+fn reconcile_kb(index: &KnowledgeIndex, hits: &[Hit], intent: &str, intent_confidence: f32) -> KbMatch {
+    const SURE_INTENT: f32 = 0.8;
     let Some(top) = hits.first() else { return KbMatch::None };
     let serves_intent = |hit: &Hit| index.article(&hit.article_id).is_some_and(|a| a.intents().iter().any(|i| i == intent));
     let mut ordered: Vec<Hit> = hits.to_vec();
@@ -452,10 +455,15 @@ fn reconcile_kb(index: &KnowledgeIndex, hits: &[Hit], intent: &str) -> KbMatch {
             ordered.insert(0, preferred);
         }
     }
+    let sure = intent_confidence >= SURE_INTENT;
+    let best_for_intent = || hits.iter().find(|h| serves_intent(h)).map(|h| KbMatch::Confident { article_id: h.article_id.clone(), score: h.score });
     match index.decide(&ordered) {
         Match::Confident(hit) => KbMatch::Confident { article_id: hit.article_id, score: hit.score },
-        Match::Ambiguous(a, b) => KbMatch::Ambiguous { first: a.article_id, second: b.article_id },
-        Match::NoMatch => KbMatch::None,
+        Match::Ambiguous(a, b) => match best_for_intent() {
+            Some(found) if sure => found,
+            _ => KbMatch::Ambiguous { first: a.article_id, second: b.article_id },
+        },
+        Match::NoMatch => best_for_intent().filter(|_| sure).unwrap_or(KbMatch::None),
     }
 }
 
