@@ -300,8 +300,11 @@ fn read_raw(path: &Path, display: String) -> Result<RawFile, ModelError> {
     })
 }
 
-/// Parses every non-blank line as a JSON object; `line` is 1-based.
-fn records(file: &RawFile) -> Result<Vec<(usize, Map<String, Value>)>, ModelError> {
+/// One parsed JSONL line: 1-based line number and the object.
+type Record = (usize, Map<String, Value>);
+
+/// Parses every non-blank line as a JSON object.
+fn records(file: &RawFile) -> Result<Vec<Record>, ModelError> {
     let mut out = Vec::new();
     for (i, line) in file.text.lines().enumerate() {
         let line_no = i + 1;

@@ -57,11 +57,6 @@ impl SentimentLabel {
             SentimentLabel::Angry => "angry",
         }
     }
-
-    /// Inverse of [`SentimentLabel::as_str`].
-    pub fn parse(s: &str) -> Option<SentimentLabel> {
-        SentimentLabel::ALL.into_iter().find(|l| l.as_str() == s)
-    }
 }
 
 impl fmt::Display for SentimentLabel {

@@ -4,8 +4,13 @@
 //! computed once and cached ([`crate::cache`]), so a full run is seconds of
 //! MLP training after the first encoding pass. Everything random (data
 //! sampling, validation split, initialisation, shuffling, dropout) draws from
-//! one seeded RNG — candle's own CPU RNG cannot be seeded — so the same seed
-//! and data give the same heads.
+//! RNGs derived from the configured seed — never candle's own CPU RNG, which
+//! cannot be seeded — so the same seed and data give the same heads.
+//!
+//! Speed note: candle runs large element-wise ops on a spin-waiting thread
+//! pool. On a CPU shared with other busy processes that costs ~3× (measured
+//! 73 → 23 ms per step on the loaded 2-core build host); `CANDLE_NUM_THREADS=1`
+//! avoids it. On an idle machine the default is fine.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -178,17 +183,19 @@ fn loss(logits: &Tensor, y: &Tensor, class_w: &Tensor, smoothing: f32) -> candle
     per.mul(&w)?.sum_all()?.div(&w.sum_all()?)
 }
 
-fn snapshot(layers: &[(Var, Var)]) -> candle_core::Result<Vec<(Vec<f32>, Vec<f32>, usize, usize)>> {
+fn snapshot(layers: &[(Var, Var)]) -> Result<Member, ModelError> {
+    let err = train_err("weight snapshot");
     layers
         .iter()
         .map(|(w, b)| {
-            let (out_dim, in_dim) = w.as_tensor().dims2()?;
-            Ok((
-                w.as_tensor().flatten_all()?.to_vec1::<f32>()?,
-                b.as_tensor().to_vec1::<f32>()?,
-                in_dim,
-                out_dim,
-            ))
+            let (out_dim, in_dim) = w.as_tensor().dims2().map_err(&err)?;
+            let weight = w
+                .as_tensor()
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(&err)?;
+            let bias = b.as_tensor().to_vec1::<f32>().map_err(&err)?;
+            Dense::new(weight, bias, in_dim, out_dim)
         })
         .collect()
 }
@@ -314,7 +321,7 @@ fn fit_member(p: &Prepared, val_y: &[usize], cfg: &HeadConfig, seed: u64) -> Res
     .map_err(&err)?;
 
     let mut order: Vec<u32> = (0..p.n as u32).collect();
-    let mut best = (snapshot(&layers).map_err(&err)?, 0usize, -1.0f32, f64::INFINITY);
+    let mut best = (snapshot(&layers)?, 0usize, -1.0f32, f64::INFINITY);
     let mut since_best = 0;
     let mut epochs_run = 0;
     for epoch in 1..=cfg.max_epochs {
@@ -337,7 +344,7 @@ fn fit_member(p: &Prepared, val_y: &[usize], cfg: &HeadConfig, seed: u64) -> Res
         }
         let vacc = accuracy(&vlogits, val_y);
         if vacc > best.2 || (vacc == best.2 && vloss < best.3) {
-            best = (snapshot(&layers).map_err(&err)?, epoch, vacc, vloss);
+            best = (snapshot(&layers)?, epoch, vacc, vloss);
             since_best = 0;
         } else {
             since_best += 1;
@@ -346,12 +353,7 @@ fn fit_member(p: &Prepared, val_y: &[usize], cfg: &HeadConfig, seed: u64) -> Res
             }
         }
     }
-    let dense = best
-        .0
-        .into_iter()
-        .map(|(w, b, i, o)| Dense::new(w, b, i, o))
-        .collect::<Result<Member, _>>()?;
-    Ok((dense, best.1, epochs_run))
+    Ok((best.0, best.1, epochs_run))
 }
 
 fn accuracy(logits: &[Vec<f32>], y: &[usize]) -> f32 {
@@ -841,7 +843,7 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
             count,
         })
         .collect();
-    confusions.sort_by(|a, b| b.count.cmp(&a.count));
+    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
     confusions.truncate(10);
     let intent_report = IntentReport {
         head: summary(&intent, it_train.len(), it_val.len(), intent_heldout.examples.len()),
