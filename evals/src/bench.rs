@@ -110,18 +110,9 @@ pub fn write_bench_report(args: &BenchArgs, run: &BenchRun) -> anyhow::Result<Be
 }
 
 fn markdown(report: &BenchReport<'_>) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# xiaoer benchmark report: {}\n", report.dataset);
-    let _ = writeln!(md, "- started: {}", report.run.started_at);
-    let _ = writeln!(
-        md,
-        "- git revision: {}",
-        report
-            .run
-            .git_revision
-            .as_deref()
-            .unwrap_or("unknown (no git checkout)")
-    );
+    let mut md = report
+        .run
+        .markdown_header(&format!("xiaoer benchmark report: {}", report.dataset));
     let _ = writeln!(
         md,
         "- dataset: {} (version {})",

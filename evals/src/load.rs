@@ -333,18 +333,7 @@ async fn run_worker(
 
 fn markdown(report: &LoadReport<'_>) -> String {
     let outcome = report.outcome;
-    let mut md = String::new();
-    let _ = writeln!(md, "# xiaoer load report\n");
-    let _ = writeln!(md, "- started: {}", report.run.started_at);
-    let _ = writeln!(
-        md,
-        "- git revision: {}",
-        report
-            .run
-            .git_revision
-            .as_deref()
-            .unwrap_or("unknown (no git checkout)")
-    );
+    let mut md = report.run.markdown_header("xiaoer load report");
     let _ = writeln!(md, "- endpoint: {}", report.endpoint);
     let _ = writeln!(
         md,

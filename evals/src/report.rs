@@ -29,6 +29,18 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
+    /// The opening lines every report.md shares: title, start time, revision.
+    pub fn markdown_header(&self, title: &str) -> String {
+        let revision = self
+            .git_revision
+            .as_deref()
+            .unwrap_or("unknown (no git checkout)");
+        format!(
+            "# {title}\n\n- started: {}\n- git revision: {revision}\n",
+            self.started_at
+        )
+    }
+
     /// Captures the current time and revision.
     pub fn now() -> Self {
         RunInfo {

@@ -344,18 +344,7 @@ fn group_table(
 
 fn markdown(report: &CasesReport<'_>, suite: &CaseSuite) -> String {
     let metrics = report.metrics;
-    let mut md = String::new();
-    let _ = writeln!(md, "# xiaoer case suite report\n");
-    let _ = writeln!(md, "- started: {}", report.run.started_at);
-    let _ = writeln!(
-        md,
-        "- git revision: {}",
-        report
-            .run
-            .git_revision
-            .as_deref()
-            .unwrap_or("unknown (no git checkout)")
-    );
+    let mut md = report.run.markdown_header("xiaoer case suite report");
     let _ = writeln!(
         md,
         "- model version: {}",

@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use crate::cache::EmbeddingCache;
 use crate::calibrate::{
-    argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature, softmax,
-    OosOperatingPoint,
+    argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature,
+    softmax, OosOperatingPoint,
 };
 use crate::data::load_public_pairs;
 use crate::train::{fit_head, HeadConfig};
@@ -31,11 +31,13 @@ use crate::{Encoder, ModelError, TextRole};
 /// A published result to compare against.
 #[derive(Debug, Clone, Serialize)]
 pub struct Anchor {
+    /// Model and training regime the number belongs to.
     pub system: &'static str,
     /// Metric name as used in the result struct.
     pub metric: &'static str,
     /// Percent.
     pub value: f32,
+    /// Where the number was published, so it can be checked.
     pub source: &'static str,
 }
 
@@ -74,9 +76,13 @@ pub const CLINC150_ANCHORS: [Anchor; 2] = [
 /// Inputs shared by the benchmark runners.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// Folder with `banking77/` and `clinc150/` (read only).
     pub datasets_dir: PathBuf,
+    /// Embedding cache, shared with shipped-head training.
     pub cache_dir: PathBuf,
+    /// Seed of the validation carve-out, initialisation and dropout.
     pub seed: u64,
+    /// Head trained on each benchmark.
     pub head: HeadConfig,
     /// Share of BANKING77 `train` held back for validation (it has no
     /// official validation split).
@@ -110,29 +116,40 @@ impl BenchConfig {
 /// BANKING77 result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Banking77Result {
+    /// [`Encoder::name`] of the frozen encoder.
     pub encoder: String,
+    /// Examples the head was trained on (train minus validation share).
     pub train_examples: usize,
+    /// Validation carve-out used for early stopping and temperature.
     pub val_examples: usize,
+    /// Official test examples.
     pub test_examples: usize,
-    /// Percent.
+    /// Percent, the headline number.
     pub test_accuracy: f32,
-    /// Percent.
+    /// Percent (optimistic: early stopping looked at it).
     pub val_accuracy: f32,
     /// Per ensemble member.
     pub best_epochs: Vec<usize>,
+    /// Fitted on validation.
     pub temperature: f32,
-    /// Test ECE at temperature 1 and at the fitted temperature.
+    /// Test ECE at temperature 1.
     pub ece_before: f32,
+    /// Test ECE at the fitted temperature.
     pub ece_after: f32,
+    /// Embedding time (near zero with a warm cache).
     pub embed_seconds: f32,
+    /// Head training and evaluation time.
     pub train_seconds: f32,
+    /// Hyper-parameters used, for reproduction.
     pub head: HeadConfig,
+    /// Published numbers to compare against.
     pub anchors: Vec<Anchor>,
 }
 
 /// One CLINC150 out-of-scope strategy.
 #[derive(Debug, Clone, Serialize)]
 pub struct OosVariant {
+    /// `threshold` or `oos_class_plus_threshold`.
     pub name: &'static str,
     /// Per ensemble member.
     pub best_epochs: Vec<usize>,
@@ -148,15 +165,25 @@ pub struct OosVariant {
 /// CLINC150 result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Clinc150Result {
+    /// [`Encoder::name`] of the frozen encoder.
     pub encoder: String,
+    /// In-scope training examples (`oos_train` not counted).
     pub train_examples: usize,
+    /// In-scope test examples.
     pub test_in_scope: usize,
+    /// Out-of-scope test examples.
     pub test_oos: usize,
+    /// 150-class head, out of scope by threshold only.
     pub threshold_variant: OosVariant,
+    /// 151-class head with a trained `oos` class, plus a threshold.
     pub oos_class_variant: OosVariant,
+    /// Embedding time (near zero with a warm cache).
     pub embed_seconds: f32,
+    /// Training and evaluation time of both variants.
     pub train_seconds: f32,
+    /// Hyper-parameters used, for reproduction.
     pub head: HeadConfig,
+    /// Published numbers to compare against.
     pub anchors: Vec<Anchor>,
 }
 
@@ -199,7 +226,11 @@ fn read_split(
     Ok(split)
 }
 
-fn embed(cache: &mut EmbeddingCache, encoder: &dyn Encoder, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
+fn embed(
+    cache: &mut EmbeddingCache,
+    encoder: &dyn Encoder,
+    texts: &[String],
+) -> Result<Vec<Vec<f32>>, ModelError> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     cache.embed(encoder, &refs, TextRole::Query)
 }
@@ -218,7 +249,10 @@ fn pct(v: f32) -> f32 {
 
 /// Trains on BANKING77 `train` (minus a stratified validation share) and
 /// reports `test` accuracy.
-pub fn run_banking77(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Banking77Result, ModelError> {
+pub fn run_banking77(
+    cfg: &BenchConfig,
+    encoder: &dyn Encoder,
+) -> Result<Banking77Result, ModelError> {
     let mut index = BTreeMap::new();
     let train = read_split(cfg, "banking77", "train.jsonl", &mut index, true)?;
     let test = read_split(cfg, "banking77", "test.jsonl", &mut index, false)?;
@@ -286,7 +320,10 @@ pub fn run_banking77(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Banking
 /// CLINC150 with Larson et al.'s protocol, two ways: (1) threshold only on a
 /// 150-class head, (2) a 151st `oos` class trained on `oos_train` plus a
 /// threshold. Thresholds and temperatures come from `val`/`oos_val` only.
-pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150Result, ModelError> {
+pub fn run_clinc150(
+    cfg: &BenchConfig,
+    encoder: &dyn Encoder,
+) -> Result<Clinc150Result, ModelError> {
     let mut index = BTreeMap::new();
     let train = read_split(cfg, "clinc150", "train.jsonl", &mut index, true)?;
     let val = read_split(cfg, "clinc150", "val.jsonl", &mut index, false)?;
@@ -305,10 +342,15 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
     let (oos_train_x, oos_val_x, oos_test_x) = (emb(&oos_train)?, emb(&oos_val)?, emb(&oos_test)?);
     let embed_seconds = start.elapsed().as_secs_f32();
 
-    let concat = |a: &[Vec<f32>], b: &[Vec<f32>]| -> Vec<Vec<f32>> { a.iter().chain(b).cloned().collect() };
+    let concat =
+        |a: &[Vec<f32>], b: &[Vec<f32>]| -> Vec<Vec<f32>> { a.iter().chain(b).cloned().collect() };
     // Gold for OOS evaluation: in-scope class or None.
     let gold = |inside: &[usize], n_oos: usize| -> Vec<Option<usize>> {
-        inside.iter().map(|&y| Some(y)).chain(std::iter::repeat_n(None, n_oos)).collect()
+        inside
+            .iter()
+            .map(|&y| Some(y))
+            .chain(std::iter::repeat_n(None, n_oos))
+            .collect()
     };
     let eval_x = concat(&val_x, &oos_val_x);
     let eval_gold = gold(&val.labels, oos_val_x.len());
@@ -317,16 +359,37 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
 
     let start = Instant::now();
     // (1) Threshold only: early stopping and temperature on in-scope val.
-    let mut fit = fit_head(&train_x, &train.labels, &val_x, &val.labels, labels.clone(), &cfg.head, cfg.seed)?;
+    let mut fit = fit_head(
+        &train_x,
+        &train.labels,
+        &val_x,
+        &val.labels,
+        labels.clone(),
+        &cfg.head,
+        cfg.seed,
+    )?;
     let vlogits: Vec<Vec<f32>> = val_x.iter().map(|x| fit.head.logits(x)).collect();
-    fit.head.set_temperature(fit_temperature(&vlogits, &val.labels));
-    let probs = |xs: &[Vec<f32>], head: &crate::heads::Head| -> Vec<Vec<f32>> { xs.iter().map(|x| head.probs(x)).collect() };
-    let chosen = choose_oos_threshold(&probs(&eval_x, &fit.head), &eval_gold, None, cfg.max_false_reject);
+    fit.head
+        .set_temperature(fit_temperature(&vlogits, &val.labels));
+    let probs = |xs: &[Vec<f32>], head: &crate::heads::Head| -> Vec<Vec<f32>> {
+        xs.iter().map(|x| head.probs(x)).collect()
+    };
+    let chosen = choose_oos_threshold(
+        &probs(&eval_x, &fit.head),
+        &eval_gold,
+        None,
+        cfg.max_false_reject,
+    );
     let threshold_variant = OosVariant {
         name: "threshold",
         best_epochs: fit.best_epochs.clone(),
         val: chosen,
-        test: evaluate_oos(&probs(&test_all, &fit.head), &test_gold, None, chosen.threshold),
+        test: evaluate_oos(
+            &probs(&test_all, &fit.head),
+            &test_gold,
+            None,
+            chosen.threshold,
+        ),
         test_class_only: None,
     };
 
@@ -334,12 +397,27 @@ pub fn run_clinc150(cfg: &BenchConfig, encoder: &dyn Encoder) -> Result<Clinc150
     let mut labels_oos = labels;
     labels_oos.push("oos".into());
     let x2 = concat(&train_x, &oos_train_x);
-    let y2: Vec<usize> = train.labels.iter().copied().chain(std::iter::repeat_n(in_scope, oos_train_x.len())).collect();
-    let vy2: Vec<usize> = val.labels.iter().copied().chain(std::iter::repeat_n(in_scope, oos_val_x.len())).collect();
+    let y2: Vec<usize> = train
+        .labels
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(in_scope, oos_train_x.len()))
+        .collect();
+    let vy2: Vec<usize> = val
+        .labels
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(in_scope, oos_val_x.len()))
+        .collect();
     let mut fit2 = fit_head(&x2, &y2, &eval_x, &vy2, labels_oos, &cfg.head, cfg.seed)?;
     let vlogits2: Vec<Vec<f32>> = eval_x.iter().map(|x| fit2.head.logits(x)).collect();
     fit2.head.set_temperature(fit_temperature(&vlogits2, &vy2));
-    let chosen2 = choose_oos_threshold(&probs(&eval_x, &fit2.head), &eval_gold, Some(in_scope), cfg.max_false_reject);
+    let chosen2 = choose_oos_threshold(
+        &probs(&eval_x, &fit2.head),
+        &eval_gold,
+        Some(in_scope),
+        cfg.max_false_reject,
+    );
     let test_probs2 = probs(&test_all, &fit2.head);
     let oos_class_variant = OosVariant {
         name: "oos_class_plus_threshold",
@@ -425,17 +503,30 @@ mod tests {
         write(dir.path(), "clinc150/val.jsonl", &rows(&labels, 5, 200));
         write(dir.path(), "clinc150/test.jsonl", &rows(&labels, 5, 100));
         for (file, n) in [("oos_train", 10), ("oos_val", 5), ("oos_test", 5)] {
-            let oos: Vec<(String, &str)> = (0..n).map(|i| (format!("zzq xyv {file} {i}"), "oos")).collect();
+            let oos: Vec<(String, &str)> = (0..n)
+                .map(|i| (format!("zzq xyv {file} {i}"), "oos"))
+                .collect();
             write(dir.path(), &format!("clinc150/{file}.jsonl"), &oos);
         }
         let result = run_clinc150(&config(dir.path()), &HashEncoder::new(64)).expect("bench");
         assert_eq!((result.test_in_scope, result.test_oos), (15, 5));
         assert!(result.threshold_variant.test_class_only.is_none());
         assert!(result.oos_class_variant.test_class_only.is_some());
-        assert!(result.oos_class_variant.test.in_scope_accuracy > 0.6, "{result:?}");
+        assert!(
+            result.oos_class_variant.test.in_scope_accuracy > 0.6,
+            "{result:?}"
+        );
         // An unknown test label is a clear data error.
-        write(dir.path(), "clinc150/test.jsonl", &[("hello".to_string(), "greeting")]);
-        let err = run_clinc150(&config(dir.path()), &HashEncoder::new(64)).expect_err("unknown label");
-        assert!(err.to_string().contains("label greeting does not occur"), "{err}");
+        write(
+            dir.path(),
+            "clinc150/test.jsonl",
+            &[("hello".to_string(), "greeting")],
+        );
+        let err =
+            run_clinc150(&config(dir.path()), &HashEncoder::new(64)).expect_err("unknown label");
+        assert!(
+            err.to_string().contains("label greeting does not occur"),
+            "{err}"
+        );
     }
 }

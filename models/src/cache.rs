@@ -46,7 +46,13 @@ impl EmbeddingCache {
         let dim = encoder.dim();
         let safe: String = model
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = cache_dir.join(format!("{safe}-{dim}.embcache"));
         let write_err = |e: std::io::Error| ModelError::Write {
@@ -78,8 +84,12 @@ impl EmbeddingCache {
             }
             if whole != body.len() {
                 tracing::warn!(path = %path.display(), "dropping torn record at end of embedding cache");
-                let file = OpenOptions::new().write(true).open(&path).map_err(write_err)?;
-                file.set_len((HEADER_LEN + whole) as u64).map_err(write_err)?;
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(write_err)?;
+                file.set_len((HEADER_LEN + whole) as u64)
+                    .map_err(write_err)?;
             }
         } else {
             if !bytes.is_empty() {
@@ -124,7 +134,12 @@ impl EmbeddingCache {
     /// Embeddings of `texts` in order, encoding (in length-sorted batches)
     /// and persisting only those not cached yet. `encoder` must be the one
     /// the cache was opened for.
-    pub fn embed(&mut self, encoder: &dyn Encoder, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+    pub fn embed(
+        &mut self,
+        encoder: &dyn Encoder,
+        texts: &[&str],
+        role: TextRole,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         if encoder.name() != self.model || encoder.dim() != self.dim {
             return Err(ModelError::Inference(format!(
                 "embedding cache for {} (dim {}) used with {} (dim {})",
@@ -155,13 +170,21 @@ impl EmbeddingCache {
             .collect()
     }
 
-    fn encode_missing(&mut self, encoder: &dyn Encoder, mut missing: Vec<(Key, &str)>, role: TextRole) -> Result<(), ModelError> {
+    fn encode_missing(
+        &mut self,
+        encoder: &dyn Encoder,
+        mut missing: Vec<(Key, &str)>,
+        role: TextRole,
+    ) -> Result<(), ModelError> {
         missing.sort_by_key(|(_, t)| t.chars().count());
         let write_err = |e: std::io::Error| ModelError::Write {
             path: self.path.display().to_string(),
             reason: e.to_string(),
         };
-        let file: File = OpenOptions::new().append(true).open(&self.path).map_err(write_err)?;
+        let file: File = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(write_err)?;
         let mut out = BufWriter::new(file);
         let total = missing.len();
         let start = Instant::now();
@@ -183,14 +206,21 @@ impl EmbeddingCache {
                     buf.extend_from_slice(&x.to_le_bytes());
                 }
             }
-            out.write_all(&buf).and_then(|()| out.flush()).map_err(write_err)?;
+            out.write_all(&buf)
+                .and_then(|()| out.flush())
+                .map_err(write_err)?;
             for ((key, _), v) in batch.iter().zip(vectors) {
                 self.entries.insert(*key, v);
             }
             let encoded = ((done + 1) * BATCH).min(total);
             if (done + 1) % 20 == 0 || encoded == total {
                 let secs = start.elapsed().as_secs_f32().max(1e-3);
-                tracing::info!(encoded, total, per_second = encoded as f32 / secs, "encoding");
+                tracing::info!(
+                    encoded,
+                    total,
+                    per_second = encoded as f32 / secs,
+                    "encoding"
+                );
             }
         }
         Ok(())
@@ -199,7 +229,11 @@ impl EmbeddingCache {
 
 /// Opens the cache for `encoder` in `cache_dir` and embeds `texts` as queries
 /// (the E5 role for classification).
-pub fn embed_queries(cache_dir: &Path, encoder: &dyn Encoder, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+pub fn embed_queries(
+    cache_dir: &Path,
+    encoder: &dyn Encoder,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>, ModelError> {
     EmbeddingCache::open(cache_dir, encoder)?.embed(encoder, texts, TextRole::Query)
 }
 
@@ -222,9 +256,13 @@ mod tests {
         // A new text only encodes itself; the passage role is a different key.
         let mut cache = EmbeddingCache::open(dir.path(), &enc).expect("open");
         assert_eq!(cache.len(), 3);
-        cache.embed(&enc, &["hi", "new one"], TextRole::Query).expect("embed");
+        cache
+            .embed(&enc, &["hi", "new one"], TextRole::Query)
+            .expect("embed");
         assert_eq!(enc.encoded(), 4);
-        cache.embed(&enc, &["hi"], TextRole::Passage).expect("embed");
+        cache
+            .embed(&enc, &["hi"], TextRole::Passage)
+            .expect("embed");
         assert_eq!(enc.encoded(), 5);
     }
 

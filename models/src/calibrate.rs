@@ -153,7 +153,8 @@ pub fn evaluate_oos(
     oos_index: Option<usize>,
     threshold: f32,
 ) -> OosOperatingPoint {
-    let (mut n_in, mut in_ok, mut rejected, mut n_oos, mut oos_ok) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut n_in, mut in_ok, mut rejected, mut n_oos, mut oos_ok) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     for (p, g) in probs.iter().zip(gold) {
         let flagged = is_out_of_scope(p, oos_index, threshold);
         match g {
@@ -205,7 +206,8 @@ pub fn choose_oos_threshold(
     for step in 1..100 {
         let point = evaluate_oos(probs, gold, oos_index, step as f32 / 100.0);
         if point.false_reject_rate <= max_false_reject
-            && point.in_scope_accuracy + point.oos_recall > best.in_scope_accuracy + best.oos_recall + 1e-6
+            && point.in_scope_accuracy + point.oos_recall
+                > best.in_scope_accuracy + best.oos_recall + 1e-6
         {
             best = point;
         }
@@ -255,7 +257,10 @@ mod tests {
     fn temperature_scaling_reduces_ece_on_overconfident_toy() {
         let (fit_logits, fit_labels) = overconfident_toy(4000);
         let t = fit_temperature(&fit_logits, &fit_labels);
-        assert!((3.0..5.5).contains(&t), "temperature {t} should undo the x4");
+        assert!(
+            (3.0..5.5).contains(&t),
+            "temperature {t} should undo the x4"
+        );
         // Evaluate on fresh data from the same process.
         let (logits, labels) = {
             let (l, y) = overconfident_toy(8000);
@@ -265,8 +270,14 @@ mod tests {
         let after: Vec<Vec<f32>> = logits.iter().map(|z| softmax(z, t)).collect();
         let ece_before = expected_calibration_error(&before, &labels);
         let ece_after = expected_calibration_error(&after, &labels);
-        assert!(ece_before > 0.15, "toy should be miscalibrated, ECE {ece_before}");
-        assert!(ece_after < ece_before / 3.0, "ECE {ece_before} -> {ece_after}");
+        assert!(
+            ece_before > 0.15,
+            "toy should be miscalibrated, ECE {ece_before}"
+        );
+        assert!(
+            ece_after < ece_before / 3.0,
+            "ECE {ece_before} -> {ece_after}"
+        );
         assert!(mean_nll(&logits, &labels, t as f64) < mean_nll(&logits, &labels, 1.0));
     }
 
@@ -298,7 +309,11 @@ mod tests {
         let mut probs = Vec::new();
         let mut gold = Vec::new();
         for i in 0..20 {
-            probs.push(if i % 2 == 0 { vec![0.9, 0.05, 0.05] } else { vec![0.05, 0.9, 0.05] });
+            probs.push(if i % 2 == 0 {
+                vec![0.9, 0.05, 0.05]
+            } else {
+                vec![0.05, 0.9, 0.05]
+            });
             gold.push(Some(i % 2));
         }
         for _ in 0..10 {
@@ -325,6 +340,9 @@ mod tests {
         assert!(capped.threshold <= 0.38, "{capped:?}");
         let uncapped = choose_oos_threshold(&probs, &gold, None, 1.0);
         assert_eq!(uncapped.oos_recall, 1.0);
-        assert!((uncapped.false_reject_rate - 0.15).abs() < 1e-6, "{uncapped:?}");
+        assert!(
+            (uncapped.false_reject_rate - 0.15).abs() < 1e-6,
+            "{uncapped:?}"
+        );
     }
 }

@@ -60,16 +60,22 @@ pub const OUT_OF_SCOPE: &str = "out_of_scope";
 /// thresholds are fitted on the distribution the shop actually sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// Hand-written for xiaoer (`models/data`).
     Own,
+    /// Mapped from a public dataset.
     Public,
 }
 
 /// One labelled text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
+    /// The message, trimmed.
     pub text: String,
+    /// Intent or sentiment label, validated against the task's label set.
     pub label: String,
+    /// Language of the file it came from (for per-language metrics).
     pub lang: Language,
+    /// Own or public (validation is carved from own data only).
     pub origin: Origin,
 }
 
@@ -78,15 +84,20 @@ pub struct Example {
 /// back to the exact data that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceFile {
+    /// Relative to the data or datasets directory, `/`-separated.
     pub path: String,
+    /// Hex SHA-256 of the whole file as read.
     pub sha256: String,
+    /// Rows actually used after mapping and sampling.
     pub rows_used: usize,
 }
 
 /// Examples plus the files they came from.
 #[derive(Debug, Clone, Default)]
 pub struct LabelledSet {
+    /// The examples, in file order (public ones in sampled order).
     pub examples: Vec<Example>,
+    /// One entry per file read.
     pub sources: Vec<SourceFile>,
 }
 
@@ -102,7 +113,9 @@ impl LabelledSet {
 /// `heldout` is only ever used for the final report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
+    /// `train.{zh,en}.jsonl`.
     Train,
+    /// `heldout.{zh,en}.jsonl`.
     Heldout,
 }
 
@@ -158,18 +171,58 @@ impl Default for PublicMix {
 /// every other bitext intent is dropped. The third column says why.
 pub const BITEXT_TO_INTENT: [(&str, &str, &str); 14] = [
     ("cancel_order", "cancel_order", "same request"),
-    ("change_order", "modify_order", "add/remove/change items on an open order"),
-    ("change_shipping_address", "modify_order", "change the address of an order"),
+    (
+        "change_order",
+        "modify_order",
+        "add/remove/change items on an open order",
+    ),
+    (
+        "change_shipping_address",
+        "modify_order",
+        "change the address of an order",
+    ),
     ("check_invoice", "invoice_request", "find/see an invoice"),
-    ("get_invoice", "invoice_request", "download/obtain an invoice"),
-    ("check_payment_methods", "payment_methods", "which payment methods are accepted"),
-    ("payment_issue", "payment_problem", "report a failed/erroneous payment"),
-    ("track_order", "order_tracking", "order status / ETA of a placed order"),
+    (
+        "get_invoice",
+        "invoice_request",
+        "download/obtain an invoice",
+    ),
+    (
+        "check_payment_methods",
+        "payment_methods",
+        "which payment methods are accepted",
+    ),
+    (
+        "payment_issue",
+        "payment_problem",
+        "report a failed/erroneous payment",
+    ),
+    (
+        "track_order",
+        "order_tracking",
+        "order status / ETA of a placed order",
+    ),
     ("track_refund", "refund_status", "where is my refund"),
-    ("delivery_options", "shipping_options", "shipping methods and destinations"),
-    ("delivery_period", "shipping_options", "how long delivery takes"),
-    ("recover_password", "account_access", "password / PIN recovery"),
-    ("contact_human_agent", "human_agent", "explicit request for a person"),
+    (
+        "delivery_options",
+        "shipping_options",
+        "shipping methods and destinations",
+    ),
+    (
+        "delivery_period",
+        "shipping_options",
+        "how long delivery takes",
+    ),
+    (
+        "recover_password",
+        "account_access",
+        "password / PIN recovery",
+    ),
+    (
+        "contact_human_agent",
+        "human_agent",
+        "explicit request for a person",
+    ),
     ("complaint", "complaint", "file a complaint"),
 ];
 // Dropped on purpose: check_cancellation_fee, check_refund_policy and get_refund
@@ -539,7 +592,8 @@ pub fn public_intents(
     let mut rng = StdRng::seed_from_u64(seed ^ 0x1_17E7);
     let mut set = LabelledSet::default();
 
-    let (bitext, mut source) = load_public_pairs(datasets_dir, "bitext_customer_support", "train.jsonl")?;
+    let (bitext, mut source) =
+        load_public_pairs(datasets_dir, "bitext_customer_support", "train.jsonl")?;
     let mut by_intent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (text, label) in bitext {
         if let Some(&(_, ours, _)) = BITEXT_TO_INTENT.iter().find(|(b, _, _)| *b == label) {
@@ -549,7 +603,8 @@ pub fn public_intents(
     let mut used = 0;
     for (intent, texts) in by_intent {
         for text in sample(texts, mix.per_intent, &mut rng) {
-            set.examples.push(public_example(text, intent, Language::En));
+            set.examples
+                .push(public_example(text, intent, Language::En));
             used += 1;
         }
     }
@@ -563,7 +618,8 @@ pub fn public_intents(
     oos_source.rows_used = oos_taken.len();
     let remaining = mix.out_of_scope_en - oos_taken.len();
     for text in oos_taken {
-        set.examples.push(public_example(text, OUT_OF_SCOPE, Language::En));
+        set.examples
+            .push(public_example(text, OUT_OF_SCOPE, Language::En));
     }
     set.sources.push(oos_source);
     if remaining > 0 {
@@ -576,13 +632,15 @@ pub fn public_intents(
         let taken = sample(off, remaining, &mut rng);
         source.rows_used = taken.len();
         for text in taken {
-            set.examples.push(public_example(text, OUT_OF_SCOPE, Language::En));
+            set.examples
+                .push(public_example(text, OUT_OF_SCOPE, Language::En));
         }
         set.sources.push(source);
     }
 
     if mix.out_of_scope_zh > 0 {
-        let (smp, mut source) = load_public_pairs(datasets_dir, "smp2017_ecdt_task1", "train.jsonl")?;
+        let (smp, mut source) =
+            load_public_pairs(datasets_dir, "smp2017_ecdt_task1", "train.jsonl")?;
         let off: Vec<String> = smp
             .into_iter()
             .filter(|(_, l)| SMP_OFF_TOPIC.contains(&l.as_str()))
@@ -591,7 +649,8 @@ pub fn public_intents(
         let taken = sample(off, mix.out_of_scope_zh, &mut rng);
         source.rows_used = taken.len();
         for text in taken {
-            set.examples.push(public_example(text, OUT_OF_SCOPE, Language::Zh));
+            set.examples
+                .push(public_example(text, OUT_OF_SCOPE, Language::Zh));
         }
         set.sources.push(source);
     }
@@ -624,7 +683,10 @@ pub fn public_sentiment(
                 return Err(ModelError::Record {
                     path: raw.display.clone(),
                     line,
-                    reason: format!("field \"label\" must be an array, found {}", json_kind(other)),
+                    reason: format!(
+                        "field \"label\" must be an array, found {}",
+                        json_kind(other)
+                    ),
                 })
             }
             None => {
@@ -657,7 +719,8 @@ pub fn public_sentiment(
     let mut used = 0;
     for (class, texts) in by_class {
         for text in sample(texts, mix.per_sentiment, &mut rng) {
-            set.examples.push(public_example(text, class.as_str(), Language::En));
+            set.examples
+                .push(public_example(text, class.as_str(), Language::En));
             used += 1;
         }
     }
@@ -697,9 +760,13 @@ pub fn public_sentiment(
         }
     }
     let mut used = 0;
-    for (texts, class) in [(pos, SentimentLabel::Positive), (neg, SentimentLabel::Negative)] {
+    for (texts, class) in [
+        (pos, SentimentLabel::Positive),
+        (neg, SentimentLabel::Negative),
+    ] {
         for text in sample(texts, mix.per_sentiment, &mut rng) {
-            set.examples.push(public_example(text, class.as_str(), Language::Zh));
+            set.examples
+                .push(public_example(text, class.as_str(), Language::Zh));
             used += 1;
         }
     }
@@ -719,7 +786,11 @@ pub fn public_sentiment(
     let taken = sample(chat, mix.per_sentiment, &mut rng);
     source.rows_used = taken.len();
     for text in taken {
-        set.examples.push(public_example(text, SentimentLabel::Neutral.as_str(), Language::Zh));
+        set.examples.push(public_example(
+            text,
+            SentimentLabel::Neutral.as_str(),
+            Language::Zh,
+        ));
     }
     set.sources.push(source);
     Ok(set)
@@ -777,9 +848,8 @@ mod tests {
 
     #[test]
     fn missing_field_names_the_line_and_field() {
-        let (line, reason) = record_error(
-            "{\"text\":\"hi\",\"intent\":\"greeting\"}\n\n{\"text\":\"where\"}\n",
-        );
+        let (line, reason) =
+            record_error("{\"text\":\"hi\",\"intent\":\"greeting\"}\n\n{\"text\":\"where\"}\n");
         assert_eq!(line, 3);
         assert_eq!(reason, "missing field \"intent\"");
         let (_, reason) = record_error("{\"intent\":\"greeting\"}\n");
@@ -815,8 +885,12 @@ mod tests {
     #[test]
     fn empty_class_is_reported_by_name() {
         let set = load("{\"text\":\"hi\",\"intent\":\"greeting\"}\n").expect("valid");
-        let err = require_every_class(&set.examples, &["greeting", "complaint", "human_agent"], "intents train")
-            .expect_err("two empty classes");
+        let err = require_every_class(
+            &set.examples,
+            &["greeting", "complaint", "human_agent"],
+            "intents train",
+        )
+        .expect_err("two empty classes");
         let msg = err.to_string();
         assert!(msg.contains("complaint, human_agent"), "{msg}");
         assert!(msg.contains("intents train"), "{msg}");
@@ -825,12 +899,23 @@ mod tests {
     #[test]
     fn sentiment_labels_are_checked() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "sentiment/train.zh.jsonl", "{\"text\":\"太棒了\",\"label\":\"positive\"}\n");
-        write(dir.path(), "sentiment/train.en.jsonl", "{\"text\":\"meh\",\"label\":\"furious\"}\n");
+        write(
+            dir.path(),
+            "sentiment/train.zh.jsonl",
+            "{\"text\":\"太棒了\",\"label\":\"positive\"}\n",
+        );
+        write(
+            dir.path(),
+            "sentiment/train.en.jsonl",
+            "{\"text\":\"meh\",\"label\":\"furious\"}\n",
+        );
         let msg = load_sentiment(dir.path(), Split::Train)
             .expect_err("furious is not a label")
             .to_string();
-        assert!(msg.contains("train.en.jsonl:1: unknown label \"furious\""), "{msg}");
+        assert!(
+            msg.contains("train.en.jsonl:1: unknown label \"furious\""),
+            "{msg}"
+        );
     }
 
     #[test]

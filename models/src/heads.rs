@@ -33,9 +33,13 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentLabel {
+    /// Happy, thankful, praising.
     Positive,
+    /// Plain questions and requests.
     Neutral,
+    /// Disappointed or unhappy but calm: answered normally.
     Negative,
+    /// Insults, threats, shouting, "third time I ask": handed off.
     Angry,
 }
 
@@ -77,8 +81,14 @@ pub struct Dense {
 
 impl Dense {
     /// Builds a layer, checking that the buffers match the shape.
-    pub fn new(weight: Vec<f32>, bias: Vec<f32>, in_dim: usize, out_dim: usize) -> Result<Dense, ModelError> {
-        if in_dim == 0 || out_dim == 0 || weight.len() != in_dim * out_dim || bias.len() != out_dim {
+    pub fn new(
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Dense, ModelError> {
+        if in_dim == 0 || out_dim == 0 || weight.len() != in_dim * out_dim || bias.len() != out_dim
+        {
             return Err(ModelError::Training(format!(
                 "dense layer {in_dim}->{out_dim}: weight has {} values, bias {}",
                 weight.len(),
@@ -142,7 +152,12 @@ impl Head {
     /// Builds a head and checks that every member chains from the embedding
     /// dimension to one logit per label with the same hidden sizes.
     /// Temperature starts at 1.
-    pub fn new(labels: Vec<String>, mean: Vec<f32>, inv_std: Vec<f32>, members: Vec<Member>) -> Result<Head, ModelError> {
+    pub fn new(
+        labels: Vec<String>,
+        mean: Vec<f32>,
+        inv_std: Vec<f32>,
+        members: Vec<Member>,
+    ) -> Result<Head, ModelError> {
         let dim = mean.len();
         if dim == 0 || inv_std.len() != dim {
             return Err(ModelError::Training(format!(
@@ -172,7 +187,9 @@ impl Head {
                 )));
             }
             if hidden_sizes(layers) != hidden_sizes(&members[0]) {
-                return Err(ModelError::Training("ensemble members differ in hidden sizes".into()));
+                return Err(ModelError::Training(
+                    "ensemble members differ in hidden sizes".into(),
+                ));
             }
         }
         Ok(Head {
@@ -256,18 +273,28 @@ impl Head {
         softmax(&self.logits(embedding), self.temperature)
     }
 
-    fn insert_tensors(&self, prefix: &str, out: &mut HashMap<String, Tensor>) -> candle_core::Result<()> {
+    fn insert_tensors(
+        &self,
+        prefix: &str,
+        out: &mut HashMap<String, Tensor>,
+    ) -> candle_core::Result<()> {
         let dev = Device::Cpu;
         let tensor = |v: &[f32], shape: &[usize]| Tensor::from_slice(v, shape, &dev);
         out.insert(format!("{prefix}.mean"), tensor(&self.mean, &[self.dim()])?);
-        out.insert(format!("{prefix}.inv_std"), tensor(&self.inv_std, &[self.dim()])?);
+        out.insert(
+            format!("{prefix}.inv_std"),
+            tensor(&self.inv_std, &[self.dim()])?,
+        );
         for (m, layers) in self.members.iter().enumerate() {
             for (i, layer) in layers.iter().enumerate() {
                 out.insert(
                     format!("{prefix}.m{m}.l{i}.weight"),
                     tensor(&layer.weight, &[layer.out_dim, layer.in_dim])?,
                 );
-                out.insert(format!("{prefix}.m{m}.l{i}.bias"), tensor(&layer.bias, &[layer.out_dim])?);
+                out.insert(
+                    format!("{prefix}.m{m}.l{i}.bias"),
+                    tensor(&layer.bias, &[layer.out_dim])?,
+                );
             }
         }
         Ok(())
@@ -305,13 +332,19 @@ impl Head {
             for i in 0..=meta.hidden.len() {
                 let name = format!("{prefix}.m{m}.l{i}.weight");
                 let (out_dim, in_dim) = dims2(&name)?;
-                let layer = Dense::new(vec1(name)?, vec1(format!("{prefix}.m{m}.l{i}.bias"))?, in_dim, out_dim)
-                    .map_err(|e| bad(e.to_string()))?;
+                let layer = Dense::new(
+                    vec1(name)?,
+                    vec1(format!("{prefix}.m{m}.l{i}.bias"))?,
+                    in_dim,
+                    out_dim,
+                )
+                .map_err(|e| bad(e.to_string()))?;
                 layers.push(layer);
             }
             members.push(layers);
         }
-        let mut head = Head::new(meta.labels.clone(), mean, inv_std, members).map_err(|e| bad(e.to_string()))?;
+        let mut head = Head::new(meta.labels.clone(), mean, inv_std, members)
+            .map_err(|e| bad(e.to_string()))?;
         if head.hidden() != meta.hidden {
             return Err(bad(format!(
                 "{prefix} hidden sizes {:?} differ from metadata {:?}",
@@ -320,7 +353,10 @@ impl Head {
             )));
         }
         if !(meta.temperature.is_finite() && meta.temperature > 0.0) {
-            return Err(bad(format!("{prefix} temperature {} is not positive", meta.temperature)));
+            return Err(bad(format!(
+                "{prefix} temperature {} is not positive",
+                meta.temperature
+            )));
         }
         head.set_temperature(meta.temperature);
         Ok(head)
@@ -359,6 +395,7 @@ pub struct EncoderInfo {
 /// Reproducibility record saved with the heads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// The encoder whose embeddings the heads expect.
     pub encoder: EncoderInfo,
     /// Seed of data sampling, splits, initialisation and dropout.
     pub seed: u64,
@@ -435,7 +472,9 @@ impl Classifier {
             .labels()
             .iter()
             .position(|l| l == OUT_OF_SCOPE)
-            .ok_or_else(|| ModelError::Training(format!("intent head has no {OUT_OF_SCOPE} label")))?;
+            .ok_or_else(|| {
+                ModelError::Training(format!("intent head has no {OUT_OF_SCOPE} label"))
+            })?;
         if sentiment.labels().len() != 4 {
             return Err(ModelError::Training(format!(
                 "sentiment head has {} labels, expected 4",
@@ -448,7 +487,9 @@ impl Classifier {
                 .labels()
                 .iter()
                 .position(|l| l == label.as_str())
-                .ok_or_else(|| ModelError::Training(format!("sentiment head has no {label} label")))?;
+                .ok_or_else(|| {
+                    ModelError::Training(format!("sentiment head has no {label} label"))
+                })?;
         }
         let dim = provenance.encoder.dim;
         if intent.dim() != dim || sentiment.dim() != dim {
@@ -461,7 +502,9 @@ impl Classifier {
         }
         for (name, t) in [("oos", oos_threshold), ("angry", angry_threshold)] {
             if !(0.0..=1.0).contains(&t) {
-                return Err(ModelError::Training(format!("{name} threshold {t} outside [0, 1]")));
+                return Err(ModelError::Training(format!(
+                    "{name} threshold {t} outside [0, 1]"
+                )));
             }
         }
         Ok(Classifier {
@@ -499,12 +542,15 @@ impl Classifier {
         }
         let weights_path = dir.join(WEIGHTS_FILE);
         let weights_display = weights_path.display().to_string();
-        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|e| ModelError::Load {
-            path: weights_display.clone(),
-            reason: e.to_string(),
+        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|e| {
+            ModelError::Load {
+                path: weights_display.clone(),
+                reason: e.to_string(),
+            }
         })?;
         let intent = Head::from_tensors("intent", &meta.intent, &tensors, &weights_display)?;
-        let sentiment = Head::from_tensors("sentiment", &meta.sentiment, &tensors, &weights_display)?;
+        let sentiment =
+            Head::from_tensors("sentiment", &meta.sentiment, &tensors, &weights_display)?;
         Classifier::new(
             intent,
             meta.oos_threshold,
@@ -534,7 +580,8 @@ impl Classifier {
             .map_err(|e| write_err(dir, e.to_string()))?;
         let weights = dir.join(WEIGHTS_FILE);
         let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
-        candle_core::safetensors::save(&tensors, &tmp).map_err(|e| write_err(&tmp, e.to_string()))?;
+        candle_core::safetensors::save(&tensors, &tmp)
+            .map_err(|e| write_err(&tmp, e.to_string()))?;
         std::fs::rename(&tmp, &weights).map_err(|e| write_err(&weights, e.to_string()))?;
 
         let meta = MetaFile {
@@ -545,7 +592,8 @@ impl Classifier {
             angry_threshold: self.angry_threshold,
             provenance: self.provenance.clone(),
         };
-        let json = serde_json::to_string_pretty(&meta).map_err(|e| write_err(dir, e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&meta).map_err(|e| write_err(dir, e.to_string()))?;
         let meta_path = dir.join(META_FILE);
         let tmp = dir.join(format!("{META_FILE}.tmp"));
         std::fs::write(&tmp, json + "\n").map_err(|e| write_err(&tmp, e.to_string()))?;
@@ -583,15 +631,13 @@ impl Classifier {
     pub fn intent(&self, embedding: &[f32]) -> IntentScores {
         let probs = self.intent.probs(embedding);
         let out_of_scope = is_out_of_scope(&probs, Some(self.oos_index), self.oos_threshold);
-        let mut ranked: Vec<(String, f32)> = self
-            .intent
-            .labels()
-            .iter()
-            .cloned()
-            .zip(probs)
-            .collect();
+        let mut ranked: Vec<(String, f32)> =
+            self.intent.labels().iter().cloned().zip(probs).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        IntentScores { ranked, out_of_scope }
+        IntentScores {
+            ranked,
+            out_of_scope,
+        }
     }
 
     /// Sentiment for one L2-normalised query embedding.
@@ -635,7 +681,10 @@ impl Classifier {
 /// The sentiment decision rule shared by the service and the training
 /// report: `Angry` if `p_angry >= angry_threshold`, else the most likely of
 /// the remaining classes. `probs` is in [`SentimentLabel::ALL`] order.
-pub fn decide_sentiment(probs: &[(SentimentLabel, f32); 4], angry_threshold: f32) -> SentimentLabel {
+pub fn decide_sentiment(
+    probs: &[(SentimentLabel, f32); 4],
+    angry_threshold: f32,
+) -> SentimentLabel {
     let p_angry = probs[SentimentLabel::Angry as usize].1;
     if p_angry >= angry_threshold {
         return SentimentLabel::Angry;
@@ -665,7 +714,9 @@ mod tests {
                     let weight = (0..in_dim * out_dim)
                         .map(|i| ((i as f32 * 0.37 + salt).sin()) * 0.8)
                         .collect();
-                    let bias = (0..out_dim).map(|i| (i as f32 * 0.11 + salt).cos() * 0.1).collect();
+                    let bias = (0..out_dim)
+                        .map(|i| (i as f32 * 0.11 + salt).cos() * 0.1)
+                        .collect();
                     layers.push(Dense::new(weight, bias, in_dim, out_dim).expect("shape"));
                     in_dim = out_dim;
                 }
@@ -674,7 +725,13 @@ mod tests {
             .collect();
         let mean = (0..DIM).map(|i| i as f32 * 0.01).collect();
         let inv_std = vec![2.0; DIM];
-        Head::new(labels.iter().map(|s| s.to_string()).collect(), mean, inv_std, members).expect("head")
+        Head::new(
+            labels.iter().map(|s| s.to_string()).collect(),
+            mean,
+            inv_std,
+            members,
+        )
+        .expect("head")
     }
 
     fn provenance() -> Provenance {
@@ -696,13 +753,23 @@ mod tests {
     fn classifier(oos_threshold: f32, angry_threshold: f32) -> Classifier {
         let mut intent = pattern_head(&INTENTS, &[16], 3, 0.3);
         intent.set_temperature(1.7);
-        let mut sentiment = pattern_head(&["angry", "neutral", "positive", "negative"], &[], 1, 0.9);
+        let mut sentiment =
+            pattern_head(&["angry", "neutral", "positive", "negative"], &[], 1, 0.9);
         sentiment.set_temperature(0.8);
-        Classifier::new(intent, oos_threshold, sentiment, angry_threshold, provenance()).expect("classifier")
+        Classifier::new(
+            intent,
+            oos_threshold,
+            sentiment,
+            angry_threshold,
+            provenance(),
+        )
+        .expect("classifier")
     }
 
     fn embedding(seed: usize) -> Vec<f32> {
-        (0..DIM).map(|i| ((i * 7 + seed * 13) as f32).sin()).collect()
+        (0..DIM)
+            .map(|i| ((i * 7 + seed * 13) as f32).sin())
+            .collect()
     }
 
     #[test]
@@ -724,7 +791,10 @@ mod tests {
         // with the same seed and data produces no spurious diff.
         let first = std::fs::read(dir.path().join(META_FILE)).expect("read");
         loaded.save(dir.path()).expect("save again");
-        assert_eq!(std::fs::read(dir.path().join(META_FILE)).expect("read"), first);
+        assert_eq!(
+            std::fs::read(dir.path().join(META_FILE)).expect("read"),
+            first
+        );
     }
 
     #[test]
@@ -778,11 +848,19 @@ mod tests {
         classifier(0.3, 0.5).save(dir.path()).expect("save");
         let meta_path = dir.path().join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).expect("read");
-        std::fs::write(&meta_path, text.replace("\"format_version\": 1", "\"format_version\": 99")).expect("write");
+        std::fs::write(
+            &meta_path,
+            text.replace("\"format_version\": 1", "\"format_version\": 99"),
+        )
+        .expect("write");
         let err = Classifier::load(dir.path()).expect_err("future format");
         assert!(err.to_string().contains("format version 99"), "{err}");
 
-        std::fs::write(&meta_path, text.replace("\"hidden\": [\n      16\n    ]", "\"hidden\": []")).expect("write");
+        std::fs::write(
+            &meta_path,
+            text.replace("\"hidden\": [\n      16\n    ]", "\"hidden\": []"),
+        )
+        .expect("write");
         let err = Classifier::load(dir.path()).expect_err("hidden mismatch");
         assert!(err.to_string().contains("logits"), "{err}");
     }
@@ -801,7 +879,8 @@ mod tests {
             p,
         )
         .expect("classifier");
-        c.check_encoder(&HashEncoder::new(DIM)).expect("same encoder");
+        c.check_encoder(&HashEncoder::new(DIM))
+            .expect("same encoder");
     }
 
     #[test]

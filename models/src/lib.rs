@@ -15,10 +15,10 @@ pub mod heads;
 pub mod lang;
 pub mod perf;
 pub mod pool;
-pub mod train;
-pub mod unigram;
 #[cfg(test)]
 mod test_support;
+pub mod train;
+pub mod unigram;
 
 pub use bert::LinearFormat;
 pub use e5::{E5Encoder, E5Options};

@@ -28,7 +28,8 @@ impl HashEncoder {
     }
 
     fn bucket(&self, a: char, b: char) -> usize {
-        let h = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let h = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         (h.rotate_left(17) % self.dim as u64) as usize
     }
 }

@@ -26,14 +26,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::embed_queries;
 use crate::calibrate::{
-    argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature, mean_nll, softmax,
-    OosOperatingPoint,
+    argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature,
+    mean_nll, softmax, OosOperatingPoint,
 };
 use crate::data::{
-    load_intents, load_sentiment, public_intents, public_sentiment, require_every_class, sha256_hex, Example,
-    LabelledSet, Origin, PublicMix, SourceFile, Split, INTENTS, OUT_OF_SCOPE,
+    load_intents, load_sentiment, public_intents, public_sentiment, require_every_class,
+    sha256_hex, Example, LabelledSet, Origin, PublicMix, SourceFile, Split, INTENTS, OUT_OF_SCOPE,
 };
-use crate::heads::{decide_sentiment, Classifier, Dense, EncoderInfo, Head, Member, Provenance, SentimentLabel};
+use crate::heads::{
+    decide_sentiment, Classifier, Dense, EncoderInfo, Head, Member, Provenance, SentimentLabel,
+};
 use crate::{Encoder, Language, ModelError};
 
 /// Hyper-parameters of one head. Defaults are the shipped heads (a few
@@ -128,30 +130,55 @@ fn standardiser(xs: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
     (mean.iter().map(|m| *m as f32).collect(), inv_std)
 }
 
-fn matrix(xs: &[Vec<f32>], mean: &[f32], inv_std: &[f32], dev: &Device) -> candle_core::Result<Tensor> {
+fn matrix(
+    xs: &[Vec<f32>],
+    mean: &[f32],
+    inv_std: &[f32],
+    dev: &Device,
+) -> candle_core::Result<Tensor> {
     let dim = mean.len();
     let mut flat = Vec::with_capacity(xs.len() * dim);
     for x in xs {
-        flat.extend(x.iter().zip(mean.iter().zip(inv_std)).map(|(v, (m, s))| (v - m) * s));
+        flat.extend(
+            x.iter()
+                .zip(mean.iter().zip(inv_std))
+                .map(|(v, (m, s))| (v - m) * s),
+        );
     }
     Tensor::from_vec(flat, (xs.len(), dim), dev)
 }
 
 /// PyTorch's default `Linear` init, U(-1/√in, 1/√in), drawn from our RNG.
-fn init_layer(in_dim: usize, out_dim: usize, rng: &mut StdRng, dev: &Device) -> candle_core::Result<(Var, Var)> {
+fn init_layer(
+    in_dim: usize,
+    out_dim: usize,
+    rng: &mut StdRng,
+    dev: &Device,
+) -> candle_core::Result<(Var, Var)> {
     let bound = 1.0 / (in_dim as f32).sqrt();
-    let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
-    let w = Var::from_tensor(&Tensor::from_vec(uniform(in_dim * out_dim), (out_dim, in_dim), dev)?)?;
+    let mut uniform =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let w = Var::from_tensor(&Tensor::from_vec(
+        uniform(in_dim * out_dim),
+        (out_dim, in_dim),
+        dev,
+    )?)?;
     let b = Var::from_tensor(&Tensor::from_vec(uniform(out_dim), out_dim, dev)?)?;
     Ok((w, b))
 }
 
 /// Forward pass; `dropout` is `Some((p, rng))` while training.
-fn forward(layers: &[(Var, Var)], x: &Tensor, mut dropout: Option<(f32, &mut StdRng)>) -> candle_core::Result<Tensor> {
+fn forward(
+    layers: &[(Var, Var)],
+    x: &Tensor,
+    mut dropout: Option<(f32, &mut StdRng)>,
+) -> candle_core::Result<Tensor> {
     let mut h = x.clone();
     let last = layers.len() - 1;
     for (i, (w, b)) in layers.iter().enumerate() {
-        h = h.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
+        h = h
+            .matmul(&w.as_tensor().t()?)?
+            .broadcast_add(b.as_tensor())?;
         if i < last {
             h = h.relu()?;
             if let Some((p, rng)) = dropout.as_mut() {
@@ -170,7 +197,12 @@ fn forward(layers: &[(Var, Var)], x: &Tensor, mut dropout: Option<(f32, &mut Std
 }
 
 /// Class-weighted cross-entropy with label smoothing, averaged by weight.
-fn loss(logits: &Tensor, y: &Tensor, class_w: &Tensor, smoothing: f32) -> candle_core::Result<Tensor> {
+fn loss(
+    logits: &Tensor,
+    y: &Tensor,
+    class_w: &Tensor,
+    smoothing: f32,
+) -> candle_core::Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let nll = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
     let per = if smoothing > 0.0 {
@@ -233,10 +265,14 @@ pub fn fit_head(
         )));
     }
     if train_x.len() != train_y.len() || val_x.len() != val_y.len() {
-        return Err(ModelError::Training("examples and labels differ in length".into()));
+        return Err(ModelError::Training(
+            "examples and labels differ in length".into(),
+        ));
     }
     if n_classes < 2 || train_y.iter().chain(val_y).any(|&y| y >= n_classes) {
-        return Err(ModelError::Training(format!("labels must index {n_classes} (≥ 2) classes")));
+        return Err(ModelError::Training(format!(
+            "labels must index {n_classes} (≥ 2) classes"
+        )));
     }
     if cfg.batch_size == 0 || cfg.members == 0 || !(0.0..1.0).contains(&cfg.dropout) {
         return Err(ModelError::Training(
@@ -245,7 +281,9 @@ pub fn fit_head(
     }
     let dim = train_x[0].len();
     if train_x.iter().chain(val_x).any(|x| x.len() != dim) {
-        return Err(ModelError::Training("embeddings differ in dimension".into()));
+        return Err(ModelError::Training(
+            "embeddings differ in dimension".into(),
+        ));
     }
 
     let dev = Device::Cpu;
@@ -265,8 +303,12 @@ pub fn fit_head(
         .collect();
     let prepared = Prepared {
         xs: matrix(train_x, &mean, &inv_std, &dev).map_err(&err)?,
-        ys: Tensor::from_vec(train_y.iter().map(|&y| y as u32).collect::<Vec<_>>(), train_y.len(), &dev)
-            .map_err(&err)?,
+        ys: Tensor::from_vec(
+            train_y.iter().map(|&y| y as u32).collect::<Vec<_>>(),
+            train_y.len(),
+            &dev,
+        )
+        .map_err(&err)?,
         vx: matrix(val_x, &mean, &inv_std, &dev).map_err(&err)?,
         class_w: Tensor::from_vec(class_w, n_classes, &dev).map_err(&err)?,
         n: train_x.len(),
@@ -297,7 +339,12 @@ pub fn fit_head(
 
 /// Trains one MLP; returns its best-epoch layers, that epoch and the
 /// number of epochs run.
-fn fit_member(p: &Prepared, val_y: &[usize], cfg: &HeadConfig, seed: u64) -> Result<(Member, usize, usize), ModelError> {
+fn fit_member(
+    p: &Prepared,
+    val_y: &[usize],
+    cfg: &HeadConfig,
+    seed: u64,
+) -> Result<(Member, usize, usize), ModelError> {
     let dev = Device::Cpu;
     let err = train_err("head training");
     let mut rng = StdRng::seed_from_u64(seed);
@@ -309,7 +356,10 @@ fn fit_member(p: &Prepared, val_y: &[usize], cfg: &HeadConfig, seed: u64) -> Res
         .map(|w| init_layer(w[0], w[1], &mut rng, &dev))
         .collect::<candle_core::Result<_>>()
         .map_err(&err)?;
-    let vars: Vec<Var> = layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
+    let vars: Vec<Var> = layers
+        .iter()
+        .flat_map(|(w, b)| [w.clone(), b.clone()])
+        .collect();
     let mut opt = AdamW::new(
         vars,
         ParamsAdamW {
@@ -340,7 +390,9 @@ fn fit_member(p: &Prepared, val_y: &[usize], cfg: &HeadConfig, seed: u64) -> Res
             .map_err(&err)?;
         let vloss = mean_nll(&vlogits, val_y, 1.0);
         if !vloss.is_finite() {
-            return Err(ModelError::Training(format!("validation loss diverged at epoch {epoch}")));
+            return Err(ModelError::Training(format!(
+                "validation loss diverged at epoch {epoch}"
+            )));
         }
         let vacc = accuracy(&vlogits, val_y);
         if vacc > best.2 || (vacc == best.2 && vloss < best.3) {
@@ -495,7 +547,11 @@ pub struct TrainReport {
 impl fmt::Display for TrainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pct = |v: f32| format!("{:.1}%", v * 100.0);
-        writeln!(f, "encoder {} | seed {} | embed {:.1}s | train {:.1}s", self.encoder, self.seed, self.embed_seconds, self.train_seconds)?;
+        writeln!(
+            f,
+            "encoder {} | seed {} | embed {:.1}s | train {:.1}s",
+            self.encoder, self.seed, self.embed_seconds, self.train_seconds
+        )?;
         for (name, head, acc) in [
             ("intent", &self.intent.head, &self.intent.accuracy),
             ("sentiment", &self.sentiment.head, &self.sentiment.accuracy),
@@ -513,7 +569,13 @@ impl fmt::Display for TrainReport {
                 head.ece_after
             )?;
             for (lang, a) in acc {
-                writeln!(f, "  {lang}: {} (top-1 {}) on {}", pct(a.accuracy), pct(a.top1_accuracy), a.examples)?;
+                writeln!(
+                    f,
+                    "  {lang}: {} (top-1 {}) on {}",
+                    pct(a.accuracy),
+                    pct(a.top1_accuracy),
+                    a.examples
+                )?;
             }
         }
         let o = &self.intent.oos_heldout;
@@ -544,7 +606,11 @@ impl fmt::Display for TrainReport {
 /// Splits our own examples into (train, validation), stratified by label and
 /// language: `floor(n · fraction)` of each group go to validation, so a
 /// class with a single example still trains on it.
-fn split_validation(examples: Vec<Example>, fraction: f32, rng: &mut StdRng) -> (Vec<Example>, Vec<Example>) {
+fn split_validation(
+    examples: Vec<Example>,
+    fraction: f32,
+    rng: &mut StdRng,
+) -> (Vec<Example>, Vec<Example>) {
     let mut groups: BTreeMap<(String, Language), Vec<Example>> = BTreeMap::new();
     for e in examples {
         groups.entry((e.label.clone(), e.lang)).or_default().push(e);
@@ -570,17 +636,30 @@ fn hash_dir(dir: &Path) -> Result<BTreeMap<String, String>, ModelError> {
         let entry = entry.map_err(err)?;
         if entry.file_type().map_err(err)?.is_file() {
             let bytes = std::fs::read(entry.path()).map_err(err)?;
-            files.insert(entry.file_name().to_string_lossy().into_owned(), sha256_hex(&bytes));
+            files.insert(
+                entry.file_name().to_string_lossy().into_owned(),
+                sha256_hex(&bytes),
+            );
         }
     }
     Ok(files)
 }
 
 /// Embeds every example of several sets with one cache pass.
-fn embed_sets(cache_dir: &Path, encoder: &dyn Encoder, sets: &[&[Example]]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-    let texts: Vec<&str> = sets.iter().flat_map(|s| s.iter().map(|e| e.text.as_str())).collect();
+fn embed_sets(
+    cache_dir: &Path,
+    encoder: &dyn Encoder,
+    sets: &[&[Example]],
+) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+    let texts: Vec<&str> = sets
+        .iter()
+        .flat_map(|s| s.iter().map(|e| e.text.as_str()))
+        .collect();
     let mut all = embed_queries(cache_dir, encoder, &texts)?.into_iter();
-    Ok(sets.iter().map(|s| all.by_ref().take(s.len()).collect()).collect())
+    Ok(sets
+        .iter()
+        .map(|s| all.by_ref().take(s.len()).collect())
+        .collect())
 }
 
 fn indices(examples: &[Example], labels: &[String]) -> Result<Vec<usize>, ModelError> {
@@ -603,7 +682,11 @@ fn lang_accuracy(
     decide: impl Fn(&[f32]) -> usize,
 ) -> BTreeMap<String, LangAccuracy> {
     let mut out = BTreeMap::new();
-    let groups: [(&str, Option<Language>); 3] = [("zh", Some(Language::Zh)), ("en", Some(Language::En)), ("all", None)];
+    let groups: [(&str, Option<Language>); 3] = [
+        ("zh", Some(Language::Zh)),
+        ("en", Some(Language::En)),
+        ("all", None),
+    ];
     for (name, lang) in groups {
         let (mut n, mut ok, mut top1) = (0usize, 0usize, 0usize);
         for ((e, &y), p) in examples.iter().zip(gold).zip(probs) {
@@ -635,8 +718,13 @@ fn choose_angry_threshold(probs: &[[(SentimentLabel, f32); 4]], gold: &[Sentimen
     for step in 10..=90 {
         let t = step as f32 / 100.0;
         let (p, r) = angry_precision_recall(probs, gold, t);
-        let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
-        let better = f1 > best.1 + 1e-6 || ((f1 - best.1).abs() <= 1e-6 && (t - 0.5).abs() < (best.0 - 0.5).abs());
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        let better = f1 > best.1 + 1e-6
+            || ((f1 - best.1).abs() <= 1e-6 && (t - 0.5).abs() < (best.0 - 0.5).abs());
         if better {
             best = (t, f1);
         }
@@ -644,7 +732,11 @@ fn choose_angry_threshold(probs: &[[(SentimentLabel, f32); 4]], gold: &[Sentimen
     best.0
 }
 
-fn angry_precision_recall(probs: &[[(SentimentLabel, f32); 4]], gold: &[SentimentLabel], threshold: f32) -> (f32, f32) {
+fn angry_precision_recall(
+    probs: &[[(SentimentLabel, f32); 4]],
+    gold: &[SentimentLabel],
+    threshold: f32,
+) -> (f32, f32) {
     let (mut tp, mut fp, mut fne) = (0usize, 0usize, 0usize);
     for (p, &g) in probs.iter().zip(gold) {
         let pred = decide_sentiment(p, threshold) == SentimentLabel::Angry;
@@ -686,7 +778,9 @@ fn train_and_calibrate(
     let temperature = fit_temperature(&val_logits, val_y);
     fit.head.set_temperature(temperature);
     let heldout_logits: Vec<Vec<f32>> = heldout_x.iter().map(|x| fit.head.logits(x)).collect();
-    let at = |logits: &[Vec<f32>], t: f32| -> Vec<Vec<f32>> { logits.iter().map(|z| softmax(z, t)).collect() };
+    let at = |logits: &[Vec<f32>], t: f32| -> Vec<Vec<f32>> {
+        logits.iter().map(|z| softmax(z, t)).collect()
+    };
     let ece_before = expected_calibration_error(&at(&heldout_logits, 1.0), heldout_y);
     let heldout_probs = at(&heldout_logits, temperature);
     let ece_after = expected_calibration_error(&heldout_probs, heldout_y);
@@ -720,13 +814,19 @@ fn load_own(data_dir: &Path) -> Result<[LabelledSet; 4], ModelError> {
     require_every_class(
         &intents.examples,
         &INTENTS,
-        &data_dir.join("intents/train.{zh,en}.jsonl").display().to_string(),
+        &data_dir
+            .join("intents/train.{zh,en}.jsonl")
+            .display()
+            .to_string(),
     )?;
     let sentiment = load_sentiment(data_dir, Split::Train)?;
     require_every_class(
         &sentiment.examples,
         &SentimentLabel::ALL.map(SentimentLabel::as_str),
-        &data_dir.join("sentiment/train.{zh,en}.jsonl").display().to_string(),
+        &data_dir
+            .join("sentiment/train.{zh,en}.jsonl")
+            .display()
+            .to_string(),
     )?;
     Ok([
         intents,
@@ -744,8 +844,12 @@ fn load_own(data_dir: &Path) -> Result<[LabelledSet; 4], ModelError> {
 /// [`crate::data::public_intents`], [`crate::data::public_sentiment`]);
 /// validation is carved from our own train files only; the held-out files
 /// are used for the report and nothing else.
-pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<TrainReport, ModelError> {
-    let [intent_train, intent_heldout, sentiment_train, sentiment_heldout] = load_own(&config.data_dir)?;
+pub fn train_shipped(
+    config: TrainConfig,
+    encoder: &dyn Encoder,
+) -> Result<TrainReport, ModelError> {
+    let [intent_train, intent_heldout, sentiment_train, sentiment_heldout] =
+        load_own(&config.data_dir)?;
     let public_i = public_intents(&config.datasets_dir, &config.public, config.seed)?;
     let public_s = if config.public.per_sentiment > 0 {
         public_sentiment(&config.datasets_dir, &config.public, config.seed)?
@@ -754,14 +858,23 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
     };
     let encoder_files = hash_dir(&config.models_dir)?;
     let mut sources = Vec::new();
-    for set in [&intent_train, &intent_heldout, &sentiment_train, &sentiment_heldout, &public_i, &public_s] {
+    for set in [
+        &intent_train,
+        &intent_heldout,
+        &sentiment_train,
+        &sentiment_heldout,
+        &public_i,
+        &public_s,
+    ] {
         sources.extend(set.sources.iter().cloned());
     }
 
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5_9117);
-    let (mut it_train, it_val) = split_validation(intent_train.examples, config.val_fraction, &mut rng);
+    let (mut it_train, it_val) =
+        split_validation(intent_train.examples, config.val_fraction, &mut rng);
     it_train.extend(public_i.examples);
-    let (mut st_train, st_val) = split_validation(sentiment_train.examples, config.val_fraction, &mut rng);
+    let (mut st_train, st_val) =
+        split_validation(sentiment_train.examples, config.val_fraction, &mut rng);
     st_train.extend(public_s.examples);
     if it_val.is_empty() || st_val.is_empty() {
         return Err(ModelError::Data {
@@ -777,7 +890,10 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
         intent_val = it_val.len(),
         sentiment_train = st_train.len(),
         sentiment_val = st_val.len(),
-        public_intent = it_train.iter().filter(|e| e.origin == Origin::Public).count(),
+        public_intent = it_train
+            .iter()
+            .filter(|e| e.origin == Origin::Public)
+            .count(),
         "training data ready"
     );
 
@@ -813,14 +929,21 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
         &config.intent_head,
         config.seed,
     )?;
-    let as_gold = |ys: &[usize]| -> Vec<Option<usize>> { ys.iter().map(|&y| (y != oos_index).then_some(y)).collect() };
+    let as_gold = |ys: &[usize]| -> Vec<Option<usize>> {
+        ys.iter().map(|&y| (y != oos_index).then_some(y)).collect()
+    };
     let oos_val = choose_oos_threshold(
         &intent.val_probs,
         &as_gold(&iy[1]),
         Some(oos_index),
         config.max_false_reject,
     );
-    let oos_heldout = evaluate_oos(&intent.heldout_probs, &as_gold(&iy[2]), Some(oos_index), oos_val.threshold);
+    let oos_heldout = evaluate_oos(
+        &intent.heldout_probs,
+        &as_gold(&iy[2]),
+        Some(oos_index),
+        oos_val.threshold,
+    );
     let decide_intent = |p: &[f32]| -> usize {
         if crate::calibrate::is_out_of_scope(p, Some(oos_index), oos_val.threshold) {
             oos_index
@@ -846,15 +969,28 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
     confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
     confusions.truncate(10);
     let intent_report = IntentReport {
-        head: summary(&intent, it_train.len(), it_val.len(), intent_heldout.examples.len()),
-        accuracy: lang_accuracy(&intent_heldout.examples, &iy[2], &intent.heldout_probs, decide_intent),
+        head: summary(
+            &intent,
+            it_train.len(),
+            it_val.len(),
+            intent_heldout.examples.len(),
+        ),
+        accuracy: lang_accuracy(
+            &intent_heldout.examples,
+            &iy[2],
+            &intent.heldout_probs,
+            decide_intent,
+        ),
         oos_val,
         oos_heldout,
         heldout_oos_examples: iy[2].iter().filter(|&&y| y == oos_index).count(),
         confusions,
     };
 
-    let sentiment_labels: Vec<String> = SentimentLabel::ALL.iter().map(|l| l.as_str().to_string()).collect();
+    let sentiment_labels: Vec<String> = SentimentLabel::ALL
+        .iter()
+        .map(|l| l.as_str().to_string())
+        .collect();
     let sy = [
         indices(&st_train, &sentiment_labels)?,
         indices(&st_val, &sentiment_labels)?,
@@ -875,20 +1011,36 @@ pub fn train_shipped(config: TrainConfig, encoder: &dyn Encoder) -> Result<Train
     let four = |p: &Vec<f32>| SentimentLabel::ALL.map(|l| (l, p[l as usize]));
     let val4: Vec<_> = sentiment.val_probs.iter().map(four).collect();
     let held4: Vec<_> = sentiment.heldout_probs.iter().map(four).collect();
-    let label_of = |ys: &[usize]| -> Vec<SentimentLabel> { ys.iter().map(|&y| SentimentLabel::ALL[y]).collect() };
+    let label_of = |ys: &[usize]| -> Vec<SentimentLabel> {
+        ys.iter().map(|&y| SentimentLabel::ALL[y]).collect()
+    };
     let angry_threshold = choose_angry_threshold(&val4, &label_of(&sy[1]));
-    let (angry_precision, angry_recall) = angry_precision_recall(&held4, &label_of(&sy[2]), angry_threshold);
+    let (angry_precision, angry_recall) =
+        angry_precision_recall(&held4, &label_of(&sy[2]), angry_threshold);
     let decide_sent = |p: &[f32]| -> usize {
         let four = SentimentLabel::ALL.map(|l| (l, p[l as usize]));
         decide_sentiment(&four, angry_threshold) as usize
     };
     let sentiment_report = SentimentReport {
-        head: summary(&sentiment, st_train.len(), st_val.len(), sentiment_heldout.examples.len()),
-        accuracy: lang_accuracy(&sentiment_heldout.examples, &sy[2], &sentiment.heldout_probs, decide_sent),
+        head: summary(
+            &sentiment,
+            st_train.len(),
+            st_val.len(),
+            sentiment_heldout.examples.len(),
+        ),
+        accuracy: lang_accuracy(
+            &sentiment_heldout.examples,
+            &sy[2],
+            &sentiment.heldout_probs,
+            decide_sent,
+        ),
         angry_threshold,
         angry_precision,
         angry_recall,
-        heldout_angry_examples: sy[2].iter().filter(|&&y| SentimentLabel::ALL[y] == SentimentLabel::Angry).count(),
+        heldout_angry_examples: sy[2]
+            .iter()
+            .filter(|&&y| SentimentLabel::ALL[y] == SentimentLabel::Angry)
+            .count(),
     };
     let train_seconds = start.elapsed().as_secs_f32();
 
@@ -943,7 +1095,9 @@ mod tests {
         for class in 0..3 {
             for _ in 0..n_per_class {
                 let x = (0..8)
-                    .map(|d| if d == class * 2 { 3.0 } else { 0.0 } + rng.random_range(-1.0f32..1.0))
+                    .map(
+                        |d| if d == class * 2 { 3.0 } else { 0.0 } + rng.random_range(-1.0f32..1.0),
+                    )
                     .collect();
                 xs.push(x);
                 ys.push(class);
@@ -975,7 +1129,11 @@ mod tests {
         let second = fit_head(&x, &y, &vx, &vy, labels3(), &small_cfg(), 42).expect("fit");
         assert_eq!(first.head, second.head, "same seed, same weights");
         assert_eq!(first.best_epochs, second.best_epochs);
-        assert!(first.val_accuracy >= 0.95, "val accuracy {}", first.val_accuracy);
+        assert!(
+            first.val_accuracy >= 0.95,
+            "val accuracy {}",
+            first.val_accuracy
+        );
         let other = fit_head(&x, &y, &vx, &vy, labels3(), &small_cfg(), 43).expect("fit");
         assert_ne!(first.head, other.head, "another seed, other weights");
         // An ensemble starts with the single-seed member and is reproducible too.
@@ -1046,7 +1204,11 @@ mod tests {
         let ds = root.join("datasets");
         for (task, field, labels) in [
             ("intents", "intent", INTENTS.to_vec()),
-            ("sentiment", "label", SentimentLabel::ALL.map(SentimentLabel::as_str).to_vec()),
+            (
+                "sentiment",
+                "label",
+                SentimentLabel::ALL.map(SentimentLabel::as_str).to_vec(),
+            ),
         ] {
             fs::create_dir_all(data.join(task)).expect("mkdir");
             for (split, n) in [("train", 6), ("heldout", 2)] {
@@ -1057,10 +1219,12 @@ mod tests {
                             continue;
                         }
                         for i in 0..n {
-                            body += &line(&format!("{label} {label} {lang} {split} {i}"), field, label);
+                            body +=
+                                &line(&format!("{label} {label} {lang} {split} {i}"), field, label);
                         }
                     }
-                    fs::write(data.join(task).join(format!("{split}.{lang}.jsonl")), body).expect("write");
+                    fs::write(data.join(task).join(format!("{split}.{lang}.jsonl")), body)
+                        .expect("write");
                 }
             }
         }
@@ -1134,24 +1298,43 @@ mod tests {
         let config = fixture(dir.path(), None);
         let encoder = HashEncoder::new(64);
         let report = train_shipped(config.clone(), &encoder).expect("train");
-        assert!(report.intent.accuracy.contains_key("zh") && report.intent.accuracy.contains_key("en"));
+        assert!(
+            report.intent.accuracy.contains_key("zh") && report.intent.accuracy.contains_key("en")
+        );
         assert!(report.intent.accuracy["all"].accuracy > 0.5, "{report}");
         assert_eq!(report.intent.heldout_oos_examples, 4);
-        let rows = |path: &str| report.data.iter().find(|s| s.path == path).map(|s| s.rows_used);
+        let rows = |path: &str| {
+            report
+                .data
+                .iter()
+                .find(|s| s.path == path)
+                .map(|s| s.rows_used)
+        };
         // One mapped bitext row (newsletter is dropped), one unambiguous
         // GoEmotions row (anger+joy is dropped), both reviews, SMP chat.
         assert_eq!(rows("bitext_customer_support/train.jsonl"), Some(1));
         assert_eq!(rows("goemotions/train.jsonl"), Some(1));
         assert_eq!(rows("chinese_online_shopping_10_cats/train.jsonl"), Some(2));
-        assert_eq!(rows("clinc150/train.jsonl"), Some(1), "only the off-topic intent");
+        assert_eq!(
+            rows("clinc150/train.jsonl"),
+            Some(1),
+            "only the off-topic intent"
+        );
         let classifier = Classifier::load(&config.out_dir).expect("load");
         classifier.check_encoder(&encoder).expect("same encoder");
         assert_eq!(classifier.provenance().encoder.files.len(), 1);
         let first = fs::read(config.out_dir.join(crate::heads::WEIGHTS_FILE)).expect("read");
         let encoded = encoder.encoded();
         train_shipped(config.clone(), &encoder).expect("train again");
-        assert_eq!(encoder.encoded(), encoded, "second run uses the embedding cache only");
-        assert_eq!(fs::read(config.out_dir.join(crate::heads::WEIGHTS_FILE)).expect("read"), first);
+        assert_eq!(
+            encoder.encoded(),
+            encoded,
+            "second run uses the embedding cache only"
+        );
+        assert_eq!(
+            fs::read(config.out_dir.join(crate::heads::WEIGHTS_FILE)).expect("read"),
+            first
+        );
         assert!(config.out_dir.join("train_report.json").exists());
     }
 
@@ -1161,6 +1344,9 @@ mod tests {
         let config = fixture(dir.path(), Some("warranty_repair"));
         let err = train_shipped(config, &HashEncoder::new(16)).expect_err("empty class");
         let msg = err.to_string();
-        assert!(msg.contains("no examples for class(es): warranty_repair"), "{msg}");
+        assert!(
+            msg.contains("no examples for class(es): warranty_repair"),
+            "{msg}"
+        );
     }
 }

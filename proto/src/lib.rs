@@ -12,4 +12,5 @@ pub mod v1 {
 
 /// Encoded `FileDescriptorSet` of the contract, served by gRPC reflection so
 /// tools like grpcurl can call the server without the `.proto` file.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/xiaoer_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/xiaoer_descriptor.bin"));

@@ -20,11 +20,15 @@ use crate::config::workspace_path;
 /// Runs one benchmark and writes `report.json` into the report folder.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dataset = args.dataset.to_lowercase();
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("bench-{dataset}")));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(format!("bench-{dataset}")));
     let limit = args.limit.map(|n| n as usize);
     let figures = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
         let workspace = workspace_path(".");
-        let encoder = E5Encoder::load(&workspace.join("models/weights")).context("encoder weights — run scripts/fetch-weights.sh")?;
+        let encoder = E5Encoder::load(&workspace.join("models/weights"))
+            .context("encoder weights — run scripts/fetch-weights.sh")?;
         let config = BenchConfig::for_workspace(&workspace);
         Ok(match dataset.as_str() {
             "banking77" => serde_json::to_value(run_banking77(&config, &encoder)?)?,
@@ -32,14 +36,30 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "stackfaq" => {
                 let faq = xiaoer_kb::load_stackfaq(config.datasets_dir.join("stackfaq"))?;
                 let index = KnowledgeIndex::build(faq.set, &encoder)?;
-                retrieval_table("StackFAQ (published: see ../shared/datasets/stackfaq/SOURCE.md)", &index, &truncate(faq.queries, limit), &encoder)?
+                retrieval_table(
+                    "StackFAQ (published: see ../shared/datasets/stackfaq/SOURCE.md)",
+                    &index,
+                    &truncate(faq.queries, limit),
+                    &encoder,
+                )?
             }
             "retrieval" => {
-                let index = KnowledgeIndex::build(ArticleSet::load(workspace.join("knowledge-base"))?, &encoder)?;
-                let queries = xiaoer_kb::load_queries(workspace.join("evals/retrieval/queries.jsonl"))?;
-                retrieval_table("xiaoer shop queries (zh+en)", &index, &truncate(queries, limit), &encoder)?
+                let index = KnowledgeIndex::build(
+                    ArticleSet::load(workspace.join("knowledge-base"))?,
+                    &encoder,
+                )?;
+                let queries =
+                    xiaoer_kb::load_queries(workspace.join("evals/retrieval/queries.jsonl"))?;
+                retrieval_table(
+                    "xiaoer shop queries (zh+en)",
+                    &index,
+                    &truncate(queries, limit),
+                    &encoder,
+                )?
             }
-            other => bail!("unknown benchmark {other:?}: expected banking77, clinc150, stackfaq or retrieval"),
+            other => bail!(
+                "unknown benchmark {other:?}: expected banking77, clinc150, stackfaq or retrieval"
+            ),
         })
     })
     .await??;
@@ -69,16 +89,34 @@ struct ModeFigures {
 
 impl ModeFigures {
     fn new(mode: &'static str, m: RetrievalMetrics) -> Self {
-        Self { mode, hit_at_1: m.hit_at_1, hit_at_3: m.hit_at_3, mrr: m.mrr, queries: m.n }
+        Self {
+            mode,
+            hit_at_1: m.hit_at_1,
+            hit_at_3: m.hit_at_3,
+            mrr: m.mrr,
+            queries: m.n,
+        }
     }
 }
 
 /// hit@1, hit@3 and MRR of BM25 alone, dense alone and hybrid on one query set.
-fn retrieval_table(name: &str, index: &KnowledgeIndex, queries: &[EvalQuery], encoder: &dyn Encoder) -> anyhow::Result<serde_json::Value> {
+fn retrieval_table(
+    name: &str,
+    index: &KnowledgeIndex,
+    queries: &[EvalQuery],
+    encoder: &dyn Encoder,
+) -> anyhow::Result<serde_json::Value> {
     let mut rows = Vec::new();
-    for (label, mode) in [("bm25", RetrievalMode::Bm25), ("dense", RetrievalMode::Dense), ("hybrid", RetrievalMode::Hybrid)] {
+    for (label, mode) in [
+        ("bm25", RetrievalMode::Bm25),
+        ("dense", RetrievalMode::Dense),
+        ("hybrid", RetrievalMode::Hybrid),
+    ] {
         let metrics = xiaoer_kb::evaluate(index, queries, encoder, mode)?;
-        println!("{name:<40} {label:<7} hit@1 {:.3}  hit@3 {:.3}  MRR {:.3}  (n={})", metrics.hit_at_1, metrics.hit_at_3, metrics.mrr, metrics.n);
+        println!(
+            "{name:<40} {label:<7} hit@1 {:.3}  hit@3 {:.3}  MRR {:.3}  (n={})",
+            metrics.hit_at_1, metrics.hit_at_3, metrics.mrr, metrics.n
+        );
         rows.push(ModeFigures::new(label, metrics));
     }
     Ok(serde_json::json!({ "benchmark": name, "encoder": encoder.name(), "modes": rows }))

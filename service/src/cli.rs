@@ -19,7 +19,11 @@ use crate::server::{self, App};
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     /// Server to talk to.
-    #[arg(long, default_value = "http://127.0.0.1:50051", env = "XIAOER_ENDPOINT")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:50051",
+        env = "XIAOER_ENDPOINT"
+    )]
     pub endpoint: String,
     /// Locale sent with each message (empty: the server detects the language).
     #[arg(long, default_value = "")]
@@ -48,7 +52,13 @@ pub async fn chat(args: ChatArgs, input: impl BufRead, mut out: impl Write) -> a
             }
             _ => {}
         }
-        let request = pb::ReplyRequest { conversation_id: conversation.clone(), text: text.to_string(), locale: args.locale.clone(), channel: "terminal".into(), ..Default::default() };
+        let request = pb::ReplyRequest {
+            conversation_id: conversation.clone(),
+            text: text.to_string(),
+            locale: args.locale.clone(),
+            channel: "terminal".into(),
+            ..Default::default()
+        };
         match client.reply(request).await {
             Ok(response) => write_reply(&mut out, &response.into_inner(), args.verbose)?,
             Err(status) => writeln!(out, "[{:?}] {}", status.code(), status.message())?,
@@ -58,16 +68,41 @@ pub async fn chat(args: ChatArgs, input: impl BufRead, mut out: impl Write) -> a
     Ok(())
 }
 
-fn write_reply(out: &mut impl Write, reply: &pb::ReplyResponse, verbose: bool) -> std::io::Result<()> {
-    let action = pb::Action::try_from(reply.action).map(|a| a.as_str_name()).unwrap_or("?");
+fn write_reply(
+    out: &mut impl Write,
+    reply: &pb::ReplyResponse,
+    verbose: bool,
+) -> std::io::Result<()> {
+    let action = pb::Action::try_from(reply.action)
+        .map(|a| a.as_str_name())
+        .unwrap_or("?");
     writeln!(out, "小二> {}", reply.text)?;
     if verbose {
-        let intent = reply.intent.as_ref().map(|i| format!("{} {:.2}", i.name, i.confidence)).unwrap_or_default();
-        let anger = reply.sentiment.as_ref().map(|s| s.score).unwrap_or_default();
-        let sources: Vec<&str> = reply.sources.iter().map(|s| s.article_id.as_str()).collect();
-        writeln!(out, "      [{action} · intent {intent} · anger {anger:.2} · sources {sources:?}]")?;
+        let intent = reply
+            .intent
+            .as_ref()
+            .map(|i| format!("{} {:.2}", i.name, i.confidence))
+            .unwrap_or_default();
+        let anger = reply
+            .sentiment
+            .as_ref()
+            .map(|s| s.score)
+            .unwrap_or_default();
+        let sources: Vec<&str> = reply
+            .sources
+            .iter()
+            .map(|s| s.article_id.as_str())
+            .collect();
+        writeln!(
+            out,
+            "      [{action} · intent {intent} · anger {anger:.2} · sources {sources:?}]"
+        )?;
     } else if let Some(handoff) = &reply.handoff {
-        writeln!(out, "      [handed off to the {} queue, priority {}]", handoff.queue, handoff.priority)?;
+        writeln!(
+            out,
+            "      [handed off to the {} queue, priority {}]",
+            handoff.queue, handoff.priority
+        )?;
     }
     Ok(())
 }
@@ -91,9 +126,17 @@ async fn connect(endpoint: &str) -> anyhow::Result<AutoReplyClient<tonic::transp
 
 /// `xiaoer health`: succeeds only when the server reports SERVING.
 pub async fn health(endpoint: &str) -> anyhow::Result<()> {
-    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
     let mut client = HealthClient::new(open_channel(endpoint).await?);
-    let status = client.check(HealthCheckRequest { service: String::new() }).await?.into_inner().status;
+    let status = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner()
+        .status;
     if status != ServingStatus::Serving as i32 {
         bail!("{endpoint} is not serving (status {status})");
     }
@@ -143,7 +186,12 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
         config.seed = seed;
     }
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let encoder = E5Encoder::load(&config.models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", config.models_dir.display()))?;
+        let encoder = E5Encoder::load(&config.models_dir).with_context(|| {
+            format!(
+                "{} — run scripts/fetch-weights.sh",
+                config.models_dir.display()
+            )
+        })?;
         Ok(xiaoer_models::train_shipped(config, &encoder)?)
     })
     .await??;
@@ -187,10 +235,21 @@ pub async fn kb(command: KbCommand) -> anyhow::Result<()> {
                 bail!("{} problem(s) in {}", problems.len(), kb_dir.display());
             }
             let set = ArticleSet::load(&kb_dir)?;
-            println!("{}: {} articles OK (version {})", kb_dir.display(), set.len(), set.version());
+            println!(
+                "{}: {} articles OK (version {})",
+                kb_dir.display(),
+                set.len(),
+                set.version()
+            );
             Ok(())
         }
-        KbCommand::Search { query, kb_dir, models_dir, mode, limit } => {
+        KbCommand::Search {
+            query,
+            kb_dir,
+            models_dir,
+            mode,
+            limit,
+        } => {
             let mode = match mode.as_str() {
                 "bm25" => RetrievalMode::Bm25,
                 "dense" => RetrievalMode::Dense,
@@ -198,13 +257,30 @@ pub async fn kb(command: KbCommand) -> anyhow::Result<()> {
                 other => bail!("--mode must be bm25, dense or hybrid, not {other:?}"),
             };
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let encoder = E5Encoder::load(&models_dir).with_context(|| format!("{} — run scripts/fetch-weights.sh", models_dir.display()))?;
+                let encoder = E5Encoder::load(&models_dir).with_context(|| {
+                    format!("{} — run scripts/fetch-weights.sh", models_dir.display())
+                })?;
                 let index = KnowledgeIndex::build(ArticleSet::load(&kb_dir)?, &encoder)?;
-                let embedding = encoder.encode_batch(&[query.as_str()], TextRole::Query)?.remove(0);
+                let embedding = encoder
+                    .encode_batch(&[query.as_str()], TextRole::Query)?
+                    .remove(0);
                 let language = xiaoer_models::detect_language(&query);
-                let hits = index.search(&SearchQuery { text: &query, embedding: Some(&embedding), language, limit, mode });
+                let hits = index.search(&SearchQuery {
+                    text: &query,
+                    embedding: Some(&embedding),
+                    language,
+                    limit,
+                    mode,
+                });
                 for (rank, hit) in hits.iter().enumerate() {
-                    println!("{}. {:<24} {:.3}  {}\n   {}", rank + 1, hit.article_id, hit.score, hit.title, hit.snippet);
+                    println!(
+                        "{}. {:<24} {:.3}  {}\n   {}",
+                        rank + 1,
+                        hit.article_id,
+                        hit.score,
+                        hit.title,
+                        hit.snippet
+                    );
                 }
                 println!("decision: {:?}", index.decide(&hits));
                 Ok(())
@@ -244,8 +320,12 @@ pub async fn eval(command: EvalsCommand) -> anyhow::Result<()> {
 /// Starts the server with default settings and a throwaway database on an
 /// ephemeral loopback port; returns its URL and a stop handle.
 async fn start_in_process() -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>)> {
-    let data_dir = std::env::temp_dir().join(format!("xiaoer-eval-{}", uuid::Uuid::new_v4().simple()));
-    let args = ServeArgs { data_dir: Some(data_dir), ..ServeArgs::default() };
+    let data_dir =
+        std::env::temp_dir().join(format!("xiaoer-eval-{}", uuid::Uuid::new_v4().simple()));
+    let args = ServeArgs {
+        data_dir: Some(data_dir),
+        ..ServeArgs::default()
+    };
     let app = App::load(args.resolve()?).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}", listener.local_addr()?);

@@ -96,24 +96,60 @@ impl ServeArgs {
     pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
-                toml::from_str::<FileSettings>(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
             }
             None => FileSettings::default(),
         };
-        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
-        let database_url = self.database_url.clone().or(file.database_url).unwrap_or_else(|| crate::store::sqlite_url(&data_dir));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = self
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| crate::store::sqlite_url(&data_dir));
         Ok(ServeConfig {
-            addr: self.addr.or(file.addr).unwrap_or_else(|| "127.0.0.1:50051".parse().expect("default addr")),
-            metrics_addr: self.metrics_addr.or(file.metrics_addr).unwrap_or_else(|| "127.0.0.1:9464".parse().expect("default addr")),
+            addr: self
+                .addr
+                .or(file.addr)
+                .unwrap_or_else(|| "127.0.0.1:50051".parse().expect("default addr")),
+            metrics_addr: self
+                .metrics_addr
+                .or(file.metrics_addr)
+                .unwrap_or_else(|| "127.0.0.1:9464".parse().expect("default addr")),
             data_dir,
             database_url,
-            models_dir: self.models_dir.clone().or(file.models_dir).unwrap_or_else(|| workspace_path("models/weights")),
-            heads_dir: self.heads_dir.clone().or(file.heads_dir).unwrap_or_else(|| workspace_path("models/heads")),
-            kb_dir: self.kb_dir.clone().or(file.kb_dir).unwrap_or_else(|| workspace_path("knowledge-base")),
+            models_dir: self
+                .models_dir
+                .clone()
+                .or(file.models_dir)
+                .unwrap_or_else(|| workspace_path("models/weights")),
+            heads_dir: self
+                .heads_dir
+                .clone()
+                .or(file.heads_dir)
+                .unwrap_or_else(|| workspace_path("models/heads")),
+            kb_dir: self
+                .kb_dir
+                .clone()
+                .or(file.kb_dir)
+                .unwrap_or_else(|| workspace_path("knowledge-base")),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
-            inference_threads: self.inference_threads.or(file.inference_threads).unwrap_or(1).max(1),
-            max_concurrent: self.max_concurrent.or(file.max_concurrent).unwrap_or(64).max(1),
+            inference_threads: self
+                .inference_threads
+                .or(file.inference_threads)
+                .unwrap_or(1)
+                .max(1),
+            max_concurrent: self
+                .max_concurrent
+                .or(file.max_concurrent)
+                .unwrap_or(64)
+                .max(1),
             policy: file.policy.unwrap_or_default(),
         })
     }
@@ -127,7 +163,9 @@ pub fn workspace_path(relative: &str) -> PathBuf {
     if here.exists() {
         return here;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 #[cfg(test)]
@@ -139,7 +177,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("xiaoer.toml");
         std::fs::write(&file, "addr = \"127.0.0.1:6000\"\nmetrics_addr = \"127.0.0.1:6001\"\n[policy]\nanger_threshold = 0.7\n").unwrap();
-        let args = ServeArgs { config: Some(file), addr: Some("127.0.0.1:7000".parse().unwrap()), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(file),
+            addr: Some("127.0.0.1:7000".parse().unwrap()),
+            ..Default::default()
+        };
         let config = args.resolve().unwrap();
         assert_eq!(config.addr.port(), 7000);
         assert_eq!(config.metrics_addr.port(), 6001);
@@ -152,7 +194,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("xiaoer.toml");
         std::fs::write(&file, "adress = \"x\"\n").unwrap();
-        let err = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap_err();
+        let err = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
         assert!(err.to_string().contains("adress"), "{err}");
     }
 }

@@ -72,7 +72,15 @@ mod tests {
 
     #[test]
     fn the_word_human_alone_is_not_a_request() {
-        for text in ["is this jacket for humans or dogs lol", "这个人穿好看吗", "适合什么人群", "human hair wig in stock?", "我家人说尺码偏小", "where is my parcel", "人工智能是啥"] {
+        for text in [
+            "is this jacket for humans or dogs lol",
+            "这个人穿好看吗",
+            "适合什么人群",
+            "human hair wig in stock?",
+            "我家人说尺码偏小",
+            "where is my parcel",
+            "人工智能是啥",
+        ] {
             assert!(!detect(text).asks_for_person, "{text}");
         }
     }

@@ -35,7 +35,10 @@ pub enum ServiceError {
 impl ServiceError {
     /// Shorthand for a bad request field.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        ServiceError::InvalidArgument { field, reason: reason.into() }
+        ServiceError::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -44,7 +47,9 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::NotFound(what) => ServiceError::NotFound(what),
             StoreError::Conflict(why) => ServiceError::FailedPrecondition(why),
-            StoreError::Unavailable(why) => ServiceError::Unavailable(format!("database unavailable, please retry: {why}")),
+            StoreError::Unavailable(why) => {
+                ServiceError::Unavailable(format!("database unavailable, please retry: {why}"))
+            }
             StoreError::Setup(why) => ServiceError::Internal(why),
         }
     }
@@ -53,7 +58,9 @@ impl From<StoreError> for ServiceError {
 impl From<ModelError> for ServiceError {
     fn from(e: ModelError) -> Self {
         match e {
-            ModelError::Overloaded => ServiceError::Overloaded("inference queue is full, please retry".into()),
+            ModelError::Overloaded => {
+                ServiceError::Overloaded("inference queue is full, please retry".into())
+            }
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -82,11 +89,17 @@ pub const MAX_ID_CHARS: usize = 128;
 pub fn require_text<'a>(field: &'static str, text: &'a str) -> Result<&'a str, ServiceError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(ServiceError::invalid(field, "must not be empty or only whitespace"));
+        return Err(ServiceError::invalid(
+            field,
+            "must not be empty or only whitespace",
+        ));
     }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(ServiceError::invalid(field, format!("is {chars} characters long; the limit is {MAX_TEXT_CHARS}")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("is {chars} characters long; the limit is {MAX_TEXT_CHARS}"),
+        ));
     }
     Ok(trimmed)
 }
@@ -98,17 +111,28 @@ pub fn require_id<'a>(field: &'static str, id: &'a str) -> Result<&'a str, Servi
         return Err(ServiceError::invalid(field, "is required"));
     }
     if id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(field, format!("must be at most {MAX_ID_CHARS} printable characters")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("must be at most {MAX_ID_CHARS} printable characters"),
+        ));
     }
     Ok(id)
 }
 
 /// A count field where 0 means "the default" and anything else must lie in 1..=max.
-pub fn bounded(field: &'static str, value: i32, default: usize, max: usize) -> Result<usize, ServiceError> {
+pub fn bounded(
+    field: &'static str,
+    value: i32,
+    default: usize,
+    max: usize,
+) -> Result<usize, ServiceError> {
     match usize::try_from(value) {
         Ok(0) => Ok(default),
         Ok(n) if n <= max => Ok(n),
-        _ => Err(ServiceError::invalid(field, format!("must be between 0 and {max}, got {value}"))),
+        _ => Err(ServiceError::invalid(
+            field,
+            format!("must be between 0 and {max}, got {value}"),
+        )),
     }
 }
 
@@ -144,10 +168,22 @@ mod tests {
     #[test]
     fn status_codes() {
         let code = |e: ServiceError| Status::from(e).code();
-        assert_eq!(code(ServiceError::invalid("text", "x")), Code::InvalidArgument);
-        assert_eq!(code(StoreError::NotFound("h".into()).into()), Code::NotFound);
-        assert_eq!(code(StoreError::Conflict("c".into()).into()), Code::FailedPrecondition);
-        assert_eq!(code(StoreError::Unavailable("down".into()).into()), Code::Unavailable);
+        assert_eq!(
+            code(ServiceError::invalid("text", "x")),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code(StoreError::NotFound("h".into()).into()),
+            Code::NotFound
+        );
+        assert_eq!(
+            code(StoreError::Conflict("c".into()).into()),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(StoreError::Unavailable("down".into()).into()),
+            Code::Unavailable
+        );
         assert_eq!(code(ModelError::Overloaded.into()), Code::ResourceExhausted);
     }
 }

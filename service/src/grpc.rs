@@ -19,7 +19,12 @@ use crate::store::{page_token, parse_page_token, HandoffQuery, HandoffState};
 use crate::telemetry::RpcTimer;
 
 /// Runs one RPC body inside a span, with metrics and the one error mapping.
-async fn serve<T, F>(responder: &Responder, rpc: &'static str, conversation_id: &str, body: F) -> Result<Response<T>, Status>
+async fn serve<T, F>(
+    responder: &Responder,
+    rpc: &'static str,
+    conversation_id: &str,
+    body: F,
+) -> Result<Response<T>, Status>
 where
     F: Future<Output = Result<T, ServiceError>>,
 {
@@ -31,10 +36,15 @@ where
         Err(refused) => Err(refused),
     };
     let outcome = result.map(Response::new).map_err(Status::from);
-    let code = outcome.as_ref().map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code());
+    let code = outcome
+        .as_ref()
+        .map(|_| tonic::Code::Ok)
+        .unwrap_or_else(|s| s.code());
     span.in_scope(|| match &outcome {
         Ok(_) => tracing::debug!("ok"),
-        Err(status) => tracing::info!(code = ?status.code(), message = status.message(), "request failed"),
+        Err(status) => {
+            tracing::info!(code = ?status.code(), message = status.message(), "request failed")
+        }
     });
     timer.finish(code);
     outcome
@@ -46,26 +56,59 @@ pub struct AutoReplyService(pub Arc<Responder>);
 
 #[tonic::async_trait]
 impl AutoReply for AutoReplyService {
-    async fn reply(&self, request: Request<pb::ReplyRequest>) -> Result<Response<pb::ReplyResponse>, Status> {
+    async fn reply(
+        &self,
+        request: Request<pb::ReplyRequest>,
+    ) -> Result<Response<pb::ReplyResponse>, Status> {
         let req = request.into_inner();
         let conversation_id = req.conversation_id.clone();
-        serve(&self.0, "AutoReply/Reply", &conversation_id, self.0.reply(req)).await
+        serve(
+            &self.0,
+            "AutoReply/Reply",
+            &conversation_id,
+            self.0.reply(req),
+        )
+        .await
     }
 
-    async fn suggest_replies(&self, request: Request<pb::SuggestRepliesRequest>) -> Result<Response<pb::SuggestRepliesResponse>, Status> {
+    async fn suggest_replies(
+        &self,
+        request: Request<pb::SuggestRepliesRequest>,
+    ) -> Result<Response<pb::SuggestRepliesResponse>, Status> {
         let req = request.into_inner();
         let conversation_id = req.conversation_id.clone();
-        serve(&self.0, "AutoReply/SuggestReplies", &conversation_id, self.0.suggest(req)).await
+        serve(
+            &self.0,
+            "AutoReply/SuggestReplies",
+            &conversation_id,
+            self.0.suggest(req),
+        )
+        .await
     }
 
-    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
-        serve(&self.0, "AutoReply/Classify", "", self.0.classify(request.into_inner())).await
+    async fn classify(
+        &self,
+        request: Request<pb::ClassifyRequest>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        serve(
+            &self.0,
+            "AutoReply/Classify",
+            "",
+            self.0.classify(request.into_inner()),
+        )
+        .await
     }
 
-    async fn feedback(&self, request: Request<pb::FeedbackRequest>) -> Result<Response<pb::FeedbackResponse>, Status> {
+    async fn feedback(
+        &self,
+        request: Request<pb::FeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackResponse>, Status> {
         let req = request.into_inner();
         let conversation_id = req.conversation_id.clone();
-        serve(&self.0, "AutoReply/Feedback", &conversation_id, async { self.0.feedback(req).await.map(|()| pb::FeedbackResponse {}) }).await
+        serve(&self.0, "AutoReply/Feedback", &conversation_id, async {
+            self.0.feedback(req).await.map(|()| pb::FeedbackResponse {})
+        })
+        .await
     }
 }
 
@@ -74,27 +117,57 @@ impl AutoReply for AutoReplyService {
 pub struct HandoffsService(pub Arc<Responder>);
 
 impl HandoffsService {
-    async fn list(&self, req: pb::ListHandoffsRequest) -> Result<pb::ListHandoffsResponse, ServiceError> {
+    async fn list(
+        &self,
+        req: pb::ListHandoffsRequest,
+    ) -> Result<pb::ListHandoffsResponse, ServiceError> {
         let state = match pb::HandoffStatus::try_from(req.status) {
             Ok(pb::HandoffStatus::Unspecified) => None,
             Ok(pb::HandoffStatus::Waiting) => Some(HandoffState::Waiting),
             Ok(pb::HandoffStatus::Claimed) => Some(HandoffState::Claimed),
             Ok(pb::HandoffStatus::Resolved) => Some(HandoffState::Resolved),
-            Err(_) => return Err(ServiceError::invalid("status", format!("unknown handoff status {}", req.status))),
+            Err(_) => {
+                return Err(ServiceError::invalid(
+                    "status",
+                    format!("unknown handoff status {}", req.status),
+                ))
+            }
         };
-        const QUEUES: &[&str] = &["logistics", "after_sales", "payments", "presale", "complaints", "general"];
+        const QUEUES: &[&str] = &[
+            "logistics",
+            "after_sales",
+            "payments",
+            "presale",
+            "complaints",
+            "general",
+        ];
         let queue = req.queue.trim();
         if !queue.is_empty() && !QUEUES.contains(&queue) {
-            return Err(ServiceError::invalid("queue", format!("unknown queue {queue:?}; expected one of {}", QUEUES.join(", "))));
+            return Err(ServiceError::invalid(
+                "queue",
+                format!(
+                    "unknown queue {queue:?}; expected one of {}",
+                    QUEUES.join(", ")
+                ),
+            ));
         }
         let limit = bounded("page_size", req.page_size, 20, 100)? as u32;
         let after = match req.page_token.as_str() {
             "" => None,
-            token => Some(parse_page_token(token).ok_or_else(|| ServiceError::invalid("page_token", "is not a token this server issued"))?),
+            token => Some(parse_page_token(token).ok_or_else(|| {
+                ServiceError::invalid("page_token", "is not a token this server issued")
+            })?),
         };
         let store = self.0.store();
         // Fetch one extra row to know whether another page exists.
-        let mut records = store.list_handoffs(&HandoffQuery { state, queue: (!queue.is_empty()).then(|| queue.to_string()), limit: limit + 1, after }).await?;
+        let mut records = store
+            .list_handoffs(&HandoffQuery {
+                state,
+                queue: (!queue.is_empty()).then(|| queue.to_string()),
+                limit: limit + 1,
+                after,
+            })
+            .await?;
         let next_page_token = if records.len() > limit as usize {
             records.truncate(limit as usize);
             records.last().map(page_token).unwrap_or_default()
@@ -105,26 +178,48 @@ impl HandoffsService {
         for record in &records {
             handoffs.push(self.0.handoff_with_transcript(record).await?);
         }
-        Ok(pb::ListHandoffsResponse { handoffs, next_page_token })
+        Ok(pb::ListHandoffsResponse {
+            handoffs,
+            next_page_token,
+        })
     }
 }
 
 #[tonic::async_trait]
 impl Handoffs for HandoffsService {
-    async fn list_handoffs(&self, request: Request<pb::ListHandoffsRequest>) -> Result<Response<pb::ListHandoffsResponse>, Status> {
-        serve(&self.0, "Handoffs/ListHandoffs", "", self.list(request.into_inner())).await
+    async fn list_handoffs(
+        &self,
+        request: Request<pb::ListHandoffsRequest>,
+    ) -> Result<Response<pb::ListHandoffsResponse>, Status> {
+        serve(
+            &self.0,
+            "Handoffs/ListHandoffs",
+            "",
+            self.list(request.into_inner()),
+        )
+        .await
     }
 
-    async fn get_handoff(&self, request: Request<pb::GetHandoffRequest>) -> Result<Response<pb::Handoff>, Status> {
+    async fn get_handoff(
+        &self,
+        request: Request<pb::GetHandoffRequest>,
+    ) -> Result<Response<pb::Handoff>, Status> {
         let req = request.into_inner();
         serve(&self.0, "Handoffs/GetHandoff", "", async {
-            let record = self.0.store().handoff(require_id("handoff_id", &req.handoff_id)?).await?;
+            let record = self
+                .0
+                .store()
+                .handoff(require_id("handoff_id", &req.handoff_id)?)
+                .await?;
             self.0.handoff_with_transcript(&record).await
         })
         .await
     }
 
-    async fn claim_handoff(&self, request: Request<pb::ClaimHandoffRequest>) -> Result<Response<pb::Handoff>, Status> {
+    async fn claim_handoff(
+        &self,
+        request: Request<pb::ClaimHandoffRequest>,
+    ) -> Result<Response<pb::Handoff>, Status> {
         let req = request.into_inner();
         serve(&self.0, "Handoffs/ClaimHandoff", "", async {
             let id = require_id("handoff_id", &req.handoff_id)?;
@@ -135,12 +230,19 @@ impl Handoffs for HandoffsService {
         .await
     }
 
-    async fn resolve_handoff(&self, request: Request<pb::ResolveHandoffRequest>) -> Result<Response<pb::Handoff>, Status> {
+    async fn resolve_handoff(
+        &self,
+        request: Request<pb::ResolveHandoffRequest>,
+    ) -> Result<Response<pb::Handoff>, Status> {
         let req = request.into_inner();
         serve(&self.0, "Handoffs/ResolveHandoff", "", async {
             let id = require_id("handoff_id", &req.handoff_id)?;
             let resolution = crate::error::require_text("resolution", &req.resolution)?;
-            let record = self.0.store().resolve_handoff(id, &crate::privacy::mask(resolution)).await?;
+            let record = self
+                .0
+                .store()
+                .resolve_handoff(id, &crate::privacy::mask(resolution))
+                .await?;
             self.0.handoff_with_transcript(&record).await
         })
         .await
@@ -153,11 +255,23 @@ pub struct KnowledgeBaseService(pub Arc<Responder>);
 
 #[tonic::async_trait]
 impl KnowledgeBase for KnowledgeBaseService {
-    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
-        serve(&self.0, "KnowledgeBase/Search", "", self.0.search(request.into_inner())).await
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        serve(
+            &self.0,
+            "KnowledgeBase/Search",
+            "",
+            self.0.search(request.into_inner()),
+        )
+        .await
     }
 
-    async fn reload(&self, _request: Request<pb::ReloadRequest>) -> Result<Response<pb::ReloadResponse>, Status> {
+    async fn reload(
+        &self,
+        _request: Request<pb::ReloadRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
         serve(&self.0, "KnowledgeBase/Reload", "", self.0.reload()).await
     }
 }

@@ -22,7 +22,8 @@ static TRACKING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:运单号?|快递单号|物流单号|tracking\s*(?:no\.?|number|#)?)\s*(?:是|为|:|：|#)?\s*([A-Za-z]{0,4}\d{8,22})|\b((?:SF|JD|YT|ZTO|JT|YD)\d{10,18}|1Z[0-9A-Z]{16})\b")
         .expect("tracking regex")
 });
-static MASKED_PHONE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"1[3-9]\d\*{4}\d{4}").expect("phone regex"));
+static MASKED_PHONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"1[3-9]\d\*{4}\d{4}").expect("phone regex"));
 
 /// Order ids, tracking numbers and (masked) phone numbers found in customer
 /// turns and in the storefront's order facts.
@@ -54,7 +55,11 @@ pub fn extract_entities(turns: &[TurnRecord], orders: &[OrderFact]) -> BTreeMap<
         add("tracking_number", &order.tracking_number);
         add("carrier", &order.carrier);
     }
-    found.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.join(", "))).collect()
+    found
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v.join(", ")))
+        .collect()
 }
 
 /// Direction of the shopper's anger over the conversation.
@@ -67,7 +72,9 @@ pub enum Trend {
 
 /// Compares the latest anger with the average of the earlier turns.
 pub fn anger_trend(anger: &[f32]) -> Trend {
-    let Some((last, earlier)) = anger.split_last() else { return Trend::Steady };
+    let Some((last, earlier)) = anger.split_last() else {
+        return Trend::Steady;
+    };
     if earlier.is_empty() {
         return Trend::Steady;
     }
@@ -99,9 +106,19 @@ pub struct PackageInput<'a> {
 /// Builds the handoff record the agent will see.
 pub fn build_package(input: PackageInput<'_>) -> NewHandoff {
     let entities = extract_entities(input.transcript, input.orders);
-    let anger: Vec<f32> = input.transcript.iter().filter(|t| t.role == "customer").map(|t| t.anger).collect();
+    let anger: Vec<f32> = input
+        .transcript
+        .iter()
+        .filter(|t| t.role == "customer")
+        .map(|t| t.anger)
+        .collect();
     let mut tried: Vec<String> = Vec::new();
-    for article in input.transcript.iter().filter(|t| t.role == "bot").flat_map(|t| t.articles.iter()) {
+    for article in input
+        .transcript
+        .iter()
+        .filter(|t| t.role == "bot")
+        .flat_map(|t| t.articles.iter())
+    {
         if !tried.contains(article) {
             tried.push(article.clone());
         }
@@ -118,13 +135,24 @@ pub fn build_package(input: PackageInput<'_>) -> NewHandoff {
     }
 }
 
-fn summarise(input: &PackageInput<'_>, entities: &BTreeMap<String, String>, anger: &[f32], tried: &[String]) -> String {
+fn summarise(
+    input: &PackageInput<'_>,
+    entities: &BTreeMap<String, String>,
+    anger: &[f32],
+    tried: &[String],
+) -> String {
     let lang = input.lang;
     let topic = topic_label(input.topic, lang);
     let peak = anger.iter().copied().fold(0.0f32, f32::max);
     let trend = anger_trend(anger);
     let customer_turns = anger.len();
-    let latest = input.transcript.iter().rev().find(|t| t.role == "customer").map(|t| t.text.as_str()).unwrap_or("");
+    let latest = input
+        .transcript
+        .iter()
+        .rev()
+        .find(|t| t.role == "customer")
+        .map(|t| t.text.as_str())
+        .unwrap_or("");
     let latest: String = latest.chars().take(120).collect();
     let entity = |key: &str| entities.get(key).cloned().unwrap_or_default();
     match lang {
@@ -147,7 +175,10 @@ fn summarise(input: &PackageInput<'_>, entities: &BTreeMap<String, String>, ange
             if !entity("tracking_number").is_empty() {
                 s.push_str(&format!("运单号：{}。", entity("tracking_number")));
             }
-            s.push_str(&format!("情绪：愤怒概率峰值{:.0}%，趋势{trend}。", peak * 100.0));
+            s.push_str(&format!(
+                "情绪：愤怒概率峰值{:.0}%，趋势{trend}。",
+                peak * 100.0
+            ));
             if tried.is_empty() {
                 s.push_str("机器人尚未提供知识库答案。");
             } else {
@@ -159,7 +190,9 @@ fn summarise(input: &PackageInput<'_>, entities: &BTreeMap<String, String>, ange
             let reason = match input.cause {
                 HandoffCause::CustomerRequest => "the shopper asked for a person",
                 HandoffCause::NegativeSentiment => "the shopper is upset and needs priority care",
-                HandoffCause::LowConfidence => "the bot did not understand the shopper twice in a row",
+                HandoffCause::LowConfidence => {
+                    "the bot did not understand the shopper twice in a row"
+                }
                 HandoffCause::NeedsAgent => "the request needs an agent to act",
             };
             let trend = match trend {
@@ -174,7 +207,10 @@ fn summarise(input: &PackageInput<'_>, entities: &BTreeMap<String, String>, ange
             if !entity("tracking_number").is_empty() {
                 s.push_str(&format!("Tracking: {}. ", entity("tracking_number")));
             }
-            s.push_str(&format!("Sentiment: peak anger {:.0}%, trend {trend}. ", peak * 100.0));
+            s.push_str(&format!(
+                "Sentiment: peak anger {:.0}%, trend {trend}. ",
+                peak * 100.0
+            ));
             if tried.is_empty() {
                 s.push_str("No knowledge-base answer given yet.");
             } else {
@@ -207,7 +243,12 @@ mod tests {
     #[test]
     fn entities_come_from_text_and_orders_with_phone_masked() {
         let turns = vec![
-            turn("customer", "订单号：TB20261101889 到哪了，电话13812345678", 0.1, &[]),
+            turn(
+                "customer",
+                "订单号：TB20261101889 到哪了，电话13812345678",
+                0.1,
+                &[],
+            ),
             turn("customer", "快递单号 SF1234567890123 一直不动", 0.3, &[]),
         ];
         let e = extract_entities(&turns, &[]);
@@ -219,7 +260,12 @@ mod tests {
 
     #[test]
     fn english_order_numbers_are_found() {
-        let turns = vec![turn("customer", "where is order #A10293? tracking number 1Z999AA10123456784", 0.2, &[])];
+        let turns = vec![turn(
+            "customer",
+            "where is order #A10293? tracking number 1Z999AA10123456784",
+            0.2,
+            &[],
+        )];
         let e = extract_entities(&turns, &[]);
         assert_eq!(e["order_id"], "A10293");
         assert_eq!(e["tracking_number"], "1Z999AA10123456784");
@@ -237,7 +283,12 @@ mod tests {
         let transcript = vec![
             turn("customer", "我的订单号 TB998877 怎么还没到", 0.2, &[]),
             turn("bot", "...", 0.0, &["order-tracking-howto"]),
-            turn("customer", "你们太差劲了，家住上海市浦东新区张江路123号5栋301室，电话13912345678", 0.9, &[]),
+            turn(
+                "customer",
+                "你们太差劲了，家住上海市浦东新区张江路123号5栋301室，电话13912345678",
+                0.9,
+                &[],
+            ),
         ];
         let package = build_package(PackageInput {
             lang: Language::Zh,
@@ -252,7 +303,11 @@ mod tests {
         assert!(package.summary.contains("TB998877"), "{}", package.summary);
         assert!(package.summary.contains("趋势上升"), "{}", package.summary);
         assert!(package.summary.contains("order-tracking-howto"));
-        assert!(!package.summary.contains("13912345678") && !package.summary.contains("张江路123号"), "{}", package.summary);
+        assert!(
+            !package.summary.contains("13912345678") && !package.summary.contains("张江路123号"),
+            "{}",
+            package.summary
+        );
         assert_eq!(package.kb_articles_tried, vec!["order-tracking-howto"]);
         assert_eq!(package.reason, HandoffCause::NegativeSentiment as i32);
     }

@@ -12,7 +12,11 @@ use xiaoer_service::store::{sqlite_url, Store};
 use xiaoer_service::{cli, telemetry};
 
 #[derive(Parser)]
-#[command(name = "xiaoer", version, about = "店小二 xiaoer: bilingual auto-reply service for online shops")]
+#[command(
+    name = "xiaoer",
+    version,
+    about = "店小二 xiaoer: bilingual auto-reply service for online shops"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +28,11 @@ enum Command {
     Serve(ServeArgs),
     /// Exit 0 when a server's gRPC health check answers SERVING (for container health checks).
     Health {
-        #[arg(long, default_value = "http://127.0.0.1:50051", env = "XIAOER_ENDPOINT")]
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:50051",
+            env = "XIAOER_ENDPOINT"
+        )]
         endpoint: String,
     },
     /// Talk to a running server from the terminal, as a shopper would.
@@ -81,9 +89,18 @@ struct DbArgs {
 
 impl DbArgs {
     async fn connect(&self) -> anyhow::Result<Store> {
-        let url = self.database_url.clone().unwrap_or_else(|| sqlite_url(&self.data_dir));
-        if url.starts_with("sqlite:") && self.database_url.is_none() && !self.data_dir.join("xiaoer.db").exists() {
-            bail!("no database at {} — pass --data-dir or --database-url", self.data_dir.display());
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| sqlite_url(&self.data_dir));
+        if url.starts_with("sqlite:")
+            && self.database_url.is_none()
+            && !self.data_dir.join("xiaoer.db").exists()
+        {
+            bail!(
+                "no database at {} — pass --data-dir or --database-url",
+                self.data_dir.display()
+            );
         }
         Ok(Store::connect(&url).await?)
     }
@@ -91,7 +108,9 @@ impl DbArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(cli))
 }
 
@@ -101,7 +120,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = args.resolve()?;
             telemetry::init_logging(config.log_format);
             telemetry::init_metrics(config.metrics_addr)?;
-            let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+            let listener = tokio::net::TcpListener::bind(config.addr)
+                .await
+                .with_context(|| format!("binding {}", config.addr))?;
             let app = App::load(config).await?;
             server::serve(app, listener, server::shutdown_signal()).await
         }
@@ -110,13 +131,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cli::train(args).await,
         Command::Kb { command } => cli::kb(command).await,
         Command::Eval { command } => cli::eval(command).await,
-        Command::Feedback { command: FeedbackCommand::Export { out, db } } => {
+        Command::Feedback {
+            command: FeedbackCommand::Export { out, db },
+        } => {
             let store = db.connect().await?;
             let records = store.all_feedback().await?;
             let mut sink: Box<dyn Write> = if out.as_os_str() == "-" {
                 Box::new(std::io::stdout().lock())
             } else {
-                Box::new(std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?)
+                Box::new(
+                    std::fs::File::create(&out)
+                        .with_context(|| format!("creating {}", out.display()))?,
+                )
             };
             for record in &records {
                 writeln!(sink, "{}", serde_json::to_string(record)?)?;
@@ -127,8 +153,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forget { conversation, db } => {
             let store = db.connect().await?;
             let existed = store.forget_conversation(&conversation).await?;
-            store.audit("cli", "forget", &conversation, if existed { "erased" } else { "not_found" }).await?;
-            println!("{}", if existed { format!("conversation {conversation} erased") } else { format!("no conversation {conversation}; nothing to erase") });
+            store
+                .audit(
+                    "cli",
+                    "forget",
+                    &conversation,
+                    if existed { "erased" } else { "not_found" },
+                )
+                .await?;
+            println!(
+                "{}",
+                if existed {
+                    format!("conversation {conversation} erased")
+                } else {
+                    format!("no conversation {conversation}; nothing to erase")
+                }
+            );
             Ok(())
         }
     }

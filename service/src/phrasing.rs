@@ -44,8 +44,12 @@ pub fn topic_label(intent: &str, lang: Language) -> &'static str {
 /// Greeting that names the shop and offers help.
 pub fn greeting(shop_name: &str, lang: Language) -> String {
     match lang {
-        Language::Zh => format!("您好，欢迎光临{shop_name}！我是智能客服小二，请问有什么可以帮您？"),
-        Language::En => format!("Hello, welcome to {shop_name}! I'm the shop assistant. How can I help you today?"),
+        Language::Zh => {
+            format!("您好，欢迎光临{shop_name}！我是智能客服小二，请问有什么可以帮您？")
+        }
+        Language::En => format!(
+            "Hello, welcome to {shop_name}! I'm the shop assistant. How can I help you today?"
+        ),
     }
 }
 
@@ -107,15 +111,24 @@ pub fn order_status(order: &OrderFact, lang: Language) -> String {
     let tracking = !order.tracking_number.is_empty();
     match lang {
         Language::Zh => {
-            let mut text = format!("您好，您的订单 {} 当前状态为「{}」", order.order_id, order.status);
+            let mut text = format!(
+                "您好，您的订单 {} 当前状态为「{}」",
+                order.order_id, order.status
+            );
             if tracking {
-                text.push_str(&format!("，承运快递：{}，运单号：{}，您可以在「我的订单」中查看实时物流", order.carrier, order.tracking_number));
+                text.push_str(&format!(
+                    "，承运快递：{}，运单号：{}，您可以在「我的订单」中查看实时物流",
+                    order.carrier, order.tracking_number
+                ));
             }
             text.push('。');
             text
         }
         Language::En => {
-            let mut text = format!("Hello, your order {} is currently \"{}\"", order.order_id, order.status);
+            let mut text = format!(
+                "Hello, your order {} is currently \"{}\"",
+                order.order_id, order.status
+            );
             if tracking {
                 text.push_str(&format!(", shipped with {} under tracking number {}; you can follow it live under My Orders", order.carrier, order.tracking_number));
             }
@@ -134,14 +147,27 @@ pub fn ask_order_number(lang: Language) -> &'static str {
 }
 
 /// Words that make a promise the shop cannot keep; replies must never contain them.
-pub const ABSOLUTE_PROMISES: &[&str] = &["肯定", "保证", "绝对", "百分之百", "guarantee", "definitely", "100%"];
+pub const ABSOLUTE_PROMISES: &[&str] = &[
+    "肯定",
+    "保证",
+    "绝对",
+    "百分之百",
+    "guarantee",
+    "definitely",
+    "100%",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn all_texts() -> Vec<String> {
-        let order = OrderFact { order_id: "A1".into(), status: "shipped".into(), carrier: "SF".into(), tracking_number: "SF1".into() };
+        let order = OrderFact {
+            order_id: "A1".into(),
+            status: "shipped".into(),
+            carrier: "SF".into(),
+            tracking_number: "SF1".into(),
+        };
         let mut texts = vec![];
         for lang in [Language::Zh, Language::En] {
             texts.push(greeting("店", lang));
@@ -151,7 +177,12 @@ mod tests {
             texts.push(with_agent(lang));
             texts.push(order_status(&order, lang));
             texts.push(ask_order_number(lang).to_string());
-            for cause in [HandoffCause::CustomerRequest, HandoffCause::NegativeSentiment, HandoffCause::LowConfidence, HandoffCause::NeedsAgent] {
+            for cause in [
+                HandoffCause::CustomerRequest,
+                HandoffCause::NegativeSentiment,
+                HandoffCause::LowConfidence,
+                HandoffCause::NeedsAgent,
+            ] {
                 texts.push(handoff_holding(cause, 5, lang));
             }
         }
@@ -162,22 +193,38 @@ mod tests {
     fn no_text_makes_an_absolute_promise() {
         for text in all_texts() {
             for word in ABSOLUTE_PROMISES {
-                assert!(!text.to_lowercase().contains(word), "{text} contains {word}");
+                assert!(
+                    !text.to_lowercase().contains(word),
+                    "{text} contains {word}"
+                );
             }
         }
     }
 
     #[test]
     fn angry_holding_message_apologises_first() {
-        assert!(handoff_holding(HandoffCause::NegativeSentiment, 3, Language::Zh).starts_with("非常抱歉"));
-        assert!(handoff_holding(HandoffCause::NegativeSentiment, 3, Language::En).starts_with("I'm really sorry"));
+        assert!(
+            handoff_holding(HandoffCause::NegativeSentiment, 3, Language::Zh)
+                .starts_with("非常抱歉")
+        );
+        assert!(
+            handoff_holding(HandoffCause::NegativeSentiment, 3, Language::En)
+                .starts_with("I'm really sorry")
+        );
     }
 
     #[test]
     fn every_intent_has_a_label_in_both_languages() {
-        for intent in crate::policy::FAQ_INTENTS.iter().chain(crate::policy::ORDER_INTENTS) {
+        for intent in crate::policy::FAQ_INTENTS
+            .iter()
+            .chain(crate::policy::ORDER_INTENTS)
+        {
             assert_ne!(topic_label(intent, Language::Zh), "其他问题", "{intent}");
-            assert_ne!(topic_label(intent, Language::En), "something else", "{intent}");
+            assert_ne!(
+                topic_label(intent, Language::En),
+                "something else",
+                "{intent}"
+            );
         }
     }
 }

@@ -30,7 +30,12 @@ pub const FAQ_INTENTS: &[&str] = &[
 /// Intents about one specific order: answered from the storefront's order
 /// facts when it sends them, otherwise with the how-to and a request for the
 /// order number.
-pub const ORDER_INTENTS: &[&str] = &["order_tracking", "modify_order", "cancel_order", "refund_status"];
+pub const ORDER_INTENTS: &[&str] = &[
+    "order_tracking",
+    "modify_order",
+    "cancel_order",
+    "refund_status",
+];
 
 /// Why a conversation goes to a person; numbers match the contract's `HandoffReason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +63,12 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { anger_threshold: 0.6, anger_trend_floor: 0.45, min_intent_confidence: 0.45, agent_intent_confidence: 0.6 }
+        Self {
+            anger_threshold: 0.6,
+            anger_trend_floor: 0.45,
+            min_intent_confidence: 0.45,
+            agent_intent_confidence: 0.6,
+        }
     }
 }
 
@@ -87,9 +97,19 @@ impl OrderFact {
     /// longer change or cancel the order itself.
     pub fn has_shipped(&self) -> bool {
         let s = self.status.to_lowercase();
-        ["shipped", "in_transit", "in transit", "delivered", "out_for_delivery", "已发货", "运输中", "派送中", "已签收"]
-            .iter()
-            .any(|w| s.contains(w))
+        [
+            "shipped",
+            "in_transit",
+            "in transit",
+            "delivered",
+            "out_for_delivery",
+            "已发货",
+            "运输中",
+            "派送中",
+            "已签收",
+        ]
+        .iter()
+        .any(|w| s.contains(w))
     }
 }
 
@@ -136,7 +156,10 @@ pub struct PolicyInput {
 impl PolicyInput {
     /// The top intent name, or out_of_scope when the classifier gave none.
     pub fn top_intent(&self) -> &str {
-        self.intents.first().map(|(name, _)| name.as_str()).unwrap_or("out_of_scope")
+        self.intents
+            .first()
+            .map(|(name, _)| name.as_str())
+            .unwrap_or("out_of_scope")
     }
 
     fn top_confidence(&self) -> f32 {
@@ -154,7 +177,10 @@ pub enum Answer {
     /// The article's answer, cited.
     Article { article_id: String },
     /// Status of the shopper's order from the storefront's facts, plus the article for how-to.
-    OrderStatus { order: OrderFact, article_id: Option<String> },
+    OrderStatus {
+        order: OrderFact,
+        article_id: Option<String>,
+    },
     /// The how-to article and a request for the order number.
     ArticleAskOrderNumber { article_id: String },
 }
@@ -164,9 +190,15 @@ pub enum Answer {
 pub enum Decision {
     Answer(Answer),
     /// Ask which of these topics (intent names or article ids) the shopper means.
-    Clarify { options: Vec<ClarifyOption> },
+    Clarify {
+        options: Vec<ClarifyOption>,
+    },
     /// Hand off to a person.
-    Handoff { cause: HandoffCause, queue: &'static str, priority: i32 },
+    Handoff {
+        cause: HandoffCause,
+        queue: &'static str,
+        priority: i32,
+    },
     /// Already with a person: record the turn and reassure the shopper.
     WithAgent,
 }
@@ -192,17 +224,37 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
         || (intent == "human_agent" && input.top_confidence() >= config.agent_intent_confidence);
     if asks_for_person {
         let topic = input.history.last_topic_intent.as_deref().unwrap_or(intent);
-        return Decision::Handoff { cause: HandoffCause::CustomerRequest, queue: queue_for(topic), priority: if angry { 1 } else { 2 } };
+        return Decision::Handoff {
+            cause: HandoffCause::CustomerRequest,
+            queue: queue_for(topic),
+            priority: if angry { 1 } else { 2 },
+        };
     }
     if angry {
-        let topic = if confident { intent } else { input.history.last_topic_intent.as_deref().unwrap_or(intent) };
-        return Decision::Handoff { cause: HandoffCause::NegativeSentiment, queue: queue_for(topic), priority: 1 };
+        let topic = if confident {
+            intent
+        } else {
+            input.history.last_topic_intent.as_deref().unwrap_or(intent)
+        };
+        return Decision::Handoff {
+            cause: HandoffCause::NegativeSentiment,
+            queue: queue_for(topic),
+            priority: 1,
+        };
     }
     if confident && intent == "complaint" {
-        return Decision::Handoff { cause: HandoffCause::NeedsAgent, queue: "complaints", priority: 2 };
+        return Decision::Handoff {
+            cause: HandoffCause::NeedsAgent,
+            queue: "complaints",
+            priority: 2,
+        };
     }
     if confident && needs_staff(input, intent) {
-        return Decision::Handoff { cause: HandoffCause::NeedsAgent, queue: queue_for(intent), priority: 3 };
+        return Decision::Handoff {
+            cause: HandoffCause::NeedsAgent,
+            queue: queue_for(intent),
+            priority: 3,
+        };
     }
     if confident {
         match intent {
@@ -216,10 +268,18 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
         if FAQ_INTENTS.contains(&intent) {
             match &input.kb {
                 KbMatch::Confident { article_id, .. } => {
-                    return Decision::Answer(Answer::Article { article_id: article_id.clone() });
+                    return Decision::Answer(Answer::Article {
+                        article_id: article_id.clone(),
+                    });
                 }
                 KbMatch::Ambiguous { first, second } => {
-                    return clarify_or_escalate(input, vec![ClarifyOption::Article(first.clone()), ClarifyOption::Article(second.clone())]);
+                    return clarify_or_escalate(
+                        input,
+                        vec![
+                            ClarifyOption::Article(first.clone()),
+                            ClarifyOption::Article(second.clone()),
+                        ],
+                    );
                 }
                 KbMatch::None => {}
             }
@@ -232,8 +292,16 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
 /// themselves: hand off instead.
 fn clarify_or_escalate(input: &PolicyInput, options: Vec<ClarifyOption>) -> Decision {
     if input.history.last_bot_clarified {
-        let topic = input.history.last_topic_intent.as_deref().unwrap_or("out_of_scope");
-        return Decision::Handoff { cause: HandoffCause::LowConfidence, queue: queue_for(topic), priority: 4 };
+        let topic = input
+            .history
+            .last_topic_intent
+            .as_deref()
+            .unwrap_or("out_of_scope");
+        return Decision::Handoff {
+            cause: HandoffCause::LowConfidence,
+            queue: queue_for(topic),
+            priority: 4,
+        };
     }
     Decision::Clarify { options }
 }
@@ -263,8 +331,11 @@ fn anger_rising(input: &PolicyInput, config: &PolicyConfig) -> bool {
 /// that has already shipped, or actions that need staff approval.
 fn needs_staff(input: &PolicyInput, intent: &str) -> bool {
     let changes_order = matches!(intent, "modify_order" | "cancel_order");
-    let shipped = input.cues.says_already_shipped || input.orders.first().is_some_and(OrderFact::has_shipped);
-    (changes_order && shipped) || (input.cues.asks_staff_action && (ORDER_INTENTS.contains(&intent) || FAQ_INTENTS.contains(&intent)))
+    let shipped =
+        input.cues.says_already_shipped || input.orders.first().is_some_and(OrderFact::has_shipped);
+    (changes_order && shipped)
+        || (input.cues.asks_staff_action
+            && (ORDER_INTENTS.contains(&intent) || FAQ_INTENTS.contains(&intent)))
 }
 
 fn order_answer(input: &PolicyInput, intent: &str) -> Option<Answer> {
@@ -278,7 +349,10 @@ fn order_answer(input: &PolicyInput, intent: &str) -> Option<Answer> {
     }
     .or_else(|| default_article(intent).map(str::to_string));
     match (input.orders.first(), intent) {
-        (Some(order), "order_tracking" | "refund_status") => Some(Answer::OrderStatus { order: order.clone(), article_id }),
+        (Some(order), "order_tracking" | "refund_status") => Some(Answer::OrderStatus {
+            order: order.clone(),
+            article_id,
+        }),
         _ => article_id.map(|article_id| Answer::ArticleAskOrderNumber { article_id }),
     }
 }
@@ -298,7 +372,11 @@ fn default_article(intent: &str) -> Option<&'static str> {
 pub fn queue_for(intent: &str) -> &'static str {
     match intent {
         "shipping_options" | "order_tracking" | "modify_order" | "cancel_order" => "logistics",
-        "return_request" | "exchange_request" | "refund_status" | "damaged_or_wrong_item" | "warranty_repair" => "after_sales",
+        "return_request"
+        | "exchange_request"
+        | "refund_status"
+        | "damaged_or_wrong_item"
+        | "warranty_repair" => "after_sales",
         "payment_methods" | "payment_problem" | "invoice_request" => "payments",
         "product_info" | "size_advice" | "stock_availability" | "price_and_promotions" => "presale",
         "complaint" => "complaints",
@@ -313,7 +391,10 @@ mod tests {
     fn input(intent: &str, confidence: f32) -> PolicyInput {
         PolicyInput {
             lang: Language::Zh,
-            intents: vec![(intent.to_string(), confidence), ("shipping_options".into(), 0.05)],
+            intents: vec![
+                (intent.to_string(), confidence),
+                ("shipping_options".into(), 0.05),
+            ],
             out_of_scope: false,
             anger: 0.02,
             cues: Cues::default(),
@@ -324,21 +405,38 @@ mod tests {
     }
 
     fn confident_kb(id: &str) -> KbMatch {
-        KbMatch::Confident { article_id: id.into(), score: 0.9 }
+        KbMatch::Confident {
+            article_id: id.into(),
+            score: 0.9,
+        }
     }
 
     #[test]
     fn explicit_request_for_a_person_hands_off_even_without_the_intent() {
         let mut i = input("order_tracking", 0.9);
         i.cues.asks_for_person = true;
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::CustomerRequest, queue: "logistics", priority: 2 });
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::CustomerRequest,
+                queue: "logistics",
+                priority: 2
+            }
+        );
     }
 
     #[test]
     fn bare_agent_request_routes_to_the_earlier_topic() {
         let mut i = input("human_agent", 0.95);
         i.history.last_topic_intent = Some("refund_status".into());
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::CustomerRequest, queue: "after_sales", priority: 2 });
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::CustomerRequest,
+                queue: "after_sales",
+                priority: 2
+            }
+        );
     }
 
     #[test]
@@ -346,7 +444,14 @@ mod tests {
         let mut i = input("shipping_options", 0.9);
         i.kb = confident_kb("shipping-times");
         i.anger = 0.8;
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::NegativeSentiment, queue: "logistics", priority: 1 });
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::NegativeSentiment,
+                queue: "logistics",
+                priority: 1
+            }
+        );
     }
 
     #[test]
@@ -354,81 +459,160 @@ mod tests {
         let mut i = input("order_tracking", 0.9);
         i.history.earlier_anger = vec![0.1, 0.3];
         i.anger = 0.5;
-        assert!(matches!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::NegativeSentiment, .. }));
+        assert!(matches!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::NegativeSentiment,
+                ..
+            }
+        ));
         i.history.earlier_anger = vec![0.4, 0.3];
-        assert!(matches!(decide(&i, &PolicyConfig::default()), Decision::Answer(_)));
+        assert!(matches!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Answer(_)
+        ));
     }
 
     #[test]
     fn calm_complaint_goes_to_the_complaints_queue() {
         let i = input("complaint", 0.8);
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::NeedsAgent, queue: "complaints", priority: 2 });
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::NeedsAgent,
+                queue: "complaints",
+                priority: 2
+            }
+        );
     }
 
     #[test]
     fn faq_with_confident_match_answers_with_the_article() {
         let mut i = input("return_request", 0.9);
         i.kb = confident_kb("return-policy");
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Answer(Answer::Article { article_id: "return-policy".into() }));
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Answer(Answer::Article {
+                article_id: "return-policy".into()
+            })
+        );
     }
 
     #[test]
     fn close_call_between_articles_asks_which_one() {
         let mut i = input("return_request", 0.9);
-        i.kb = KbMatch::Ambiguous { first: "return-policy".into(), second: "exchange-policy".into() };
+        i.kb = KbMatch::Ambiguous {
+            first: "return-policy".into(),
+            second: "exchange-policy".into(),
+        };
         assert_eq!(
             decide(&i, &PolicyConfig::default()),
-            Decision::Clarify { options: vec![ClarifyOption::Article("return-policy".into()), ClarifyOption::Article("exchange-policy".into())] }
+            Decision::Clarify {
+                options: vec![
+                    ClarifyOption::Article("return-policy".into()),
+                    ClarifyOption::Article("exchange-policy".into())
+                ]
+            }
         );
     }
 
     #[test]
     fn order_question_uses_storefront_facts_when_sent() {
         let mut i = input("order_tracking", 0.9);
-        let order = OrderFact { order_id: "A1".into(), status: "shipped".into(), carrier: "SF".into(), tracking_number: "SF1".into() };
+        let order = OrderFact {
+            order_id: "A1".into(),
+            status: "shipped".into(),
+            carrier: "SF".into(),
+            tracking_number: "SF1".into(),
+        };
         i.orders = vec![order.clone()];
         assert_eq!(
             decide(&i, &PolicyConfig::default()),
-            Decision::Answer(Answer::OrderStatus { order, article_id: Some("order-tracking-howto".into()) })
+            Decision::Answer(Answer::OrderStatus {
+                order,
+                article_id: Some("order-tracking-howto".into())
+            })
         );
     }
 
     #[test]
     fn order_question_without_facts_gives_how_to_and_asks_for_the_number() {
         let i = input("cancel_order", 0.9);
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Answer(Answer::ArticleAskOrderNumber { article_id: "cancel-order".into() }));
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Answer(Answer::ArticleAskOrderNumber {
+                article_id: "cancel-order".into()
+            })
+        );
     }
 
     #[test]
     fn changing_a_shipped_order_needs_an_agent() {
         let mut i = input("modify_order", 0.9);
-        i.orders = vec![OrderFact { status: "已发货".into(), ..Default::default() }];
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::NeedsAgent, queue: "logistics", priority: 3 });
+        i.orders = vec![OrderFact {
+            status: "已发货".into(),
+            ..Default::default()
+        }];
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::NeedsAgent,
+                queue: "logistics",
+                priority: 3
+            }
+        );
         let mut j = input("cancel_order", 0.9);
         j.cues.says_already_shipped = true;
-        assert!(matches!(decide(&j, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::NeedsAgent, .. }));
+        assert!(matches!(
+            decide(&j, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::NeedsAgent,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn greeting_and_farewell_answer_without_articles() {
-        assert_eq!(decide(&input("greeting", 0.9), &PolicyConfig::default()), Decision::Answer(Answer::Greeting));
-        assert_eq!(decide(&input("thanks_goodbye", 0.9), &PolicyConfig::default()), Decision::Answer(Answer::Farewell));
+        assert_eq!(
+            decide(&input("greeting", 0.9), &PolicyConfig::default()),
+            Decision::Answer(Answer::Greeting)
+        );
+        assert_eq!(
+            decide(&input("thanks_goodbye", 0.9), &PolicyConfig::default()),
+            Decision::Answer(Answer::Farewell)
+        );
     }
 
     #[test]
     fn out_of_scope_clarifies_then_hands_off() {
         let mut i = input("out_of_scope", 0.9);
         i.out_of_scope = true;
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Clarify { options: vec![ClarifyOption::Intent("shipping_options".into())] });
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Clarify {
+                options: vec![ClarifyOption::Intent("shipping_options".into())]
+            }
+        );
         i.history.last_bot_clarified = true;
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::Handoff { cause: HandoffCause::LowConfidence, queue: "general", priority: 4 });
+        assert_eq!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Handoff {
+                cause: HandoffCause::LowConfidence,
+                queue: "general",
+                priority: 4
+            }
+        );
     }
 
     #[test]
     fn low_confidence_clarifies_even_with_a_kb_match() {
         let mut i = input("return_request", 0.2);
         i.kb = confident_kb("return-policy");
-        assert!(matches!(decide(&i, &PolicyConfig::default()), Decision::Clarify { .. }));
+        assert!(matches!(
+            decide(&i, &PolicyConfig::default()),
+            Decision::Clarify { .. }
+        ));
     }
 
     #[test]
@@ -441,8 +625,17 @@ mod tests {
 
     #[test]
     fn queues_cover_the_helpdesk_routes() {
-        let queues: std::collections::BTreeSet<_> =
-            ["order_tracking", "refund_status", "payment_problem", "size_advice", "complaint", "greeting"].iter().map(|i| queue_for(i)).collect();
+        let queues: std::collections::BTreeSet<_> = [
+            "order_tracking",
+            "refund_status",
+            "payment_problem",
+            "size_advice",
+            "complaint",
+            "greeting",
+        ]
+        .iter()
+        .map(|i| queue_for(i))
+        .collect();
         assert_eq!(queues.len(), 6);
     }
 }

@@ -22,7 +22,8 @@ struct Patterns {
     order_context: Regex,
 }
 
-static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
+    Patterns {
     email: Regex::new(r"(?i)\b([a-z0-9._%+-])[a-z0-9._%+-]*@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})\b").expect("email regex"),
     // 18-character mainland ID: 6-digit region, birth date, 3-digit sequence, checksum.
     id_card: Regex::new(r"(^|[^0-9A-Za-z])([1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])($|[^0-9A-Za-z])").expect("id regex"),
@@ -38,6 +39,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     )
     .expect("en street regex"),
     order_context: Regex::new(r"(?i)(订单|单号|order|tracking|运单|快递|#)\s*(?:号|no\.?|number|id)?\s*[:：#]?\s*$").expect("order regex"),
+}
 });
 
 /// Returns `text` with personal data replaced by masked forms that keep just
@@ -54,11 +56,17 @@ pub fn mask(text: &str) -> String {
         }
     });
     let text = mask_cards(&text);
-    let text = p.cn_mobile.replace_all(&text, |c: &Captures| format!("{}{}****{}{}", &c[1], &c[2], &c[4], &c[5]));
-    let text = p.intl_phone.replace_all(&text, |c: &Captures| format!("{}***-***-{}{}", &c[1], &c[3], &c[4]));
+    let text = p.cn_mobile.replace_all(&text, |c: &Captures| {
+        format!("{}{}****{}{}", &c[1], &c[2], &c[4], &c[5])
+    });
+    let text = p.intl_phone.replace_all(&text, |c: &Captures| {
+        format!("{}***-***-{}{}", &c[1], &c[3], &c[4])
+    });
     let text = p.cn_street.replace_all(&text, "[地址已隐藏]");
     let text = p.cn_building.replace_all(&text, "[地址已隐藏]");
-    p.en_street.replace_all(&text, "[address hidden]").into_owned()
+    p.en_street
+        .replace_all(&text, "[address hidden]")
+        .into_owned()
 }
 
 /// Card numbers pass the Luhn check; long digit runs introduced as order or
@@ -116,7 +124,11 @@ fn id_checksum_ok(id: &str) -> bool {
     if bytes.len() != 18 {
         return false;
     }
-    let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let sum: u32 = bytes[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
     CHECK[(sum % 11) as usize] == bytes[17].to_ascii_uppercase()
 }
 
@@ -128,14 +140,23 @@ mod tests {
     #[test]
     fn masks_chinese_mobile_numbers_in_several_spellings() {
         assert_eq!(mask("我的电话13812345678"), "我的电话138****5678");
-        assert_eq!(mask("手机 +86 139-1234-5678 谢谢"), "手机 +86 139****5678 谢谢");
+        assert_eq!(
+            mask("手机 +86 139-1234-5678 谢谢"),
+            "手机 +86 139****5678 谢谢"
+        );
         assert_eq!(mask("call 186 1234 5678"), "call 186****5678");
     }
 
     #[test]
     fn masks_english_phone_and_email() {
-        assert_eq!(mask("reach me at (415) 555-2671 pls"), "reach me at ***-***-2671 pls");
-        assert_eq!(mask("mail: jane.doe@example.co.uk"), "mail: j***@example.co.uk");
+        assert_eq!(
+            mask("reach me at (415) 555-2671 pls"),
+            "reach me at ***-***-2671 pls"
+        );
+        assert_eq!(
+            mask("mail: jane.doe@example.co.uk"),
+            "mail: j***@example.co.uk"
+        );
     }
 
     #[test]
@@ -149,7 +170,10 @@ mod tests {
     #[test]
     fn masks_bank_cards_but_keeps_order_numbers() {
         // 4111 1111 1111 1111 passes the Luhn check (a well-known test card).
-        assert_eq!(mask("卡号 4111 1111 1111 1111 扣了两次"), "卡号 **** 1111 扣了两次");
+        assert_eq!(
+            mask("卡号 4111 1111 1111 1111 扣了两次"),
+            "卡号 **** 1111 扣了两次"
+        );
         assert_eq!(mask("card 4111-1111-1111-1111"), "card **** 1111");
         assert_eq!(mask("订单号：4111111111111111"), "订单号：4111111111111111");
         assert_eq!(mask("order #4111111111111111"), "order #4111111111111111");
@@ -165,7 +189,13 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_alone() {
-        for text in ["亲,啥时候发货?", "where's my refund??", "订单号 260101123456789012 还没到", "size 38 or 39?", "路上堵车了吗"] {
+        for text in [
+            "亲,啥时候发货?",
+            "where's my refund??",
+            "订单号 260101123456789012 还没到",
+            "size 38 or 39?",
+            "路上堵车了吗",
+        ] {
             assert_eq!(mask(text), text);
         }
     }

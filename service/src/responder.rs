@@ -15,10 +15,14 @@ use xiaoer_proto::v1 as pb;
 
 use crate::error::{bounded, require_id, require_text, ServiceError};
 use crate::handoff::{build_package, PackageInput};
-use crate::policy::{self, Answer, ClarifyOption, Decision, HandoffCause, History, KbMatch, OrderFact, PolicyConfig, PolicyInput};
+use crate::policy::{
+    self, Answer, ClarifyOption, Decision, HandoffCause, History, KbMatch, OrderFact, PolicyConfig,
+    PolicyInput,
+};
 use crate::privacy::mask;
 use crate::store::{
-    now_ms, ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffRecord, HandoffState, Recorded, Store, StoreError, TurnRecord,
+    now_ms, ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffRecord, HandoffState,
+    Recorded, Store, StoreError, TurnRecord,
 };
 use crate::{cues, phrasing, telemetry};
 
@@ -42,19 +46,38 @@ pub struct Understanding {
 
 impl Understanding {
     fn top_intent(&self) -> &str {
-        self.intents.first().map(|(n, _)| n.as_str()).unwrap_or("out_of_scope")
+        self.intents
+            .first()
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("out_of_scope")
     }
 
     fn intent_pb(&self) -> Option<pb::IntentPrediction> {
-        self.intents.first().map(|(name, confidence)| pb::IntentPrediction { name: name.clone(), confidence: *confidence })
+        self.intents
+            .first()
+            .map(|(name, confidence)| pb::IntentPrediction {
+                name: name.clone(),
+                confidence: *confidence,
+            })
     }
 
     fn alternatives_pb(&self) -> Vec<pb::IntentPrediction> {
-        self.intents.iter().skip(1).take(3).map(|(name, confidence)| pb::IntentPrediction { name: name.clone(), confidence: *confidence }).collect()
+        self.intents
+            .iter()
+            .skip(1)
+            .take(3)
+            .map(|(name, confidence)| pb::IntentPrediction {
+                name: name.clone(),
+                confidence: *confidence,
+            })
+            .collect()
     }
 
     fn sentiment_pb(&self) -> pb::Sentiment {
-        pb::Sentiment { label: sentiment_label_pb(self.sentiment) as i32, score: self.anger }
+        pb::Sentiment {
+            label: sentiment_label_pb(self.sentiment) as i32,
+            score: self.anger,
+        }
     }
 }
 
@@ -90,7 +113,15 @@ impl Responder {
         policy: PolicyConfig,
         max_concurrent: usize,
     ) -> Self {
-        Self { encoder, pool, classifier, kb, store, policy, admission: Arc::new(Semaphore::new(max_concurrent)) }
+        Self {
+            encoder,
+            pool,
+            classifier,
+            kb,
+            store,
+            policy,
+            admission: Arc::new(Semaphore::new(max_concurrent)),
+        }
     }
 
     /// Admits one request or refuses at once when the server is saturated,
@@ -98,7 +129,9 @@ impl Responder {
     pub fn admit(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
         Arc::clone(&self.admission)
             .try_acquire_owned()
-            .map_err(|_| ServiceError::Overloaded("server is at its concurrency limit, please retry".into()))
+            .map_err(|_| {
+                ServiceError::Overloaded("server is at its concurrency limit, please retry".into())
+            })
     }
 
     /// The encoder, for rebuilding the knowledge-base index.
@@ -117,8 +150,13 @@ impl Responder {
     }
 
     /// Classifies one message; the encoder runs on the inference threads.
-    pub async fn understand(&self, text: &str, locale: &str) -> Result<Understanding, ServiceError> {
-        let lang = Language::from_locale(locale).unwrap_or_else(|| xiaoer_models::detect_language(text));
+    pub async fn understand(
+        &self,
+        text: &str,
+        locale: &str,
+    ) -> Result<Understanding, ServiceError> {
+        let lang =
+            Language::from_locale(locale).unwrap_or_else(|| xiaoer_models::detect_language(text));
         let embedding = self.pool.embed(text.to_string(), TextRole::Query).await?;
         let intent = self.classifier.intent(&embedding);
         let sentiment = self.classifier.sentiment(&embedding);
@@ -132,12 +170,27 @@ impl Responder {
         })
     }
 
-    fn search_hits(&self, index: &KnowledgeIndex, text: &str, understanding: &Understanding, limit: usize) -> Vec<Hit> {
-        index.search(&SearchQuery { text, embedding: Some(&understanding.embedding), language: understanding.lang, limit, mode: RetrievalMode::Hybrid })
+    fn search_hits(
+        &self,
+        index: &KnowledgeIndex,
+        text: &str,
+        understanding: &Understanding,
+        limit: usize,
+    ) -> Vec<Hit> {
+        index.search(&SearchQuery {
+            text,
+            embedding: Some(&understanding.embedding),
+            language: understanding.lang,
+            limit,
+            mode: RetrievalMode::Hybrid,
+        })
     }
 
     /// `AutoReply/Classify`: stores nothing.
-    pub async fn classify(&self, req: pb::ClassifyRequest) -> Result<pb::ClassifyResponse, ServiceError> {
+    pub async fn classify(
+        &self,
+        req: pb::ClassifyRequest,
+    ) -> Result<pb::ClassifyResponse, ServiceError> {
         let text = require_text("text", &req.text)?;
         let u = self.understand(text, &req.locale).await?;
         Ok(pb::ClassifyResponse {
@@ -155,7 +208,11 @@ impl Responder {
         let limit = bounded("limit", req.limit, 5, 50)?;
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
-        let results = self.search_hits(&index, text, &u, limit).into_iter().map(source_pb).collect();
+        let results = self
+            .search_hits(&index, text, &u, limit)
+            .into_iter()
+            .map(source_pb)
+            .collect();
         Ok(pb::SearchResponse { results })
     }
 
@@ -166,9 +223,16 @@ impl Responder {
         let outcome = tokio::task::spawn_blocking(move || kb.reload(encoder.as_ref()))
             .await
             .map_err(|e| ServiceError::Internal(format!("reload task: {e}")))?
-            .map_err(|e| ServiceError::FailedPrecondition(format!("knowledge base not reloaded, previous version stays live: {e}")))?;
+            .map_err(|e| {
+                ServiceError::FailedPrecondition(format!(
+                    "knowledge base not reloaded, previous version stays live: {e}"
+                ))
+            })?;
         info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
-        Ok(pb::ReloadResponse { articles: outcome.articles as i32, version: outcome.version })
+        Ok(pb::ReloadResponse {
+            articles: outcome.articles as i32,
+            version: outcome.version,
+        })
     }
 
     /// `AutoReply/Reply`: one decision per shopper message.
@@ -180,20 +244,25 @@ impl Responder {
             id => Some(require_id("client_turn_id", id)?.to_string()),
         };
         if let Some(client_id) = &client_turn_id {
-            if let Ok(Some(bytes)) = self.store.replayed_response(&conversation_id, client_id).await {
+            if let Ok(Some(bytes)) = self
+                .store
+                .replayed_response(&conversation_id, client_id)
+                .await
+            {
                 return decode_response(&bytes);
             }
         }
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
         let hits = self.search_hits(&index, text, &u, 3);
-        let (history_turns, open_handoff, store_up) = match self.load_history(&conversation_id).await {
-            Ok((turns, handoff)) => (turns, handoff, true),
-            Err(e) => {
-                warn!(conversation_id, error = %e, "history unavailable, answering without it");
-                (Vec::new(), None, false)
-            }
-        };
+        let (history_turns, open_handoff, store_up) =
+            match self.load_history(&conversation_id).await {
+                Ok((turns, handoff)) => (turns, handoff, true),
+                Err(e) => {
+                    warn!(conversation_id, error = %e, "history unavailable, answering without it");
+                    (Vec::new(), None, false)
+                }
+            };
         let orders = order_facts(req.customer.as_ref());
         let input = PolicyInput {
             lang: u.lang,
@@ -201,7 +270,12 @@ impl Responder {
             out_of_scope: u.out_of_scope,
             anger: u.anger,
             cues: cues::detect(text),
-            kb: reconcile_kb(&index, &hits, u.top_intent(), u.intents.first().map(|(_, p)| *p).unwrap_or(0.0)),
+            kb: reconcile_kb(
+                &index,
+                &hits,
+                u.top_intent(),
+                u.intents.first().map(|(_, p)| *p).unwrap_or(0.0),
+            ),
             history: summarise_history(&history_turns, open_handoff.is_some()),
             orders: orders.clone(),
         };
@@ -229,14 +303,27 @@ impl Responder {
             sentiment: 0,
             anger: 0.0,
             action: rendered.action as i32,
-            articles: rendered.sources.iter().map(|s| s.article_id.clone()).collect(),
+            articles: rendered
+                .sources
+                .iter()
+                .map(|s| s.article_id.clone())
+                .collect(),
             at_ms: now,
         };
         let mut transcript = history_turns;
         transcript.push(customer_turn.clone());
         let new_handoff = match &decision {
-            Decision::Handoff { cause, queue, priority } => {
-                let topic = input.history.last_topic_intent.clone().filter(|_| u.top_intent() == "human_agent").unwrap_or_else(|| u.top_intent().to_string());
+            Decision::Handoff {
+                cause,
+                queue,
+                priority,
+            } => {
+                let topic = input
+                    .history
+                    .last_topic_intent
+                    .clone()
+                    .filter(|_| u.top_intent() == "human_agent")
+                    .unwrap_or_else(|| u.top_intent().to_string());
                 let details = build_package(PackageInput {
                     lang: u.lang,
                     cause: *cause,
@@ -245,7 +332,13 @@ impl Responder {
                     topic: &topic,
                     transcript: &transcript,
                     orders: &orders,
-                    suggested_replies: drafts(&index, &hits, u.lang, u.anger >= self.policy.anger_threshold, 3),
+                    suggested_replies: drafts(
+                        &index,
+                        &hits,
+                        u.lang,
+                        u.anger >= self.policy.anger_threshold,
+                        3,
+                    ),
                 });
                 Some(HandoffRecord::open(&conversation_id, details, now))
             }
@@ -253,7 +346,9 @@ impl Responder {
         };
         let must_record = new_handoff.is_some() || open_handoff.is_some();
         if !store_up && must_record {
-            return Err(ServiceError::Unavailable("database unavailable: the handoff could not be recorded, please retry".into()));
+            return Err(ServiceError::Unavailable(
+                "database unavailable: the handoff could not be recorded, please retry".into(),
+            ));
         }
         transcript.push(bot_turn.clone());
         let shown_handoff = new_handoff.as_ref().or(open_handoff.as_ref());
@@ -294,11 +389,17 @@ impl Responder {
                 // A concurrent request for this conversation won the race
                 // (same client turn id, or it opened the handoff first).
                 if let Some(client_id) = exchange.client_turn_id.as_deref() {
-                    if let Some(bytes) = self.store.replayed_response(&conversation_id, client_id).await? {
+                    if let Some(bytes) = self
+                        .store
+                        .replayed_response(&conversation_id, client_id)
+                        .await?
+                    {
                         return decode_response(&bytes);
                     }
                 }
-                return Err(ServiceError::Unavailable(format!("conflicting concurrent write, please retry: {why}")));
+                return Err(ServiceError::Unavailable(format!(
+                    "conflicting concurrent write, please retry: {why}"
+                )));
             }
             Err(e) if must_record => return Err(e.into()),
             Err(e) => {
@@ -310,28 +411,66 @@ impl Responder {
         Ok(response)
     }
 
-    async fn load_history(&self, conversation_id: &str) -> Result<(Vec<TurnRecord>, Option<HandoffRecord>), StoreError> {
-        let turns = self.store.conversation_turns(conversation_id, HISTORY_TURNS).await?;
+    async fn load_history(
+        &self,
+        conversation_id: &str,
+    ) -> Result<(Vec<TurnRecord>, Option<HandoffRecord>), StoreError> {
+        let turns = self
+            .store
+            .conversation_turns(conversation_id, HISTORY_TURNS)
+            .await?;
         let handoff = self.store.open_handoff(conversation_id).await?;
         Ok((turns, handoff))
     }
 
-    fn render(&self, index: &KnowledgeIndex, decision: &Decision, u: &Understanding, hits: &[Hit]) -> Rendered {
+    fn render(
+        &self,
+        index: &KnowledgeIndex,
+        decision: &Decision,
+        u: &Understanding,
+        hits: &[Hit],
+    ) -> Rendered {
         let lang = u.lang;
         let shop = index.shop().name(lang).to_string();
         let cite = |article_id: &str| -> Option<pb::Source> {
             let article = index.article(article_id)?;
-            let score = hits.iter().find(|h| h.article_id == article_id).map(|h| h.score).unwrap_or(0.0);
-            Some(pb::Source { article_id: article_id.to_string(), title: article.title(lang).to_string(), score, snippet: snippet(article.answer(lang)) })
+            let score = hits
+                .iter()
+                .find(|h| h.article_id == article_id)
+                .map(|h| h.score)
+                .unwrap_or(0.0);
+            Some(pb::Source {
+                article_id: article_id.to_string(),
+                title: article.title(lang).to_string(),
+                score,
+                snippet: snippet(article.answer(lang)),
+            })
         };
-        let answer_of = |article_id: &str| index.article(article_id).map(|a| a.answer(lang).to_string()).unwrap_or_default();
+        let answer_of = |article_id: &str| {
+            index
+                .article(article_id)
+                .map(|a| a.answer(lang).to_string())
+                .unwrap_or_default()
+        };
         match decision {
-            Decision::Answer(Answer::Greeting) => Rendered::new(pb::Action::Answer, phrasing::greeting(&shop, lang)),
-            Decision::Answer(Answer::Farewell) => Rendered::new(pb::Action::Answer, phrasing::farewell(&shop, lang)),
-            Decision::Answer(Answer::Article { article_id }) => Rendered { action: pb::Action::Answer, text: answer_of(article_id), sources: cite(article_id).into_iter().collect() },
+            Decision::Answer(Answer::Greeting) => {
+                Rendered::new(pb::Action::Answer, phrasing::greeting(&shop, lang))
+            }
+            Decision::Answer(Answer::Farewell) => {
+                Rendered::new(pb::Action::Answer, phrasing::farewell(&shop, lang))
+            }
+            Decision::Answer(Answer::Article { article_id }) => Rendered {
+                action: pb::Action::Answer,
+                text: answer_of(article_id),
+                sources: cite(article_id).into_iter().collect(),
+            },
             Decision::Answer(Answer::ArticleAskOrderNumber { article_id }) => Rendered {
                 action: pb::Action::Answer,
-                text: format!("{}\n{}", answer_of(article_id), phrasing::ask_order_number(lang)),
+                text: format!(
+                    "{}\n{}",
+                    answer_of(article_id),
+                    phrasing::ask_order_number(lang)
+                ),
                 sources: cite(article_id).into_iter().collect(),
             },
             Decision::Answer(Answer::OrderStatus { order, article_id }) => Rendered {
@@ -343,22 +482,35 @@ impl Responder {
                 let labels: Vec<String> = options
                     .iter()
                     .map(|o| match o {
-                        ClarifyOption::Article(id) => index.article(id).map(|a| a.title(lang).to_string()).unwrap_or_else(|| id.clone()),
-                        ClarifyOption::Intent(name) => phrasing::topic_label(name, lang).to_string(),
+                        ClarifyOption::Article(id) => index
+                            .article(id)
+                            .map(|a| a.title(lang).to_string())
+                            .unwrap_or_else(|| id.clone()),
+                        ClarifyOption::Intent(name) => {
+                            phrasing::topic_label(name, lang).to_string()
+                        }
                     })
                     .collect();
                 Rendered::new(pb::Action::Clarify, phrasing::clarify(&labels, lang))
             }
-            Decision::Handoff { cause, priority, .. } => {
+            Decision::Handoff {
+                cause, priority, ..
+            } => {
                 let wait = WAIT_MINUTES[(*priority).clamp(1, 4) as usize - 1];
-                Rendered::new(pb::Action::Handoff, phrasing::handoff_holding(*cause, wait, lang))
+                Rendered::new(
+                    pb::Action::Handoff,
+                    phrasing::handoff_holding(*cause, wait, lang),
+                )
             }
             Decision::WithAgent => Rendered::new(pb::Action::Handoff, phrasing::with_agent(lang)),
         }
     }
 
     /// `AutoReply/SuggestReplies`: drafts for an agent, never changes state.
-    pub async fn suggest(&self, req: pb::SuggestRepliesRequest) -> Result<pb::SuggestRepliesResponse, ServiceError> {
+    pub async fn suggest(
+        &self,
+        req: pb::SuggestRepliesRequest,
+    ) -> Result<pb::SuggestRepliesResponse, ServiceError> {
         require_id("conversation_id", &req.conversation_id)?;
         let text = require_text("text", &req.text)?;
         let max = bounded("max_suggestions", req.max_suggestions, 3, 10)?;
@@ -368,9 +520,17 @@ impl Responder {
         let angry = u.anger >= self.policy.anger_threshold || u.sentiment == SentimentLabel::Angry;
         let suggestions = drafts(&index, &hits, u.lang, angry, max)
             .into_iter()
-            .map(|d| pb::SuggestedReply { text: d.text, article_id: d.article_id, score: d.score })
+            .map(|d| pb::SuggestedReply {
+                text: d.text,
+                article_id: d.article_id,
+                score: d.score,
+            })
             .collect();
-        Ok(pb::SuggestRepliesResponse { suggestions, intent: u.intent_pb(), sentiment: Some(u.sentiment_pb()) })
+        Ok(pb::SuggestRepliesResponse {
+            suggestions,
+            intent: u.intent_pb(),
+            sentiment: Some(u.sentiment_pb()),
+        })
     }
 
     /// `AutoReply/Feedback`: stores an agent's verdict on a draft.
@@ -382,10 +542,17 @@ impl Responder {
         let edited = match verdict.as_str() {
             "edited" => require_text("edited_text", &req.edited_text)?.to_string(),
             "used" | "rejected" => String::new(),
-            _ => return Err(ServiceError::invalid("verdict", format!("must be used, edited or rejected, got {:?}", req.verdict))),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "verdict",
+                    format!("must be used, edited or rejected, got {:?}", req.verdict),
+                ))
+            }
         };
         if !self.store.turn_exists(conversation_id, turn_id).await? {
-            return Err(ServiceError::NotFound(format!("turn {turn_id} in conversation {conversation_id}")));
+            return Err(ServiceError::NotFound(format!(
+                "turn {turn_id} in conversation {conversation_id}"
+            )));
         }
         self.store
             .add_feedback(&FeedbackRecord {
@@ -402,8 +569,14 @@ impl Responder {
     }
 
     /// Transcript for a handoff, read from the store.
-    pub async fn handoff_with_transcript(&self, record: &HandoffRecord) -> Result<pb::Handoff, ServiceError> {
-        let turns = self.store.conversation_turns(&record.conversation_id, HISTORY_TURNS).await?;
+    pub async fn handoff_with_transcript(
+        &self,
+        record: &HandoffRecord,
+    ) -> Result<pb::Handoff, ServiceError> {
+        let turns = self
+            .store
+            .conversation_turns(&record.conversation_id, HISTORY_TURNS)
+            .await?;
         Ok(handoff_pb(record, &turns))
     }
 }
@@ -416,7 +589,11 @@ struct Rendered {
 
 impl Rendered {
     fn new(action: pb::Action, text: String) -> Self {
-        Self { action, text, sources: vec![] }
+        Self {
+            action,
+            text,
+            sources: vec![],
+        }
     }
 }
 
@@ -425,7 +602,8 @@ fn new_turn_id() -> String {
 }
 
 fn decode_response(bytes: &[u8]) -> Result<pb::ReplyResponse, ServiceError> {
-    prost::Message::decode(bytes).map_err(|e| ServiceError::Internal(format!("stored response unreadable: {e}")))
+    prost::Message::decode(bytes)
+        .map_err(|e| ServiceError::Internal(format!("stored response unreadable: {e}")))
 }
 
 fn snippet(answer: &str) -> String {
@@ -437,31 +615,63 @@ fn snippet(answer: &str) -> String {
 }
 
 fn source_pb(hit: Hit) -> pb::Source {
-    pb::Source { article_id: hit.article_id, title: hit.title, score: hit.score, snippet: hit.snippet }
+    pb::Source {
+        article_id: hit.article_id,
+        title: hit.title,
+        score: hit.score,
+        snippet: hit.snippet,
+    }
 }
 
 /// Reconciles retrieval with the intent: among close hits an article written
 /// for the predicted intent is preferred, and when the classifier is sure of
 /// the intent, its best-ranked article answers even if retrieval alone would
 /// call it a close call or too weak (two independent signals agree).
-fn reconcile_kb(index: &KnowledgeIndex, hits: &[Hit], intent: &str, intent_confidence: f32) -> KbMatch {
+fn reconcile_kb(
+    index: &KnowledgeIndex,
+    hits: &[Hit],
+    intent: &str,
+    intent_confidence: f32,
+) -> KbMatch {
     const SURE_INTENT: f32 = 0.8;
-    let Some(top) = hits.first() else { return KbMatch::None };
-    let serves_intent = |hit: &Hit| index.article(&hit.article_id).is_some_and(|a| a.intents().iter().any(|i| i == intent));
+    let Some(top) = hits.first() else {
+        return KbMatch::None;
+    };
+    let serves_intent = |hit: &Hit| {
+        index
+            .article(&hit.article_id)
+            .is_some_and(|a| a.intents().iter().any(|i| i == intent))
+    };
     let mut ordered: Vec<Hit> = hits.to_vec();
     if !serves_intent(top) {
-        if let Some(pos) = hits.iter().position(|h| serves_intent(h) && h.score >= top.score * 0.8) {
+        if let Some(pos) = hits
+            .iter()
+            .position(|h| serves_intent(h) && h.score >= top.score * 0.8)
+        {
             let preferred = ordered.remove(pos);
             ordered.insert(0, preferred);
         }
     }
     let sure = intent_confidence >= SURE_INTENT;
-    let best_for_intent = || hits.iter().find(|h| serves_intent(h)).map(|h| KbMatch::Confident { article_id: h.article_id.clone(), score: h.score });
+    let best_for_intent = || {
+        hits.iter()
+            .find(|h| serves_intent(h))
+            .map(|h| KbMatch::Confident {
+                article_id: h.article_id.clone(),
+                score: h.score,
+            })
+    };
     match index.decide(&ordered) {
-        Match::Confident(hit) => KbMatch::Confident { article_id: hit.article_id, score: hit.score },
+        Match::Confident(hit) => KbMatch::Confident {
+            article_id: hit.article_id,
+            score: hit.score,
+        },
         Match::Ambiguous(a, b) => match best_for_intent() {
             Some(found) if sure => found,
-            _ => KbMatch::Ambiguous { first: a.article_id, second: b.article_id },
+            _ => KbMatch::Ambiguous {
+                first: a.article_id,
+                second: b.article_id,
+            },
         },
         Match::NoMatch => best_for_intent().filter(|_| sure).unwrap_or(KbMatch::None),
     }
@@ -469,21 +679,35 @@ fn reconcile_kb(index: &KnowledgeIndex, hits: &[Hit], intent: &str, intent_confi
 
 /// Draft replies for an agent: an apology first for an angry shopper, then
 /// the best matching articles' answers.
-fn drafts(index: &KnowledgeIndex, hits: &[Hit], lang: Language, angry: bool, max: usize) -> Vec<DraftReply> {
+fn drafts(
+    index: &KnowledgeIndex,
+    hits: &[Hit],
+    lang: Language,
+    angry: bool,
+    max: usize,
+) -> Vec<DraftReply> {
     let mut out = Vec::new();
     if angry {
         let text = match lang {
             Language::Zh => "非常抱歉让您久等了，给您带来不便真的很抱歉。我是人工客服，已经看到您之前的消息，现在马上为您核实处理，请您稍等一两分钟。",
             Language::En => "I'm so sorry for the trouble and the wait. I'm a member of the team and I've read your earlier messages, so there's no need to repeat anything. Let me check this for you right now.",
         };
-        out.push(DraftReply { text: text.to_string(), article_id: String::new(), score: 1.0 });
+        out.push(DraftReply {
+            text: text.to_string(),
+            article_id: String::new(),
+            score: 1.0,
+        });
     }
     for hit in hits {
         if out.len() >= max {
             break;
         }
         if let Some(article) = index.article(&hit.article_id) {
-            out.push(DraftReply { text: article.answer(lang).to_string(), article_id: hit.article_id.clone(), score: hit.score });
+            out.push(DraftReply {
+                text: article.answer(lang).to_string(),
+                article_id: hit.article_id.clone(),
+                score: hit.score,
+            });
         }
     }
     out.truncate(max);
@@ -495,22 +719,46 @@ fn order_facts(customer: Option<&pb::CustomerContext>) -> Vec<OrderFact> {
         .map(|c| {
             c.orders
                 .iter()
-                .map(|o| OrderFact { order_id: o.order_id.clone(), status: o.status.clone(), carrier: o.carrier.clone(), tracking_number: o.tracking_number.clone() })
+                .map(|o| OrderFact {
+                    order_id: o.order_id.clone(),
+                    status: o.status.clone(),
+                    carrier: o.carrier.clone(),
+                    tracking_number: o.tracking_number.clone(),
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
 /// Topic-free intents that do not say what a conversation is about.
-const NON_TOPIC_INTENTS: &[&str] = &["greeting", "thanks_goodbye", "human_agent", "out_of_scope", "complaint"];
+const NON_TOPIC_INTENTS: &[&str] = &[
+    "greeting",
+    "thanks_goodbye",
+    "human_agent",
+    "out_of_scope",
+    "complaint",
+];
 
 fn summarise_history(turns: &[TurnRecord], handed_off: bool) -> History {
-    let last_bot_clarified = turns.iter().rev().find(|t| t.role == "bot").is_some_and(|t| t.action == pb::Action::Clarify as i32);
+    let last_bot_clarified = turns
+        .iter()
+        .rev()
+        .find(|t| t.role == "bot")
+        .is_some_and(|t| t.action == pb::Action::Clarify as i32);
     History {
         handed_off,
         last_bot_clarified,
-        earlier_anger: turns.iter().filter(|t| t.role == "customer").map(|t| t.anger).collect(),
-        last_topic_intent: turns.iter().rev().filter(|t| t.role == "customer").map(|t| t.intent.clone()).find(|i| !NON_TOPIC_INTENTS.contains(&i.as_str())),
+        earlier_anger: turns
+            .iter()
+            .filter(|t| t.role == "customer")
+            .map(|t| t.anger)
+            .collect(),
+        last_topic_intent: turns
+            .iter()
+            .rev()
+            .filter(|t| t.role == "customer")
+            .map(|t| t.intent.clone())
+            .find(|i| !NON_TOPIC_INTENTS.contains(&i.as_str())),
     }
 }
 
@@ -554,7 +802,10 @@ pub fn handoff_pb(record: &HandoffRecord, transcript: &[TurnRecord]) -> pb::Hand
                 role: t.role.clone(),
                 text: t.text.clone(),
                 intent: t.intent.clone(),
-                sentiment: Some(pb::Sentiment { label: t.sentiment, score: t.anger }),
+                sentiment: Some(pb::Sentiment {
+                    label: t.sentiment,
+                    score: t.anger,
+                }),
                 at: rfc3339(t.at_ms),
             })
             .collect(),
@@ -563,7 +814,11 @@ pub fn handoff_pb(record: &HandoffRecord, transcript: &[TurnRecord]) -> pb::Hand
             .details
             .suggested_replies
             .iter()
-            .map(|d| pb::SuggestedReply { text: d.text.clone(), article_id: d.article_id.clone(), score: d.score })
+            .map(|d| pb::SuggestedReply {
+                text: d.text.clone(),
+                article_id: d.article_id.clone(),
+                score: d.score,
+            })
             .collect(),
         entities: record.details.entities.clone().into_iter().collect(),
         created_at: rfc3339(record.created_at_ms),
@@ -574,8 +829,12 @@ pub fn handoff_pb(record: &HandoffRecord, transcript: &[TurnRecord]) -> pb::Hand
 
 /// Unix milliseconds as an RFC 3339 UTC timestamp.
 pub fn rfc3339(ms: i64) -> String {
-    let (year, month, day, hour, minute, second) = xiaoer_evals::report::civil_from_unix(ms.max(0) as u64 / 1000);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z", ms.max(0) % 1000)
+    let (year, month, day, hour, minute, second) =
+        xiaoer_evals::report::civil_from_unix(ms.max(0) as u64 / 1000);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z",
+        ms.max(0) % 1000
+    )
 }
 
 #[cfg(test)]
@@ -590,7 +849,17 @@ mod tests {
     }
 
     fn turn(role: &str, intent: &str, action: pb::Action, anger: f32) -> TurnRecord {
-        TurnRecord { id: "t".into(), role: role.into(), text: String::new(), intent: intent.into(), sentiment: 0, anger, action: action as i32, articles: vec![], at_ms: 0 }
+        TurnRecord {
+            id: "t".into(),
+            role: role.into(),
+            text: String::new(),
+            intent: intent.into(),
+            sentiment: 0,
+            anger,
+            action: action as i32,
+            articles: vec![],
+            at_ms: 0,
+        }
     }
 
     #[test]

@@ -33,10 +33,16 @@ pub struct App {
 fn check_installation(config: &ServeConfig) -> anyhow::Result<()> {
     let weights = config.models_dir.join("e5-small-q4.bin");
     if !weights.exists() {
-        bail!("encoder weights not found at {} — run scripts/fetch-weights.sh (or set --models-dir)", weights.display());
+        bail!(
+            "encoder weights not found at {} — run scripts/fetch-weights.sh (or set --models-dir)",
+            weights.display()
+        );
     }
     if !config.heads_dir.join("classifier.json").exists() {
-        bail!("trained heads not found in {} — run `xiaoer train` (or set --heads-dir)", config.heads_dir.display());
+        bail!(
+            "trained heads not found in {} — run `xiaoer train` (or set --heads-dir)",
+            config.heads_dir.display()
+        );
     }
     if !config.kb_dir.join("shop.toml").exists() {
         bail!("knowledge base not found in {} (no shop.toml) — set --kb-dir to the folder with shop.toml and articles/", config.kb_dir.display());
@@ -48,33 +54,88 @@ impl App {
     /// Loads every part; fails fast with an actionable message.
     pub async fn load(config: ServeConfig) -> anyhow::Result<App> {
         check_installation(&config)?;
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-        let store = Store::connect(&config.database_url).await.context("database")?;
-        let (models_dir, heads_dir, kb_dir) = (config.models_dir.clone(), config.heads_dir.clone(), config.kb_dir.clone());
-        let (encoder, classifier, kb) = tokio::task::spawn_blocking(move || load_models(&models_dir, &heads_dir, &kb_dir)).await??;
-        let pool = InferencePool::start(Arc::clone(&encoder), PoolConfig { workers: config.inference_threads, ..PoolConfig::default() });
-        let responder = Responder::new(encoder, pool, classifier, kb, store, config.policy.clone(), config.max_concurrent);
-        Ok(App { responder: Arc::new(responder), config })
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let store = Store::connect(&config.database_url)
+            .await
+            .context("database")?;
+        let (models_dir, heads_dir, kb_dir) = (
+            config.models_dir.clone(),
+            config.heads_dir.clone(),
+            config.kb_dir.clone(),
+        );
+        let (encoder, classifier, kb) =
+            tokio::task::spawn_blocking(move || load_models(&models_dir, &heads_dir, &kb_dir))
+                .await??;
+        let pool = InferencePool::start(
+            Arc::clone(&encoder),
+            PoolConfig {
+                workers: config.inference_threads,
+                ..PoolConfig::default()
+            },
+        );
+        let responder = Responder::new(
+            encoder,
+            pool,
+            classifier,
+            kb,
+            store,
+            config.policy.clone(),
+            config.max_concurrent,
+        );
+        Ok(App {
+            responder: Arc::new(responder),
+            config,
+        })
     }
 }
 
-fn load_models(models_dir: &Path, heads_dir: &Path, kb_dir: &Path) -> anyhow::Result<(Arc<dyn Encoder>, Arc<Classifier>, Arc<KnowledgeBase>)> {
-    let encoder: Arc<dyn Encoder> = Arc::new(E5Encoder::load(models_dir).with_context(|| format!("encoder in {} — run scripts/fetch-weights.sh", models_dir.display()))?);
-    let classifier = Classifier::load(heads_dir).with_context(|| format!("heads in {} — run `xiaoer train`", heads_dir.display()))?;
-    classifier.check_encoder(encoder.as_ref()).context("heads were trained for another encoder — run `xiaoer train`")?;
-    let kb = KnowledgeBase::open(kb_dir, encoder.as_ref()).with_context(|| format!("knowledge base in {} — run `xiaoer kb check`", kb_dir.display()))?;
+fn load_models(
+    models_dir: &Path,
+    heads_dir: &Path,
+    kb_dir: &Path,
+) -> anyhow::Result<(Arc<dyn Encoder>, Arc<Classifier>, Arc<KnowledgeBase>)> {
+    let encoder: Arc<dyn Encoder> = Arc::new(E5Encoder::load(models_dir).with_context(|| {
+        format!(
+            "encoder in {} — run scripts/fetch-weights.sh",
+            models_dir.display()
+        )
+    })?);
+    let classifier = Classifier::load(heads_dir)
+        .with_context(|| format!("heads in {} — run `xiaoer train`", heads_dir.display()))?;
+    classifier
+        .check_encoder(encoder.as_ref())
+        .context("heads were trained for another encoder — run `xiaoer train`")?;
+    let kb = KnowledgeBase::open(kb_dir, encoder.as_ref()).with_context(|| {
+        format!(
+            "knowledge base in {} — run `xiaoer kb check`",
+            kb_dir.display()
+        )
+    })?;
     Ok((encoder, Arc::new(classifier), Arc::new(kb)))
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains in-flight
 /// calls. Health turns NOT_SERVING first so load balancers stop sending.
-pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let responder = app.responder;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_service_status("", ServingStatus::Serving).await;
-    health_reporter.set_serving::<AutoReplyServer<AutoReplyService>>().await;
-    health_reporter.set_serving::<HandoffsServer<HandoffsService>>().await;
-    health_reporter.set_serving::<KnowledgeBaseServer<KnowledgeBaseService>>().await;
+    health_reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_serving::<AutoReplyServer<AutoReplyService>>()
+        .await;
+    health_reporter
+        .set_serving::<HandoffsServer<HandoffsService>>()
+        .await;
+    health_reporter
+        .set_serving::<KnowledgeBaseServer<KnowledgeBaseService>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(xiaoer_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -98,8 +159,12 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output
         async move {
             shutdown.await;
             info!("shutting down: draining in-flight calls");
-            reporter.set_service_status("", ServingStatus::NotServing).await;
-            reporter.set_not_serving::<AutoReplyServer<AutoReplyService>>().await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            reporter
+                .set_not_serving::<AutoReplyServer<AutoReplyService>>()
+                .await;
         }
     };
     let result = tonic::transport::Server::builder()
@@ -107,9 +172,13 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AutoReplyServer::new(AutoReplyService(Arc::clone(&responder))))
+        .add_service(AutoReplyServer::new(AutoReplyService(Arc::clone(
+            &responder,
+        ))))
         .add_service(HandoffsServer::new(HandoffsService(Arc::clone(&responder))))
-        .add_service(KnowledgeBaseServer::new(KnowledgeBaseService(Arc::clone(&responder))))
+        .add_service(KnowledgeBaseServer::new(KnowledgeBaseService(Arc::clone(
+            &responder,
+        ))))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
         .await;
     drop(watcher);
@@ -159,7 +228,13 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_logs() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/xiaoer"), "postgres://app:***@db:5432/xiaoer");
-        assert_eq!(redact_url("sqlite://data/xiaoer.db"), "sqlite://data/xiaoer.db");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/xiaoer"),
+            "postgres://app:***@db:5432/xiaoer"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/xiaoer.db"),
+            "sqlite://data/xiaoer.db"
+        );
     }
 }

@@ -36,7 +36,9 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.to_string())
+            }
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -59,7 +61,9 @@ impl HandoffState {
             1 => Ok(Self::Waiting),
             2 => Ok(Self::Claimed),
             3 => Ok(Self::Resolved),
-            other => Err(StoreError::Setup(format!("unknown handoff status {other} in database"))),
+            other => Err(StoreError::Setup(format!(
+                "unknown handoff status {other} in database"
+            ))),
         }
     }
 }
@@ -224,14 +228,21 @@ impl Store {
             // and a busy timeout are per-connection settings in SQLite.
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 2000"] {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 2000",
+                    ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
             });
         }
-        let pool = options.connect(&url).await.map_err(|e| StoreError::Setup(format!("{url}: {e}")))?;
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Setup(format!("{url}: {e}")))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
@@ -246,20 +257,30 @@ impl Store {
     }
 
     /// Finds the response already given to a client turn id, for idempotent retries.
-    pub async fn replayed_response(&self, conversation_id: &str, client_turn_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT response FROM turns WHERE conversation_id = $1 AND client_turn_id = $2")
-            .bind(conversation_id)
-            .bind(client_turn_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode_hex(&r.try_get::<String, _>(0)?)).transpose()
+    pub async fn replayed_response(
+        &self,
+        conversation_id: &str,
+        client_turn_id: &str,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let row = sqlx::query(
+            "SELECT response FROM turns WHERE conversation_id = $1 AND client_turn_id = $2",
+        )
+        .bind(conversation_id)
+        .bind(client_turn_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode_hex(&r.try_get::<String, _>(0)?))
+            .transpose()
     }
 
     /// Records a customer turn, the bot's answer and an optional new handoff in
     /// one transaction: either all are stored or none is.
     pub async fn record_exchange(&self, exchange: &Exchange) -> StoreResult<Recorded> {
         if let Some(client_id) = &exchange.client_turn_id {
-            if let Some(response) = self.replayed_response(&exchange.conversation.id, client_id).await? {
+            if let Some(response) = self
+                .replayed_response(&exchange.conversation.id, client_id)
+                .await?
+            {
                 return Ok(Recorded::Replayed { response });
             }
         }
@@ -277,17 +298,31 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let next_seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = $1")
-            .bind(&meta.id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let next_seq: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = $1")
+                .bind(&meta.id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
         let response_hex = encode_hex(&exchange.response);
         for (offset, turn, client_id, response) in [
-            (0, &exchange.customer, exchange.client_turn_id.as_deref(), Some(response_hex.as_str())),
+            (
+                0,
+                &exchange.customer,
+                exchange.client_turn_id.as_deref(),
+                Some(response_hex.as_str()),
+            ),
             (1, &exchange.bot, None, None),
         ] {
-            insert_turn(&mut tx, &meta.id, next_seq + offset, turn, client_id, response).await?;
+            insert_turn(
+                &mut tx,
+                &meta.id,
+                next_seq + offset,
+                turn,
+                client_id,
+                response,
+            )
+            .await?;
         }
         if let Some(handoff) = &exchange.handoff {
             insert_handoff(&mut tx, handoff).await?;
@@ -298,7 +333,11 @@ impl Store {
 
     /// The most recent `limit` turns of a conversation, oldest first: the
     /// history the policy reads and the transcript a handoff shows.
-    pub async fn conversation_turns(&self, conversation_id: &str, limit: u32) -> StoreResult<Vec<TurnRecord>> {
+    pub async fn conversation_turns(
+        &self,
+        conversation_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<TurnRecord>> {
         let rows = sqlx::query(
             "SELECT id, role, text, intent, sentiment, anger, action, articles, at FROM \
              (SELECT * FROM turns WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2) recent ORDER BY seq",
@@ -312,10 +351,12 @@ impl Store {
 
     /// The open (waiting or claimed) handoff of a conversation, if any.
     pub async fn open_handoff(&self, conversation_id: &str) -> StoreResult<Option<HandoffRecord>> {
-        let row = sqlx::query(&format!("{HANDOFF_SELECT} WHERE conversation_id = $1 AND status <> 3"))
-            .bind(conversation_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "{HANDOFF_SELECT} WHERE conversation_id = $1 AND status <> 3"
+        ))
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(handoff_from_row).transpose()
     }
 
@@ -361,7 +402,9 @@ impl Store {
             return Ok(current);
         }
         Err(StoreError::Conflict(match current.state {
-            HandoffState::Claimed => format!("handoff {id} is already claimed by {}", current.claimed_by),
+            HandoffState::Claimed => {
+                format!("handoff {id} is already claimed by {}", current.claimed_by)
+            }
             _ => format!("handoff {id} is resolved and cannot be claimed"),
         }))
     }
@@ -435,7 +478,13 @@ impl Store {
     }
 
     /// Appends to the audit log (who did what to which subject; never message text).
-    pub async fn audit(&self, actor: &str, action: &str, subject: &str, outcome: &str) -> StoreResult<()> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        outcome: &str,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO audit_log (id, at, actor, action, subject, outcome) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(new_id())
             .bind(now_ms())
@@ -458,7 +507,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let gone = sqlx::query("DELETE FROM conversations WHERE id = $1").bind(conversation_id).execute(&mut *tx).await?;
+        let gone = sqlx::query("DELETE FROM conversations WHERE id = $1")
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(gone.rows_affected() > 0)
     }
@@ -470,10 +522,12 @@ impl Store {
         let stale = "SELECT id FROM conversations c WHERE c.updated_at < $1 \
                      AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 3)";
         for table in ["feedback", "turns", "handoffs"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id IN ({stale})"))
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE conversation_id IN ({stale})"
+            ))
+            .bind(cutoff_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         let gone = sqlx::query(&format!("DELETE FROM conversations WHERE id IN ({stale})"))
             .bind(cutoff_ms)
@@ -485,7 +539,9 @@ impl Store {
 
     /// Counts rows of a table; used by tests and the soak check.
     pub async fn count(&self, table: StoreTable) -> StoreResult<i64> {
-        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {}", table.name())).fetch_one(&self.pool).await?;
+        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {}", table.name()))
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get(0)?)
     }
 }
@@ -512,7 +568,8 @@ impl StoreTable {
     }
 }
 
-const HANDOFF_SELECT: &str = "SELECT id, conversation_id, reason, status, queue, priority, summary, kb_articles_tried, \
+const HANDOFF_SELECT: &str =
+    "SELECT id, conversation_id, reason, status, queue, priority, summary, kb_articles_tried, \
      suggested_replies, entities, created_at, claimed_by, resolution FROM handoffs";
 
 async fn insert_turn(
@@ -545,7 +602,10 @@ async fn insert_turn(
     Ok(())
 }
 
-async fn insert_handoff(tx: &mut sqlx::Transaction<'_, sqlx::Any>, record: &HandoffRecord) -> StoreResult<()> {
+async fn insert_handoff(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    record: &HandoffRecord,
+) -> StoreResult<()> {
     let new = &record.details;
     sqlx::query(
         "INSERT INTO handoffs (id, conversation_id, reason, status, queue, priority, summary, kb_articles_tried, \

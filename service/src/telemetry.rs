@@ -14,12 +14,19 @@ use crate::config::LogFormat;
 
 /// Installs the global log subscriber; `RUST_LOG` overrides the default `info`.
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,h2=warn,tower=warn,sqlx=warn,tantivy=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,tower=warn,sqlx=warn,tantivy=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests start several servers) is harmless: keep the first.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
 }
 
@@ -27,7 +34,9 @@ pub fn init_logging(format: LogFormat) {
 pub fn init_metrics(addr: SocketAddr) -> anyhow::Result<()> {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
-        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])?
+        .set_buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])?
         .install()
         .map_err(|e| anyhow::anyhow!("metrics listener on {addr}: {e}"))
 }
@@ -41,14 +50,18 @@ pub struct RpcTimer {
 impl RpcTimer {
     /// Starts timing `rpc` (e.g. "AutoReply/Reply").
     pub fn start(rpc: &'static str) -> Self {
-        Self { rpc, started: Instant::now() }
+        Self {
+            rpc,
+            started: Instant::now(),
+        }
     }
 
     /// Records the status code name ("OK", "INVALID_ARGUMENT", ...).
     pub fn finish(self, code: tonic::Code) {
         let code = format!("{code:?}");
         counter!("xiaoer_rpc_requests_total", "rpc" => self.rpc, "code" => code).increment(1);
-        histogram!("xiaoer_rpc_latency_seconds", "rpc" => self.rpc).record(self.started.elapsed().as_secs_f64());
+        histogram!("xiaoer_rpc_latency_seconds", "rpc" => self.rpc)
+            .record(self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 
 use xiaoer_service::store::{
-    now_ms, ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffQuery, HandoffRecord, HandoffState, NewHandoff, Recorded, Store, StoreError,
-    StoreTable, TurnRecord,
+    now_ms, ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffQuery, HandoffRecord,
+    HandoffState, NewHandoff, Recorded, Store, StoreError, StoreTable, TurnRecord,
 };
 
 async fn backends() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+    let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
     let mut out = vec![("sqlite".to_string(), sqlite, Some(dir))];
     match std::env::var("XIAOER_TEST_POSTGRES_URL") {
         Ok(url) => {
@@ -49,11 +51,20 @@ fn exchange(conversation: &str, with_handoff: bool, client_turn_id: Option<&str>
         priority: 1,
         summary: "顾客情绪激动".into(),
         kb_articles_tried: vec!["order-tracking-howto".into()],
-        suggested_replies: vec![DraftReply { text: "非常抱歉".into(), article_id: String::new(), score: 1.0 }],
+        suggested_replies: vec![DraftReply {
+            text: "非常抱歉".into(),
+            article_id: String::new(),
+            score: 1.0,
+        }],
         entities: BTreeMap::from([("order_id".to_string(), "TB1".to_string())]),
     };
     Exchange {
-        conversation: ConversationMeta { id: conversation.into(), shop_id: "demo".into(), channel: "web".into(), language: "zh".into() },
+        conversation: ConversationMeta {
+            id: conversation.into(),
+            shop_id: "demo".into(),
+            channel: "web".into(),
+            language: "zh".into(),
+        },
         customer: turn("customer", "我的快递到哪了"),
         bot: turn("bot", "您好，..."),
         client_turn_id: client_turn_id.map(str::to_string),
@@ -64,7 +75,10 @@ fn exchange(conversation: &str, with_handoff: bool, client_turn_id: Option<&str>
 
 async fn new_handoff(store: &Store) -> String {
     let exchange = exchange(&unique("conv"), true, None);
-    assert!(matches!(store.record_exchange(&exchange).await.unwrap(), Recorded::New));
+    assert!(matches!(
+        store.record_exchange(&exchange).await.unwrap(),
+        Recorded::New
+    ));
     exchange.handoff.unwrap().id
 }
 
@@ -73,15 +87,29 @@ async fn exchange_round_trips_turns_and_handoff() {
     for (name, store, _dir) in backends().await {
         let conv = unique("conv");
         let sent = exchange(&conv, true, None);
-        assert!(matches!(store.record_exchange(&sent).await.unwrap(), Recorded::New), "{name}");
+        assert!(
+            matches!(store.record_exchange(&sent).await.unwrap(), Recorded::New),
+            "{name}"
+        );
         let created = sent.handoff.unwrap();
         let turns = store.conversation_turns(&conv, 10).await.unwrap();
-        assert_eq!(turns.iter().map(|t| t.role.as_str()).collect::<Vec<_>>(), ["customer", "bot"], "{name}");
+        assert_eq!(
+            turns.iter().map(|t| t.role.as_str()).collect::<Vec<_>>(),
+            ["customer", "bot"],
+            "{name}"
+        );
         assert_eq!(turns[0].articles, vec!["order-tracking-howto"], "{name}");
         let loaded = store.handoff(&created.id).await.unwrap();
         assert_eq!(loaded, created, "{name}");
-        assert_eq!(store.open_handoff(&conv).await.unwrap().map(|h| h.id), Some(created.id.clone()), "{name}");
-        assert!(store.turn_exists(&conv, &turns[1].id).await.unwrap(), "{name}");
+        assert_eq!(
+            store.open_handoff(&conv).await.unwrap().map(|h| h.id),
+            Some(created.id.clone()),
+            "{name}"
+        );
+        assert!(
+            store.turn_exists(&conv, &turns[1].id).await.unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -89,12 +117,29 @@ async fn exchange_round_trips_turns_and_handoff() {
 async fn retried_client_turn_is_replayed_not_duplicated() {
     for (name, store, _dir) in backends().await {
         let conv = unique("conv");
-        assert!(matches!(store.record_exchange(&exchange(&conv, true, Some("client-1"))).await.unwrap(), Recorded::New), "{name}");
-        match store.record_exchange(&exchange(&conv, true, Some("client-1"))).await.unwrap() {
+        assert!(
+            matches!(
+                store
+                    .record_exchange(&exchange(&conv, true, Some("client-1")))
+                    .await
+                    .unwrap(),
+                Recorded::New
+            ),
+            "{name}"
+        );
+        match store
+            .record_exchange(&exchange(&conv, true, Some("client-1")))
+            .await
+            .unwrap()
+        {
             Recorded::Replayed { response } => assert_eq!(response, vec![1, 2, 3, 255], "{name}"),
             other => panic!("{name}: expected replay, got {other:?}"),
         }
-        assert_eq!(store.conversation_turns(&conv, 10).await.unwrap().len(), 2, "{name}");
+        assert_eq!(
+            store.conversation_turns(&conv, 10).await.unwrap().len(),
+            2,
+            "{name}"
+        );
     }
 }
 
@@ -102,11 +147,21 @@ async fn retried_client_turn_is_replayed_not_duplicated() {
 async fn only_one_open_handoff_per_conversation() {
     for (name, store, _dir) in backends().await {
         let conv = unique("conv");
-        store.record_exchange(&exchange(&conv, true, None)).await.unwrap();
+        store
+            .record_exchange(&exchange(&conv, true, None))
+            .await
+            .unwrap();
         let second = store.record_exchange(&exchange(&conv, true, None)).await;
-        assert!(matches!(second, Err(StoreError::Conflict(_))), "{name}: {second:?}");
+        assert!(
+            matches!(second, Err(StoreError::Conflict(_))),
+            "{name}: {second:?}"
+        );
         // The failed transaction stored nothing.
-        assert_eq!(store.conversation_turns(&conv, 10).await.unwrap().len(), 2, "{name}");
+        assert_eq!(
+            store.conversation_turns(&conv, 10).await.unwrap().len(),
+            2,
+            "{name}"
+        );
     }
 }
 
@@ -118,7 +173,9 @@ async fn claim_race_has_exactly_one_winner() {
             .map(|agent| {
                 let store = store.clone();
                 let id = id.clone();
-                tokio::spawn(async move { store.claim_handoff(&id, &format!("agent-{agent}")).await })
+                tokio::spawn(
+                    async move { store.claim_handoff(&id, &format!("agent-{agent}")).await },
+                )
             })
             .collect();
         let mut winners = 0;
@@ -128,7 +185,9 @@ async fn claim_race_has_exactly_one_winner() {
                     winners += 1;
                     assert_eq!(h.state, HandoffState::Claimed);
                 }
-                Err(StoreError::Conflict(why)) => assert!(why.contains("already claimed"), "{name}: {why}"),
+                Err(StoreError::Conflict(why)) => {
+                    assert!(why.contains("already claimed"), "{name}: {why}")
+                }
                 Err(other) => panic!("{name}: {other}"),
             }
         }
@@ -140,13 +199,38 @@ async fn claim_race_has_exactly_one_winner() {
 async fn state_transitions_are_enforced() {
     for (name, store, _dir) in backends().await {
         let id = new_handoff(&store).await;
-        assert!(matches!(store.resolve_handoff(&id, "done").await, Err(StoreError::Conflict(_))), "{name}: resolve before claim");
+        assert!(
+            matches!(
+                store.resolve_handoff(&id, "done").await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: resolve before claim"
+        );
         store.claim_handoff(&id, "agent-a").await.unwrap();
         let resolved = store.resolve_handoff(&id, "refunded").await.unwrap();
-        assert_eq!((resolved.state, resolved.resolution.as_str()), (HandoffState::Resolved, "refunded"), "{name}");
-        assert!(matches!(store.claim_handoff(&id, "agent-b").await, Err(StoreError::Conflict(_))), "{name}: claim resolved");
-        assert!(matches!(store.resolve_handoff(&id, "again").await, Err(StoreError::Conflict(_))), "{name}: resolve twice");
-        assert!(matches!(store.handoff("no-such").await, Err(StoreError::NotFound(_))), "{name}");
+        assert_eq!(
+            (resolved.state, resolved.resolution.as_str()),
+            (HandoffState::Resolved, "refunded"),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                store.claim_handoff(&id, "agent-b").await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: claim resolved"
+        );
+        assert!(
+            matches!(
+                store.resolve_handoff(&id, "again").await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: resolve twice"
+        );
+        assert!(
+            matches!(store.handoff("no-such").await, Err(StoreError::NotFound(_))),
+            "{name}"
+        );
     }
 }
 
@@ -162,7 +246,15 @@ async fn listing_pages_by_keyset_and_filters() {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = store.list_handoffs(&HandoffQuery { state: Some(HandoffState::Waiting), queue: Some("logistics".into()), limit: 2, after: after.clone() }).await.unwrap();
+            let page = store
+                .list_handoffs(&HandoffQuery {
+                    state: Some(HandoffState::Waiting),
+                    queue: Some("logistics".into()),
+                    limit: 2,
+                    after: after.clone(),
+                })
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -172,8 +264,18 @@ async fn listing_pages_by_keyset_and_filters() {
         for id in &ids[1..] {
             assert!(seen.contains(id), "{name}: {id} missing from waiting list");
         }
-        assert!(!seen.contains(&claimed), "{name}: claimed handoff listed as waiting");
-        let none = store.list_handoffs(&HandoffQuery { queue: Some("payments-nonexistent".into()), limit: 10, ..Default::default() }).await.unwrap();
+        assert!(
+            !seen.contains(&claimed),
+            "{name}: claimed handoff listed as waiting"
+        );
+        let none = store
+            .list_handoffs(&HandoffQuery {
+                queue: Some("payments-nonexistent".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert!(none.is_empty(), "{name}");
     }
 }
@@ -182,7 +284,10 @@ async fn listing_pages_by_keyset_and_filters() {
 async fn forget_and_retention_erase_everything_about_a_conversation() {
     for (name, store, _dir) in backends().await {
         let conv = unique("conv");
-        store.record_exchange(&exchange(&conv, false, None)).await.unwrap();
+        store
+            .record_exchange(&exchange(&conv, false, None))
+            .await
+            .unwrap();
         let turns = store.conversation_turns(&conv, 10).await.unwrap();
         store
             .add_feedback(&FeedbackRecord {
@@ -197,9 +302,27 @@ async fn forget_and_retention_erase_everything_about_a_conversation() {
             .await
             .unwrap();
         assert!(store.forget_conversation(&conv).await.unwrap(), "{name}");
-        assert!(store.conversation_turns(&conv, 10).await.unwrap().is_empty(), "{name}");
-        assert!(!store.all_feedback().await.unwrap().iter().any(|f| f.conversation_id == conv), "{name}");
-        assert!(!store.forget_conversation(&conv).await.unwrap(), "{name}: second forget finds nothing");
+        assert!(
+            store
+                .conversation_turns(&conv, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert!(
+            !store
+                .all_feedback()
+                .await
+                .unwrap()
+                .iter()
+                .any(|f| f.conversation_id == conv),
+            "{name}"
+        );
+        assert!(
+            !store.forget_conversation(&conv).await.unwrap(),
+            "{name}: second forget finds nothing"
+        );
 
         // Retention purges conversations idle past the cutoff but keeps any
         // with an open handoff; recent conversations (other tests') are untouched.
@@ -213,12 +336,39 @@ async fn forget_and_retention_erase_everything_about_a_conversation() {
         old_waiting.customer.at_ms = ten_days_ago;
         store.record_exchange(&old_waiting).await.unwrap();
         let recent = unique("conv");
-        store.record_exchange(&exchange(&recent, false, None)).await.unwrap();
-        assert!(store.purge_before(now_ms() - 5 * 86_400_000).await.unwrap() >= 1, "{name}");
-        assert!(store.conversation_turns(&idle, 10).await.unwrap().is_empty(), "{name}");
-        assert_eq!(store.conversation_turns(&waiting, 10).await.unwrap().len(), 2, "{name}");
-        assert_eq!(store.conversation_turns(&recent, 10).await.unwrap().len(), 2, "{name}");
-        store.audit("test", "forget", &conv, "erased").await.unwrap();
-        assert!(store.count(StoreTable::AuditLog).await.unwrap() >= 1, "{name}");
+        store
+            .record_exchange(&exchange(&recent, false, None))
+            .await
+            .unwrap();
+        assert!(
+            store.purge_before(now_ms() - 5 * 86_400_000).await.unwrap() >= 1,
+            "{name}"
+        );
+        assert!(
+            store
+                .conversation_turns(&idle, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            store.conversation_turns(&waiting, 10).await.unwrap().len(),
+            2,
+            "{name}"
+        );
+        assert_eq!(
+            store.conversation_turns(&recent, 10).await.unwrap().len(),
+            2,
+            "{name}"
+        );
+        store
+            .audit("test", "forget", &conv, "erased")
+            .await
+            .unwrap();
+        assert!(
+            store.count(StoreTable::AuditLog).await.unwrap() >= 1,
+            "{name}"
+        );
     }
 }
