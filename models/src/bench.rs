@@ -25,7 +25,7 @@ use crate::calibrate::{
     softmax, OosOperatingPoint,
 };
 use crate::data::load_public_pairs;
-use crate::train::{fit_head, HeadConfig};
+use crate::train::{fit_head, FitOutcome, HeadConfig};
 use crate::{Encoder, ModelError, TextRole};
 
 /// A published result to compare against.
@@ -36,7 +36,7 @@ pub struct Anchor {
     /// Metric name as used in the result struct.
     pub metric: &'static str,
     /// Percent.
-    pub value: f32,
+    pub value: f64,
     /// Where the number was published, so it can be checked.
     pub source: &'static str,
 }
@@ -125,9 +125,9 @@ pub struct Banking77Result {
     /// Official test examples.
     pub test_examples: usize,
     /// Percent, the headline number.
-    pub test_accuracy: f32,
+    pub test_accuracy: f64,
     /// Percent (optimistic: early stopping looked at it).
-    pub val_accuracy: f32,
+    pub val_accuracy: f64,
     /// Per ensemble member.
     pub best_epochs: Vec<usize>,
     /// Fitted on validation.
@@ -160,6 +160,20 @@ pub struct OosVariant {
     /// For the OOS-class variant: test result with the class alone
     /// (threshold 0), the setting of Larson et al.'s anchor.
     pub test_class_only: Option<OosOperatingPoint>,
+    /// How in-scope accuracy trades against OOS recall: one point per
+    /// [`TRADEOFF_CAPS`] entry, each threshold chosen on validation.
+    pub tradeoff: Vec<TradeOff>,
+}
+
+/// One point of the in-scope / out-of-scope trade-off.
+#[derive(Debug, Clone, Serialize)]
+pub struct TradeOff {
+    /// Cap on validation in-scope rejections the threshold was chosen under.
+    pub max_false_reject: f32,
+    /// Operating point on `val` + `oos_val`.
+    pub val: OosOperatingPoint,
+    /// The same threshold on `test` + `oos_test`.
+    pub test: OosOperatingPoint,
 }
 
 /// CLINC150 result.
@@ -243,8 +257,10 @@ fn label_names(index: &BTreeMap<String, usize>) -> Vec<String> {
     names
 }
 
-fn pct(v: f32) -> f32 {
-    (v * 10000.0).round() / 100.0
+/// A fraction as a percentage with two decimals (f64, so reports print
+/// `93.47`, not the f32 expansion `93.47000122070312`).
+fn pct(v: f32) -> f64 {
+    (v as f64 * 10000.0).round() / 100.0
 }
 
 /// Trains on BANKING77 `train` (minus a stratified validation share) and
@@ -317,6 +333,43 @@ pub fn run_banking77(
     })
 }
 
+/// False-reject caps for the reported CLINC150 trade-off curve.
+pub const TRADEOFF_CAPS: [f32; 5] = [0.005, 0.01, 0.02, 0.05, 0.10];
+
+/// Scores one out-of-scope strategy: the headline threshold (chosen on
+/// validation under `max_false_reject`), the class-only point when there is
+/// an OOS class, and the trade-off curve over [`TRADEOFF_CAPS`].
+#[allow(clippy::too_many_arguments)]
+fn variant(
+    name: &'static str,
+    fit: &FitOutcome,
+    val_probs: &[Vec<f32>],
+    val_gold: &[Option<usize>],
+    test_probs: &[Vec<f32>],
+    test_gold: &[Option<usize>],
+    oos_index: Option<usize>,
+    max_false_reject: f32,
+) -> OosVariant {
+    let point = |cap: f32| {
+        let val = choose_oos_threshold(val_probs, val_gold, oos_index, cap);
+        let test = evaluate_oos(test_probs, test_gold, oos_index, val.threshold);
+        TradeOff {
+            max_false_reject: cap,
+            val,
+            test,
+        }
+    };
+    let headline = point(max_false_reject);
+    OosVariant {
+        name,
+        best_epochs: fit.best_epochs.clone(),
+        val: headline.val,
+        test: headline.test,
+        test_class_only: oos_index.map(|_| evaluate_oos(test_probs, test_gold, oos_index, 0.0)),
+        tradeoff: TRADEOFF_CAPS.iter().map(|&cap| point(cap)).collect(),
+    }
+}
+
 /// CLINC150 with Larson et al.'s protocol, two ways: (1) threshold only on a
 /// 150-class head, (2) a 151st `oos` class trained on `oos_train` plus a
 /// threshold. Thresholds and temperatures come from `val`/`oos_val` only.
@@ -374,24 +427,16 @@ pub fn run_clinc150(
     let probs = |xs: &[Vec<f32>], head: &crate::heads::Head| -> Vec<Vec<f32>> {
         xs.iter().map(|x| head.probs(x)).collect()
     };
-    let chosen = choose_oos_threshold(
+    let threshold_variant = variant(
+        "threshold",
+        &fit,
         &probs(&eval_x, &fit.head),
         &eval_gold,
+        &probs(&test_all, &fit.head),
+        &test_gold,
         None,
         cfg.max_false_reject,
     );
-    let threshold_variant = OosVariant {
-        name: "threshold",
-        best_epochs: fit.best_epochs.clone(),
-        val: chosen,
-        test: evaluate_oos(
-            &probs(&test_all, &fit.head),
-            &test_gold,
-            None,
-            chosen.threshold,
-        ),
-        test_class_only: None,
-    };
 
     // (2) OOS class (index 150) trained on oos_train, plus a threshold.
     let mut labels_oos = labels;
@@ -412,20 +457,16 @@ pub fn run_clinc150(
     let mut fit2 = fit_head(&x2, &y2, &eval_x, &vy2, labels_oos, &cfg.head, cfg.seed)?;
     let vlogits2: Vec<Vec<f32>> = eval_x.iter().map(|x| fit2.head.logits(x)).collect();
     fit2.head.set_temperature(fit_temperature(&vlogits2, &vy2));
-    let chosen2 = choose_oos_threshold(
+    let oos_class_variant = variant(
+        "oos_class_plus_threshold",
+        &fit2,
         &probs(&eval_x, &fit2.head),
         &eval_gold,
+        &probs(&test_all, &fit2.head),
+        &test_gold,
         Some(in_scope),
         cfg.max_false_reject,
     );
-    let test_probs2 = probs(&test_all, &fit2.head);
-    let oos_class_variant = OosVariant {
-        name: "oos_class_plus_threshold",
-        best_epochs: fit2.best_epochs.clone(),
-        val: chosen2,
-        test: evaluate_oos(&test_probs2, &test_gold, Some(in_scope), chosen2.threshold),
-        test_class_only: Some(evaluate_oos(&test_probs2, &test_gold, Some(in_scope), 0.0)),
-    };
     let train_seconds = start.elapsed().as_secs_f32();
 
     Ok(Clinc150Result {
@@ -512,6 +553,13 @@ mod tests {
         assert_eq!((result.test_in_scope, result.test_oos), (15, 5));
         assert!(result.threshold_variant.test_class_only.is_none());
         assert!(result.oos_class_variant.test_class_only.is_some());
+        assert_eq!(result.oos_class_variant.tradeoff.len(), TRADEOFF_CAPS.len());
+        for point in &result.threshold_variant.tradeoff {
+            assert!(
+                point.val.false_reject_rate <= point.max_false_reject + 1e-6,
+                "{point:?}"
+            );
+        }
         assert!(
             result.oos_class_variant.test.in_scope_accuracy > 0.6,
             "{result:?}"

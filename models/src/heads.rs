@@ -564,9 +564,9 @@ impl Classifier {
         })
     }
 
-    /// Writes both files into `dir` (created if needed). Each file is written
-    /// to a temporary name and renamed, so a crash never leaves a
-    /// half-written classifier for the service to load.
+    /// Writes both files into `dir` (created if needed), weights first and
+    /// metadata last, each to a temporary name then renamed, so a crash never
+    /// leaves a half-written file for the service to load.
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
         let write_err = |path: &Path, reason: String| ModelError::Write {
             path: path.display().to_string(),
@@ -578,11 +578,10 @@ impl Classifier {
             .insert_tensors("intent", &mut tensors)
             .and_then(|()| self.sentiment.insert_tensors("sentiment", &mut tensors))
             .map_err(|e| write_err(dir, e.to_string()))?;
+        // safetensors itself writes a temporary file and renames it.
         let weights = dir.join(WEIGHTS_FILE);
-        let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
-        candle_core::safetensors::save(&tensors, &tmp)
-            .map_err(|e| write_err(&tmp, e.to_string()))?;
-        std::fs::rename(&tmp, &weights).map_err(|e| write_err(&weights, e.to_string()))?;
+        candle_core::safetensors::save(&tensors, &weights)
+            .map_err(|e| write_err(&weights, e.to_string()))?;
 
         let meta = MetaFile {
             format_version: FORMAT_VERSION,
@@ -598,6 +597,12 @@ impl Classifier {
         let tmp = dir.join(format!("{META_FILE}.tmp"));
         std::fs::write(&tmp, json + "\n").map_err(|e| write_err(&tmp, e.to_string()))?;
         std::fs::rename(&tmp, &meta_path).map_err(|e| write_err(&meta_path, e.to_string()))?;
+        // That temporary file is private (0600); give the weights the
+        // permissions of an ordinary new file, like the metadata, so a
+        // service running as another user can read both.
+        std::fs::metadata(&meta_path)
+            .and_then(|m| std::fs::set_permissions(&weights, m.permissions()))
+            .map_err(|e| write_err(&weights, e.to_string()))?;
         Ok(())
     }
 
@@ -779,6 +784,16 @@ mod tests {
         original.save(dir.path()).expect("save");
         let loaded = Classifier::load(dir.path()).expect("load");
         assert_eq!(loaded, original);
+        let perms = |f: &str| {
+            std::fs::metadata(dir.path().join(f))
+                .expect("stat")
+                .permissions()
+        };
+        assert_eq!(
+            perms(WEIGHTS_FILE),
+            perms(META_FILE),
+            "weights readable like metadata"
+        );
         for s in 0..5 {
             let e = embedding(s);
             assert_eq!(loaded.intent(&e), original.intent(&e));

@@ -50,10 +50,13 @@ pub struct HeadConfig {
     pub hidden: Vec<usize>,
     /// Dropout after each hidden layer while training.
     pub dropout: f32,
+    /// AdamW step size.
     pub learning_rate: f64,
     /// Decoupled AdamW weight decay.
     pub weight_decay: f64,
+    /// Examples per optimiser step.
     pub batch_size: usize,
+    /// Upper bound on epochs per member; early stopping usually ends sooner.
     pub max_epochs: usize,
     /// Epochs without validation improvement before stopping.
     pub patience: usize,
@@ -433,6 +436,8 @@ pub struct TrainConfig {
     pub out_dir: PathBuf,
     /// Embedding cache directory.
     pub cache_dir: PathBuf,
+    /// Seed of public-data sampling, the validation split, initialisation,
+    /// shuffling and dropout; recorded in the classifier metadata.
     pub seed: u64,
     /// Share of our own training examples (per label and language) held
     /// back for early stopping, temperature and thresholds.
@@ -440,8 +445,11 @@ pub struct TrainConfig {
     /// Largest share of in-scope validation messages the out-of-scope
     /// threshold may send to CLARIFY (see [`choose_oos_threshold`]).
     pub max_false_reject: f32,
+    /// Intent head hyper-parameters.
     pub intent_head: HeadConfig,
+    /// Sentiment head hyper-parameters.
     pub sentiment_head: HeadConfig,
+    /// How much public data to mix in.
     pub public: PublicMix,
 }
 
@@ -470,13 +478,21 @@ impl TrainConfig {
 /// Summary of one trained head.
 #[derive(Debug, Clone, Serialize)]
 pub struct HeadSummary {
+    /// Own (minus validation) plus public examples.
     pub train_examples: usize,
+    /// Own examples held back for early stopping and calibration.
     pub val_examples: usize,
+    /// Examples of the held-out files.
     pub heldout_examples: usize,
+    /// Ensemble members.
     pub members: usize,
+    /// Per member: epoch whose weights were kept.
     pub best_epochs: Vec<usize>,
+    /// Per member: epochs trained before early stopping.
     pub epochs_run: Vec<usize>,
+    /// Validation accuracy (optimistic: early stopping looked at it).
     pub val_accuracy: f32,
+    /// Fitted on validation.
     pub temperature: f32,
     /// Held-out expected calibration error at temperature 1.
     pub ece_before: f32,
@@ -487,6 +503,7 @@ pub struct HeadSummary {
 /// Held-out accuracy for one language (or `all`).
 #[derive(Debug, Clone, Serialize)]
 pub struct LangAccuracy {
+    /// Held-out examples in this group.
     pub examples: usize,
     /// Accuracy of the decision the service makes (for intents: OOS rule
     /// applied; for sentiment: angry threshold applied).
@@ -498,14 +515,18 @@ pub struct LangAccuracy {
 /// A frequent held-out mistake, to guide data writing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Confusion {
+    /// Label in the held-out file.
     pub gold: String,
+    /// What the service would have decided.
     pub predicted: String,
+    /// How often.
     pub count: usize,
 }
 
 /// Intent head results.
 #[derive(Debug, Clone, Serialize)]
 pub struct IntentReport {
+    /// Training summary and calibration.
     pub head: HeadSummary,
     /// Keys `zh`, `en`, `all`.
     pub accuracy: BTreeMap<String, LangAccuracy>,
@@ -513,6 +534,7 @@ pub struct IntentReport {
     pub oos_val: OosOperatingPoint,
     /// The same threshold applied to held-out data.
     pub oos_heldout: OosOperatingPoint,
+    /// Held-out examples labelled `out_of_scope`.
     pub heldout_oos_examples: usize,
     /// Most frequent held-out confusions (after the OOS rule).
     pub confusions: Vec<Confusion>,
@@ -521,26 +543,37 @@ pub struct IntentReport {
 /// Sentiment head results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SentimentReport {
+    /// Training summary and calibration.
     pub head: HeadSummary,
+    /// Keys `zh`, `en`, `all`.
     pub accuracy: BTreeMap<String, LangAccuracy>,
     /// `p_angry` cut chosen on validation data (best angry F1).
     pub angry_threshold: f32,
+    /// Held-out: share of messages decided `Angry` that are angry.
     pub angry_precision: f32,
+    /// Held-out: share of angry messages decided `Angry` (missed ones are
+    /// angry shoppers not handed off).
     pub angry_recall: f32,
+    /// Held-out examples labelled `angry`.
     pub heldout_angry_examples: usize,
 }
 
 /// What `train_shipped` did and how well the heads do on held-out data.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainReport {
+    /// [`Encoder::name`] of the encoder used.
     pub encoder: String,
+    /// Seed of the run.
     pub seed: u64,
     /// Time spent embedding (near zero when the cache is warm).
     pub embed_seconds: f32,
     /// Time spent fitting and calibrating both heads.
     pub train_seconds: f32,
+    /// Intent head results.
     pub intent: IntentReport,
+    /// Sentiment head results.
     pub sentiment: SentimentReport,
+    /// Every file read, with hashes (same list as the classifier provenance).
     pub data: Vec<SourceFile>,
 }
 
