@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use xiaoer_models::PoolConfig;
+
 use crate::policy::PolicyConfig;
 
 /// Flags of `xiaoer serve`; each is also an environment variable.
@@ -39,7 +41,7 @@ pub struct ServeArgs {
     /// Log format: "pretty" or "json" [default: pretty].
     #[arg(long, env = "XIAOER_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// Inference threads [default: 1].
+    /// Inference threads, each running single-threaded kernels [default: one per core, at most 8].
     #[arg(long, env = "XIAOER_INFERENCE_THREADS")]
     pub inference_threads: Option<usize>,
     /// Most requests handled at once before RESOURCE_EXHAUSTED [default: 64].
@@ -143,7 +145,7 @@ impl ServeArgs {
             inference_threads: self
                 .inference_threads
                 .or(file.inference_threads)
-                .unwrap_or(1)
+                .unwrap_or_else(|| PoolConfig::default().workers)
                 .max(1),
             max_concurrent: self
                 .max_concurrent

@@ -107,6 +107,9 @@ impl DbArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread exists: one inference worker per core with
+    // single-threaded kernels beats candle's intra-op threads (see PoolConfig).
+    xiaoer_models::prefer_single_threaded_kernels();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
