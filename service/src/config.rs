@@ -10,6 +10,7 @@ use serde::Deserialize;
 use xiaoer_models::PoolConfig;
 
 use crate::policy::PolicyConfig;
+use crate::ratelimit::RateLimit;
 
 /// Flags of `xiaoer serve`; each is also an environment variable.
 #[derive(Debug, Clone, Args, Default)]
@@ -47,6 +48,15 @@ pub struct ServeArgs {
     /// Most requests handled at once before RESOURCE_EXHAUSTED [default: 64].
     #[arg(long, env = "XIAOER_MAX_CONCURRENT")]
     pub max_concurrent: Option<usize>,
+    /// Messages one conversation may send back to back before its rate applies [default: 10].
+    #[arg(long, env = "XIAOER_CONVERSATION_BURST", value_parser = clap::value_parser!(u32).range(1..))]
+    pub conversation_burst: Option<u32>,
+    /// Sustained messages per minute per conversation; past it Reply answers RESOURCE_EXHAUSTED [default: 30].
+    #[arg(long, env = "XIAOER_CONVERSATION_RATE", value_parser = clap::value_parser!(u32).range(1..))]
+    pub conversation_rate: Option<u32>,
+    /// Delete conversations and resolved handoffs idle for more than N days, checked hourly [default: keep forever].
+    #[arg(long, env = "XIAOER_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_days: Option<u32>,
 }
 
 /// Log output style.
@@ -74,6 +84,9 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     inference_threads: Option<usize>,
     max_concurrent: Option<usize>,
+    conversation_burst: Option<u32>,
+    conversation_rate: Option<u32>,
+    retention_days: Option<u32>,
     policy: Option<PolicyConfig>,
 }
 
@@ -90,6 +103,10 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub inference_threads: usize,
     pub max_concurrent: usize,
+    /// Per-conversation flood limit on Reply.
+    pub conversation_limit: RateLimit,
+    /// Age past which idle conversations are purged; `None` keeps them forever.
+    pub retention_days: Option<u32>,
     pub policy: PolicyConfig,
 }
 
@@ -152,8 +169,30 @@ impl ServeArgs {
                 .or(file.max_concurrent)
                 .unwrap_or(64)
                 .max(1),
+            conversation_limit: RateLimit {
+                burst: positive(
+                    "conversation_burst",
+                    self.conversation_burst.or(file.conversation_burst),
+                )?
+                .unwrap_or(RateLimit::default().burst),
+                per_minute: positive(
+                    "conversation_rate",
+                    self.conversation_rate.or(file.conversation_rate),
+                )?
+                .unwrap_or(RateLimit::default().per_minute),
+            },
+            retention_days: positive("retention_days", self.retention_days.or(file.retention_days))?,
             policy: file.policy.unwrap_or_default(),
         })
+    }
+}
+
+/// Rejects 0 for settings where it would mean "refuse everything" or "delete
+/// everything" (flags already refuse it; this catches the TOML file).
+fn positive(name: &str, value: Option<u32>) -> anyhow::Result<Option<u32>> {
+    match value {
+        Some(0) => anyhow::bail!("{name} must be at least 1"),
+        other => Ok(other),
     }
 }
 
@@ -189,6 +228,62 @@ mod tests {
         assert_eq!(config.metrics_addr.port(), 6001);
         assert_eq!(config.policy.anger_threshold, 0.7);
         assert!(config.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn rate_limit_and_retention_settings() {
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert_eq!(defaults.conversation_limit, RateLimit::default());
+        assert_eq!(defaults.retention_days, None, "unset keeps data forever");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("xiaoer.toml");
+        std::fs::write(
+            &file,
+            "conversation_burst = 4\nconversation_rate = 12\nretention_days = 90\n",
+        )
+        .unwrap();
+        let from_file = ServeArgs {
+            config: Some(file.clone()),
+            conversation_rate: Some(20),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            from_file.conversation_limit,
+            RateLimit {
+                burst: 4,
+                per_minute: 20
+            }
+        );
+        assert_eq!(from_file.retention_days, Some(90));
+
+        for zero in ["retention_days = 0", "conversation_rate = 0", "conversation_burst = 0"] {
+            std::fs::write(&file, zero).unwrap();
+            let err = ServeArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap_err();
+            assert!(err.to_string().contains("must be at least 1"), "{zero}: {err}");
+        }
+    }
+
+    #[test]
+    fn zero_is_refused_on_the_command_line() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        for flag in ["--retention-days", "--conversation-rate", "--conversation-burst"] {
+            assert!(Cli::try_parse_from(["xiaoer", flag, "0"]).is_err(), "{flag} 0");
+        }
+        let cli = Cli::try_parse_from(["xiaoer", "--retention-days", "30"]).unwrap();
+        assert_eq!(cli.serve.retention_days, Some(30));
     }
 
     #[test]

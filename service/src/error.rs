@@ -7,6 +7,7 @@
 use tonic::{Code, Status};
 use xiaoer_models::ModelError;
 
+use crate::ratelimit::RateLimited;
 use crate::store::StoreError;
 
 /// Why a request failed, in terms the caller can act on.
@@ -63,6 +64,12 @@ impl From<ModelError> for ServiceError {
             }
             other => ServiceError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<RateLimited> for ServiceError {
+    fn from(e: RateLimited) -> Self {
+        ServiceError::Overloaded(e.to_string())
     }
 }
 
@@ -185,5 +192,12 @@ mod tests {
             Code::Unavailable
         );
         assert_eq!(code(ModelError::Overloaded.into()), Code::ResourceExhausted);
+        let flood = Status::from(ServiceError::from(RateLimited {
+            retry_after: std::time::Duration::from_millis(1500),
+            burst: 10,
+            per_minute: 30,
+        }));
+        assert_eq!(flood.code(), Code::ResourceExhausted);
+        assert!(flood.message().contains("retry in 1.5 s"), "{}", flood.message());
     }
 }

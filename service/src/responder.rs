@@ -5,7 +5,9 @@
 //! Handlers in `grpc` only translate; this is where requests are validated,
 //! where I/O happens and where failures become [`ServiceError`]s.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
@@ -19,7 +21,9 @@ use crate::policy::{
     self, Answer, ClarifyOption, Decision, HandoffCause, History, KbMatch, OrderFact, PolicyConfig,
     PolicyInput,
 };
+use crate::outage::OutageGate;
 use crate::privacy::mask;
+use crate::ratelimit::{ConversationLimiter, RateLimit, DEFAULT_MAX_TRACKED};
 use crate::store::{
     now_ms, ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffRecord, HandoffState,
     Recorded, Store, StoreError, TurnRecord,
@@ -28,6 +32,8 @@ use crate::{cues, phrasing, telemetry};
 
 /// How many earlier turns the policy and the handoff transcript read.
 const HISTORY_TURNS: u32 = 40;
+/// After a database failure, how long requests skip the store before one probes it.
+const OUTAGE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// Rough wait quoted to shoppers handed to a person, by priority 1..4.
 const WAIT_MINUTES: [u32; 4] = [3, 5, 10, 15];
 
@@ -100,6 +106,10 @@ pub struct Responder {
     policy: PolicyConfig,
     /// Bounds requests in flight; past it callers get RESOURCE_EXHAUSTED at once.
     admission: Arc<Semaphore>,
+    /// Per-conversation flood limit on Reply.
+    limiter: Mutex<ConversationLimiter>,
+    /// Skips the store while the database is down, so replies stay fast.
+    db_gate: OutageGate,
 }
 
 impl Responder {
@@ -112,6 +122,7 @@ impl Responder {
         store: Store,
         policy: PolicyConfig,
         max_concurrent: usize,
+        conversation_limit: RateLimit,
     ) -> Self {
         Self {
             encoder,
@@ -121,6 +132,11 @@ impl Responder {
             store,
             policy,
             admission: Arc::new(Semaphore::new(max_concurrent)),
+            limiter: Mutex::new(ConversationLimiter::new(
+                conversation_limit,
+                DEFAULT_MAX_TRACKED,
+            )),
+            db_gate: OutageGate::new(OUTAGE_PROBE_INTERVAL),
         }
     }
 
@@ -132,6 +148,30 @@ impl Responder {
             .map_err(|_| {
                 ServiceError::Overloaded("server is at its concurrency limit, please retry".into())
             })
+    }
+
+    /// Takes one message from a conversation's rate budget, refusing floods
+    /// before any inference or database work is spent on them.
+    fn check_rate(&self, conversation_id: &str) -> Result<(), ServiceError> {
+        let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(limiter.check(conversation_id, Instant::now())?)
+    }
+
+    /// Runs a store call unless the database is known to be down, and notes
+    /// the outcome, so during an outage only one probe per interval waits on
+    /// the pool while every other request fails over at once.
+    async fn with_store<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if !self.db_gate.should_try(Instant::now()) {
+            return Err(StoreError::Unavailable(
+                "skipped: the database failed moments ago".into(),
+            ));
+        }
+        let result = call.await;
+        self.db_gate.record(&result, Instant::now());
+        result
     }
 
     /// The encoder, for rebuilding the knowledge-base index.
@@ -243,10 +283,10 @@ impl Responder {
             "" => None,
             id => Some(require_id("client_turn_id", id)?.to_string()),
         };
+        self.check_rate(&conversation_id)?;
         if let Some(client_id) = &client_turn_id {
             if let Ok(Some(bytes)) = self
-                .store
-                .replayed_response(&conversation_id, client_id)
+                .with_store(self.store.replayed_response(&conversation_id, client_id))
                 .await
             {
                 return decode_response(&bytes);
@@ -377,7 +417,7 @@ impl Responder {
             response: prost::Message::encode_to_vec(&response),
             handoff: new_handoff,
         };
-        match self.store.record_exchange(&exchange).await {
+        match self.with_store(self.store.record_exchange(&exchange)).await {
             Ok(Recorded::New) => {
                 if let Some(created) = &exchange.handoff {
                     telemetry::record_handoff(reason_name(created.details.reason));
@@ -416,10 +456,11 @@ impl Responder {
         conversation_id: &str,
     ) -> Result<(Vec<TurnRecord>, Option<HandoffRecord>), StoreError> {
         let turns = self
-            .store
-            .conversation_turns(conversation_id, HISTORY_TURNS)
+            .with_store(self.store.conversation_turns(conversation_id, HISTORY_TURNS))
             .await?;
-        let handoff = self.store.open_handoff(conversation_id).await?;
+        let handoff = self
+            .with_store(self.store.open_handoff(conversation_id))
+            .await?;
         Ok((turns, handoff))
     }
 

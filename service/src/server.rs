@@ -21,6 +21,7 @@ use xiaoer_proto::v1::knowledge_base_server::KnowledgeBaseServer;
 use crate::config::ServeConfig;
 use crate::grpc::{AutoReplyService, HandoffsService, KnowledgeBaseService};
 use crate::responder::Responder;
+use crate::retention;
 use crate::store::Store;
 
 /// Everything loaded and connected, ready to serve.
@@ -82,6 +83,7 @@ impl App {
             store,
             config.policy.clone(),
             config.max_concurrent,
+            config.conversation_limit,
         );
         Ok(App {
             responder: Arc::new(responder),
@@ -152,6 +154,14 @@ pub async fn serve(
     })
     .map_err(|e| warn!(error = %e, "cannot watch the knowledge base folder; use KnowledgeBase/Reload"))
     .ok();
+    // Retention runs beside the server and stops once it has drained.
+    let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
+    let retention = app.config.retention_days.map(|days| {
+        info!(days, "retention on: purging conversations idle longer than that, hourly");
+        retention::spawn(responder.store().clone(), days, retention::PURGE_INTERVAL, async {
+            let _ = retention_stopped.await;
+        })
+    });
     let addr = listener.local_addr()?;
     info!(%addr, database = %redact_url(&app.config.database_url), "xiaoer serving");
     let draining = {
@@ -182,6 +192,10 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
         .await;
     drop(watcher);
+    drop(stop_retention);
+    if let Some(task) = retention {
+        let _ = task.await;
+    }
     result.map_err(Into::into)
 }
 

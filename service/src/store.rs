@@ -220,8 +220,11 @@ impl Store {
         } else {
             url.to_string()
         };
+        // While the database is down every acquire retries until this
+        // timeout; keep it short so the probe request fails fast (the
+        // responder's outage gate spares all other requests the wait).
         let mut options = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(2))
             .max_connections(if is_sqlite { 4 } else { 16 });
         if is_sqlite {
             // WAL lets readers and one writer proceed together; foreign keys

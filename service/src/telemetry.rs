@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -73,6 +73,11 @@ pub fn record_reply_action(action: &'static str) {
 /// Counts a new handoff by reason.
 pub fn record_handoff(reason: &'static str) {
     counter!("xiaoer_handoffs_total", "reason" => reason).increment(1);
+}
+
+/// 1 while the database answers, 0 during an outage (see `outage`).
+pub fn record_database_up(up: bool) {
+    gauge!("xiaoer_database_up").set(if up { 1.0 } else { 0.0 });
 }
 
 /// Counts replies served while the database was unavailable.
