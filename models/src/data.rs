@@ -517,6 +517,35 @@ pub fn load_sentiment(data_dir: &Path, split: Split) -> Result<LabelledSet, Mode
     Ok(set)
 }
 
+/// Labels of the request head: can the bot serve this with information
+/// (`self_service`), or does it ask staff to decide or do something
+/// (`staff_action`: waive a fee, approve a refund, reroute a shipped parcel)?
+/// Intent alone cannot tell "how long do refunds take" from "approve my
+/// refund today", and only the second needs a person.
+pub const REQUEST_LABELS: [&str; 2] = [SELF_SERVICE, STAFF_ACTION];
+
+/// The request label the bot serves itself.
+pub const SELF_SERVICE: &str = "self_service";
+
+/// The request label that sends a conversation to a person.
+pub const STAFF_ACTION: &str = "staff_action";
+
+/// Our request data: `data_dir/requests/{split}.{zh,en}.jsonl`, records
+/// `{"text", "label"}` with a label of [`REQUEST_LABELS`].
+pub fn load_requests(data_dir: &Path, split: Split) -> Result<LabelledSet, ModelError> {
+    let mut set = LabelledSet::default();
+    for (path, lang) in own_files(data_dir, "requests", split) {
+        set.extend(load_own_file(
+            &path,
+            data_dir,
+            "label",
+            &REQUEST_LABELS,
+            lang,
+        )?);
+    }
+    Ok(set)
+}
+
 /// Fails if any of `labels` has no example, naming every empty class: a head
 /// can never predict a class it has not seen, and silently shipping such a
 /// head would hide a data gap.

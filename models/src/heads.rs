@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{argmax, is_out_of_scope, softmax};
-use crate::data::{SourceFile, OUT_OF_SCOPE};
+use crate::data::{SourceFile, OUT_OF_SCOPE, STAFF_ACTION};
 use crate::{Encoder, ModelError};
 
 /// Weights file inside a classifier directory.
@@ -26,7 +26,7 @@ pub const WEIGHTS_FILE: &str = "heads.safetensors";
 pub const META_FILE: &str = "classifier.json";
 /// Bumped whenever the on-disk layout changes, so an old service refuses
 /// new heads (and vice versa) with a clear message instead of misreading them.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Sentiment classes. `Angry` drives the NEGATIVE_SENTIMENT handoff; plain
 /// `Negative` (disappointed but calm) does not.
@@ -415,10 +415,22 @@ struct HeadMeta {
 struct MetaFile {
     format_version: u32,
     intent: HeadMeta,
-    oos_threshold: f32,
     sentiment: HeadMeta,
-    angry_threshold: f32,
+    request: HeadMeta,
+    thresholds: Thresholds,
     provenance: Provenance,
+}
+
+/// Operating points chosen on validation data, saved with the heads so the
+/// service decides exactly as the training report measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Calibrated top intent probability below which a message is out of scope.
+    pub oos: f32,
+    /// Calibrated `p_angry` at or above which sentiment is `Angry`.
+    pub angry: f32,
+    /// Calibrated P(staff_action) at or above which a message asks staff to act.
+    pub staff_action: f32,
 }
 
 /// Intent result for one message.
@@ -443,29 +455,41 @@ pub struct SentimentScores {
     pub probs: [(SentimentLabel, f32); 4],
 }
 
-/// The intent and sentiment heads shipped with the service, with their
-/// operating points and provenance.
+/// Request result for one message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestScores {
+    /// Calibrated probability that the shopper asks staff to decide or do
+    /// something the bot may not (waive a fee, approve a refund now).
+    pub p_staff_action: f32,
+    /// `p_staff_action` reached the validated threshold.
+    pub staff_action: bool,
+}
+
+/// The intent, sentiment and request heads shipped with the service, with
+/// their operating points and provenance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classifier {
     intent: Head,
     oos_index: usize,
-    oos_threshold: f32,
     sentiment: Head,
     /// Position of each [`SentimentLabel::ALL`] class in the sentiment head.
     sentiment_index: [usize; 4],
-    angry_threshold: f32,
+    request: Head,
+    staff_action_index: usize,
+    thresholds: Thresholds,
     provenance: Provenance,
 }
 
 impl Classifier {
     /// Bundles trained heads. The intent head must have an `out_of_scope`
-    /// label, the sentiment head exactly the four sentiment labels, and both
-    /// the same input dimension as the encoder in `provenance`.
+    /// label, the sentiment head exactly the four sentiment labels, the
+    /// request head a `staff_action` label, and all the same input dimension
+    /// as the encoder in `provenance`.
     pub fn new(
         intent: Head,
-        oos_threshold: f32,
         sentiment: Head,
-        angry_threshold: f32,
+        request: Head,
+        thresholds: Thresholds,
         provenance: Provenance,
     ) -> Result<Classifier, ModelError> {
         let oos_index = intent
@@ -491,16 +515,31 @@ impl Classifier {
                     ModelError::Training(format!("sentiment head has no {label} label"))
                 })?;
         }
+        let staff_action_index = request
+            .labels()
+            .iter()
+            .position(|l| l == STAFF_ACTION)
+            .ok_or_else(|| {
+                ModelError::Training(format!("request head has no {STAFF_ACTION} label"))
+            })?;
         let dim = provenance.encoder.dim;
-        if intent.dim() != dim || sentiment.dim() != dim {
+        if [&intent, &sentiment, &request]
+            .iter()
+            .any(|h| h.dim() != dim)
+        {
             return Err(ModelError::Training(format!(
-                "heads expect {} and {} inputs, encoder {} has {dim}",
+                "heads expect {}, {} and {} inputs, encoder {} has {dim}",
                 intent.dim(),
                 sentiment.dim(),
+                request.dim(),
                 provenance.encoder.name
             )));
         }
-        for (name, t) in [("oos", oos_threshold), ("angry", angry_threshold)] {
+        for (name, t) in [
+            ("oos", thresholds.oos),
+            ("angry", thresholds.angry),
+            ("staff_action", thresholds.staff_action),
+        ] {
             if !(0.0..=1.0).contains(&t) {
                 return Err(ModelError::Training(format!(
                     "{name} threshold {t} outside [0, 1]"
@@ -510,10 +549,11 @@ impl Classifier {
         Ok(Classifier {
             intent,
             oos_index,
-            oos_threshold,
             sentiment,
             sentiment_index,
-            angry_threshold,
+            request,
+            staff_action_index,
+            thresholds,
             provenance,
         })
     }
@@ -551,16 +591,12 @@ impl Classifier {
         let intent = Head::from_tensors("intent", &meta.intent, &tensors, &weights_display)?;
         let sentiment =
             Head::from_tensors("sentiment", &meta.sentiment, &tensors, &weights_display)?;
-        Classifier::new(
-            intent,
-            meta.oos_threshold,
-            sentiment,
-            meta.angry_threshold,
-            meta.provenance,
-        )
-        .map_err(|e| ModelError::Load {
-            path: meta_display,
-            reason: e.to_string(),
+        let request = Head::from_tensors("request", &meta.request, &tensors, &weights_display)?;
+        Classifier::new(intent, sentiment, request, meta.thresholds, meta.provenance).map_err(|e| {
+            ModelError::Load {
+                path: meta_display,
+                reason: e.to_string(),
+            }
         })
     }
 
@@ -577,6 +613,7 @@ impl Classifier {
         self.intent
             .insert_tensors("intent", &mut tensors)
             .and_then(|()| self.sentiment.insert_tensors("sentiment", &mut tensors))
+            .and_then(|()| self.request.insert_tensors("request", &mut tensors))
             .map_err(|e| write_err(dir, e.to_string()))?;
         // safetensors itself writes a temporary file and renames it.
         let weights = dir.join(WEIGHTS_FILE);
@@ -586,9 +623,9 @@ impl Classifier {
         let meta = MetaFile {
             format_version: FORMAT_VERSION,
             intent: self.intent.meta(),
-            oos_threshold: self.oos_threshold,
             sentiment: self.sentiment.meta(),
-            angry_threshold: self.angry_threshold,
+            request: self.request.meta(),
+            thresholds: self.thresholds,
             provenance: self.provenance.clone(),
         };
         let json =
@@ -635,7 +672,7 @@ impl Classifier {
     /// (see [`Head::logits`] for the length requirement).
     pub fn intent(&self, embedding: &[f32]) -> IntentScores {
         let probs = self.intent.probs(embedding);
-        let out_of_scope = is_out_of_scope(&probs, Some(self.oos_index), self.oos_threshold);
+        let out_of_scope = is_out_of_scope(&probs, Some(self.oos_index), self.thresholds.oos);
         let mut ranked: Vec<(String, f32)> =
             self.intent.labels().iter().cloned().zip(probs).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -649,7 +686,7 @@ impl Classifier {
     pub fn sentiment(&self, embedding: &[f32]) -> SentimentScores {
         let raw = self.sentiment.probs(embedding);
         let probs = SentimentLabel::ALL.map(|l| (l, raw[self.sentiment_index[l as usize]]));
-        let label = decide_sentiment(&probs, self.angry_threshold);
+        let label = decide_sentiment(&probs, self.thresholds.angry);
         SentimentScores {
             label,
             p_angry: probs[SentimentLabel::Angry as usize].1,
@@ -657,14 +694,18 @@ impl Classifier {
         }
     }
 
-    /// Calibrated top probability below which an intent is out of scope.
-    pub fn oos_threshold(&self) -> f32 {
-        self.oos_threshold
+    /// Whether one L2-normalised query embedding asks staff to act.
+    pub fn request(&self, embedding: &[f32]) -> RequestScores {
+        let p_staff_action = self.request.probs(embedding)[self.staff_action_index];
+        RequestScores {
+            p_staff_action,
+            staff_action: p_staff_action >= self.thresholds.staff_action,
+        }
     }
 
-    /// Calibrated `p_angry` at or above which sentiment is `Angry`.
-    pub fn angry_threshold(&self) -> f32 {
-        self.angry_threshold
+    /// The validated operating points.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
     }
 
     /// The intent head (for evaluation tools).
@@ -675,6 +716,11 @@ impl Classifier {
     /// The sentiment head (for evaluation tools).
     pub fn sentiment_head(&self) -> &Head {
         &self.sentiment
+    }
+
+    /// The request head (for evaluation tools).
+    pub fn request_head(&self) -> &Head {
+        &self.request
     }
 
     /// Encoder, seed and data the classifier was trained with.
@@ -755,20 +801,22 @@ mod tests {
         }
     }
 
-    fn classifier(oos_threshold: f32, angry_threshold: f32) -> Classifier {
+    fn classifier(oos: f32, angry: f32) -> Classifier {
+        with_thresholds(Thresholds {
+            oos,
+            angry,
+            staff_action: 0.5,
+        })
+    }
+
+    fn with_thresholds(thresholds: Thresholds) -> Classifier {
         let mut intent = pattern_head(&INTENTS, &[16], 3, 0.3);
         intent.set_temperature(1.7);
         let mut sentiment =
             pattern_head(&["angry", "neutral", "positive", "negative"], &[], 1, 0.9);
         sentiment.set_temperature(0.8);
-        Classifier::new(
-            intent,
-            oos_threshold,
-            sentiment,
-            angry_threshold,
-            provenance(),
-        )
-        .expect("classifier")
+        let request = pattern_head(&["self_service", "staff_action"], &[4], 2, 0.6);
+        Classifier::new(intent, sentiment, request, thresholds, provenance()).expect("classifier")
     }
 
     fn embedding(seed: usize) -> Vec<f32> {
@@ -855,6 +903,40 @@ mod tests {
     }
 
     #[test]
+    fn staff_action_threshold_decides_requests() {
+        let e = embedding(5);
+        let base = Thresholds {
+            oos: 0.3,
+            angry: 0.5,
+            staff_action: 0.0,
+        };
+        let loose = with_thresholds(base).request(&e);
+        assert!(loose.staff_action);
+        assert!(loose.p_staff_action > 0.0 && loose.p_staff_action < 1.0);
+        let strict = with_thresholds(Thresholds {
+            staff_action: loose.p_staff_action + 0.01,
+            ..base
+        })
+        .request(&e);
+        assert!(!strict.staff_action);
+        assert_eq!(strict.p_staff_action, loose.p_staff_action);
+    }
+
+    #[test]
+    fn a_request_head_without_staff_action_is_rejected() {
+        let c = classifier(0.3, 0.5);
+        let err = Classifier::new(
+            c.intent_head().clone(),
+            c.sentiment_head().clone(),
+            pattern_head(&["self_service", "other"], &[], 1, 0.6),
+            c.thresholds(),
+            provenance(),
+        )
+        .expect_err("no staff_action label");
+        assert!(err.to_string().contains(STAFF_ACTION), "{err}");
+    }
+
+    #[test]
     fn load_rejects_missing_and_mismatched_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = Classifier::load(dir.path()).expect_err("empty dir");
@@ -865,7 +947,10 @@ mod tests {
         let text = std::fs::read_to_string(&meta_path).expect("read");
         std::fs::write(
             &meta_path,
-            text.replace("\"format_version\": 1", "\"format_version\": 99"),
+            text.replace(
+                &format!("\"format_version\": {FORMAT_VERSION}"),
+                "\"format_version\": 99",
+            ),
         )
         .expect("write");
         let err = Classifier::load(dir.path()).expect_err("future format");
@@ -888,9 +973,9 @@ mod tests {
         p.encoder.name = HashEncoder::new(DIM).name().to_string();
         let c = Classifier::new(
             c.intent_head().clone(),
-            0.3,
             c.sentiment_head().clone(),
-            0.5,
+            c.request_head().clone(),
+            c.thresholds(),
             p,
         )
         .expect("classifier");

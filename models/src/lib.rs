@@ -22,7 +22,9 @@ pub mod unigram;
 
 pub use bert::LinearFormat;
 pub use e5::{E5Encoder, E5Options};
-pub use heads::{Classifier, IntentScores, SentimentLabel, SentimentScores};
+pub use heads::{
+    Classifier, IntentScores, RequestScores, SentimentLabel, SentimentScores, Thresholds,
+};
 pub use lang::{detect_language, Language};
 pub use pool::{prefer_single_threaded_kernels, InferencePool, PoolConfig};
 pub use train::{train_shipped, TrainConfig, TrainReport};

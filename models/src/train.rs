@@ -30,11 +30,13 @@ use crate::calibrate::{
     mean_nll, softmax, OosOperatingPoint,
 };
 use crate::data::{
-    load_intents, load_sentiment, public_intents, public_sentiment, require_every_class,
-    sha256_hex, Example, LabelledSet, Origin, PublicMix, SourceFile, Split, INTENTS, OUT_OF_SCOPE,
+    load_intents, load_requests, load_sentiment, public_intents, public_sentiment,
+    require_every_class, sha256_hex, Example, LabelledSet, Origin, PublicMix, SourceFile, Split,
+    INTENTS, OUT_OF_SCOPE, REQUEST_LABELS, SELF_SERVICE, STAFF_ACTION,
 };
 use crate::heads::{
     decide_sentiment, Classifier, Dense, EncoderInfo, Head, Member, Provenance, SentimentLabel,
+    Thresholds,
 };
 use crate::{Encoder, Language, ModelError};
 
@@ -425,7 +427,7 @@ fn accuracy(logits: &[Vec<f32>], y: &[usize]) -> f32 {
 /// repository layout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Our hand-written data: `intents/` and `sentiment/` JSONL files.
+    /// Our hand-written data: `intents/`, `sentiment/` and `requests/` JSONL files.
     pub data_dir: PathBuf,
     /// Read-only public datasets (one folder each, with `SOURCE.md`).
     pub datasets_dir: PathBuf,
@@ -449,6 +451,8 @@ pub struct TrainConfig {
     pub intent_head: HeadConfig,
     /// Sentiment head hyper-parameters.
     pub sentiment_head: HeadConfig,
+    /// Request (self-service vs staff action) head hyper-parameters.
+    pub request_head: HeadConfig,
     /// How much public data to mix in.
     pub public: PublicMix,
 }
@@ -470,6 +474,7 @@ impl TrainConfig {
             max_false_reject: 0.05,
             intent_head: HeadConfig::default(),
             sentiment_head: HeadConfig::default(),
+            request_head: HeadConfig::default(),
             public: PublicMix::default(),
         }
     }
@@ -558,6 +563,24 @@ pub struct SentimentReport {
     pub heldout_angry_examples: usize,
 }
 
+/// Request head results.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestReport {
+    /// Training summary and calibration.
+    pub head: HeadSummary,
+    /// Keys `zh`, `en`, `all`.
+    pub accuracy: BTreeMap<String, LangAccuracy>,
+    /// P(staff_action) cut chosen on validation data (best F1).
+    pub staff_action_threshold: f32,
+    /// Held-out: share of messages decided `staff_action` that are.
+    pub staff_action_precision: f32,
+    /// Held-out: share of `staff_action` messages caught (missed ones get
+    /// an FAQ answer instead of a person).
+    pub staff_action_recall: f32,
+    /// Held-out examples labelled `staff_action`.
+    pub heldout_staff_action_examples: usize,
+}
+
 /// What `train_shipped` did and how well the heads do on held-out data.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainReport {
@@ -573,6 +596,8 @@ pub struct TrainReport {
     pub intent: IntentReport,
     /// Sentiment head results.
     pub sentiment: SentimentReport,
+    /// Request head results.
+    pub request: RequestReport,
     /// Every file read, with hashes (same list as the classifier provenance).
     pub data: Vec<SourceFile>,
 }
@@ -588,6 +613,7 @@ impl fmt::Display for TrainReport {
         for (name, head, acc) in [
             ("intent", &self.intent.head, &self.intent.accuracy),
             ("sentiment", &self.sentiment.head, &self.sentiment.accuracy),
+            ("request", &self.request.head, &self.request.accuracy),
         ] {
             writeln!(
                 f,
@@ -628,6 +654,15 @@ impl fmt::Display for TrainReport {
             pct(s.angry_precision),
             pct(s.angry_recall),
             s.heldout_angry_examples
+        )?;
+        let r = &self.request;
+        writeln!(
+            f,
+            "staff action: threshold {:.2} | precision {} recall {} on {}",
+            r.staff_action_threshold,
+            pct(r.staff_action_precision),
+            pct(r.staff_action_recall),
+            r.heldout_staff_action_examples
         )?;
         for c in &self.intent.confusions {
             writeln!(f, "  confused: {} -> {} x{}", c.gold, c.predicted, c.count)?;
@@ -746,11 +781,13 @@ fn lang_accuracy(
 
 /// Best angry-vs-rest F1 threshold on validation (grid 0.10..=0.90, step
 /// 0.01; ties go to the value nearest 0.5, the uncalibrated default).
-fn choose_angry_threshold(probs: &[[(SentimentLabel, f32); 4]], gold: &[SentimentLabel]) -> f32 {
+/// The cut on a calibrated class probability with the best validation F1
+/// for that class (ties go to the cut nearest 0.5).
+fn choose_f1_threshold(scores: &[f32], gold: &[bool]) -> f32 {
     let mut best = (0.5f32, f32::NEG_INFINITY);
     for step in 10..=90 {
         let t = step as f32 / 100.0;
-        let (p, r) = angry_precision_recall(probs, gold, t);
+        let (p, r) = precision_recall(scores, gold, t);
         let f1 = if p + r > 0.0 {
             2.0 * p * r / (p + r)
         } else {
@@ -765,15 +802,11 @@ fn choose_angry_threshold(probs: &[[(SentimentLabel, f32); 4]], gold: &[Sentimen
     best.0
 }
 
-fn angry_precision_recall(
-    probs: &[[(SentimentLabel, f32); 4]],
-    gold: &[SentimentLabel],
-    threshold: f32,
-) -> (f32, f32) {
+/// Precision and recall of "score ≥ threshold" for one class.
+fn precision_recall(scores: &[f32], gold: &[bool], threshold: f32) -> (f32, f32) {
     let (mut tp, mut fp, mut fne) = (0usize, 0usize, 0usize);
-    for (p, &g) in probs.iter().zip(gold) {
-        let pred = decide_sentiment(p, threshold) == SentimentLabel::Angry;
-        let is = g == SentimentLabel::Angry;
+    for (&score, &is) in scores.iter().zip(gold) {
+        let pred = score >= threshold;
         match (pred, is) {
             (true, true) => tp += 1,
             (true, false) => fp += 1,
@@ -783,6 +816,35 @@ fn angry_precision_recall(
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
     (ratio(tp, tp + fp), ratio(tp, tp + fne))
+}
+
+/// Intents whose messages may well ask staff to act (a complaint demanding
+/// compensation, "get me a manager"), so they are not borrowed as examples
+/// of self-service requests.
+const NOT_SELF_SERVICE_INTENTS: [&str; 2] = ["complaint", "human_agent"];
+
+/// Our own intent examples outside [`NOT_SELF_SERVICE_INTENTS`], relabelled
+/// `self_service` for the request head.
+fn as_self_service(intent_examples: &[Example]) -> impl Iterator<Item = Example> + '_ {
+    intent_examples
+        .iter()
+        .filter(|e| {
+            e.origin == Origin::Own && !NOT_SELF_SERVICE_INTENTS.contains(&e.label.as_str())
+        })
+        .map(|e| Example {
+            label: SELF_SERVICE.to_string(),
+            ..e.clone()
+        })
+}
+
+/// One class's probability from each row of `probs`.
+fn column(probs: &[Vec<f32>], class: usize) -> Vec<f32> {
+    probs.iter().map(|p| p[class]).collect()
+}
+
+/// Whether each gold label is `class`.
+fn is_label(gold: &[usize], class: usize) -> Vec<bool> {
+    gold.iter().map(|&y| y == class).collect()
 }
 
 /// A head fitted and calibrated on (train, validation), with held-out logits.
@@ -841,8 +903,8 @@ fn summary(t: &Trained, train: usize, val: usize, heldout: usize) -> HeadSummary
     }
 }
 
-/// Loads our data (train + held-out) and checks it before any slow work.
-fn load_own(data_dir: &Path) -> Result<[LabelledSet; 4], ModelError> {
+/// Loads our data (train + held-out per head) and checks it before any slow work.
+fn load_own(data_dir: &Path) -> Result<[LabelledSet; 6], ModelError> {
     let intents = load_intents(data_dir, Split::Train)?;
     require_every_class(
         &intents.examples,
@@ -861,11 +923,22 @@ fn load_own(data_dir: &Path) -> Result<[LabelledSet; 4], ModelError> {
             .display()
             .to_string(),
     )?;
+    let requests = load_requests(data_dir, Split::Train)?;
+    require_every_class(
+        &requests.examples,
+        &REQUEST_LABELS,
+        &data_dir
+            .join("requests/train.{zh,en}.jsonl")
+            .display()
+            .to_string(),
+    )?;
     Ok([
         intents,
         load_intents(data_dir, Split::Heldout)?,
         sentiment,
         load_sentiment(data_dir, Split::Heldout)?,
+        requests,
+        load_requests(data_dir, Split::Heldout)?,
     ])
 }
 
@@ -881,7 +954,7 @@ pub fn train_shipped(
     config: TrainConfig,
     encoder: &dyn Encoder,
 ) -> Result<TrainReport, ModelError> {
-    let [intent_train, intent_heldout, sentiment_train, sentiment_heldout] =
+    let [intent_train, intent_heldout, sentiment_train, sentiment_heldout, request_train, request_heldout] =
         load_own(&config.data_dir)?;
     let public_i = public_intents(&config.datasets_dir, &config.public, config.seed)?;
     let public_s = if config.public.per_sentiment > 0 {
@@ -896,6 +969,8 @@ pub fn train_shipped(
         &intent_heldout,
         &sentiment_train,
         &sentiment_heldout,
+        &request_train,
+        &request_heldout,
         &public_i,
         &public_s,
     ] {
@@ -909,7 +984,17 @@ pub fn train_shipped(
     let (mut st_train, st_val) =
         split_validation(sentiment_train.examples, config.val_fraction, &mut rng);
     st_train.extend(public_s.examples);
-    if it_val.is_empty() || st_val.is_empty() {
+    let (mut rq_train, mut rq_val) =
+        split_validation(request_train.examples, config.val_fraction, &mut rng);
+    // Our intent examples are nearly all questions and requests the bot can
+    // serve: as `self_service` they give the request head the real mix of
+    // traffic, where asking staff to act is the exception (each split stays
+    // within its own split, so held-out intents never reach training).
+    rq_train.extend(as_self_service(&it_train));
+    rq_val.extend(as_self_service(&it_val));
+    let mut request_heldout_examples = request_heldout.examples;
+    request_heldout_examples.extend(as_self_service(&intent_heldout.examples));
+    if it_val.is_empty() || st_val.is_empty() || rq_val.is_empty() {
         return Err(ModelError::Data {
             path: config.data_dir.display().to_string(),
             reason: format!(
@@ -923,6 +1008,8 @@ pub fn train_shipped(
         intent_val = it_val.len(),
         sentiment_train = st_train.len(),
         sentiment_val = st_val.len(),
+        request_train = rq_train.len(),
+        request_val = rq_val.len(),
         public_intent = it_train
             .iter()
             .filter(|e| e.origin == Origin::Public)
@@ -931,13 +1018,16 @@ pub fn train_shipped(
     );
 
     let start = Instant::now();
-    let sets: [&[Example]; 6] = [
+    let sets: [&[Example]; 9] = [
         &it_train,
         &it_val,
         &intent_heldout.examples,
         &st_train,
         &st_val,
         &sentiment_heldout.examples,
+        &rq_train,
+        &rq_val,
+        &request_heldout_examples,
     ];
     let emb = embed_sets(&config.cache_dir, encoder, &sets)?;
     let embed_seconds = start.elapsed().as_secs_f32();
@@ -1041,15 +1131,16 @@ pub fn train_shipped(
         config.seed,
     )?;
     // The head's label order is SentimentLabel::ALL, so index i is ALL[i].
-    let four = |p: &Vec<f32>| SentimentLabel::ALL.map(|l| (l, p[l as usize]));
-    let val4: Vec<_> = sentiment.val_probs.iter().map(four).collect();
-    let held4: Vec<_> = sentiment.heldout_probs.iter().map(four).collect();
-    let label_of = |ys: &[usize]| -> Vec<SentimentLabel> {
-        ys.iter().map(|&y| SentimentLabel::ALL[y]).collect()
-    };
-    let angry_threshold = choose_angry_threshold(&val4, &label_of(&sy[1]));
-    let (angry_precision, angry_recall) =
-        angry_precision_recall(&held4, &label_of(&sy[2]), angry_threshold);
+    let angry = SentimentLabel::Angry as usize;
+    let angry_threshold = choose_f1_threshold(
+        &column(&sentiment.val_probs, angry),
+        &is_label(&sy[1], angry),
+    );
+    let (angry_precision, angry_recall) = precision_recall(
+        &column(&sentiment.heldout_probs, angry),
+        &is_label(&sy[2], angry),
+        angry_threshold,
+    );
     let decide_sent = |p: &[f32]| -> usize {
         let four = SentimentLabel::ALL.map(|l| (l, p[l as usize]));
         decide_sentiment(&four, angry_threshold) as usize
@@ -1075,13 +1166,70 @@ pub fn train_shipped(
             .filter(|&&y| SentimentLabel::ALL[y] == SentimentLabel::Angry)
             .count(),
     };
+
+    let request_labels: Vec<String> = REQUEST_LABELS.iter().map(|s| s.to_string()).collect();
+    let staff = REQUEST_LABELS
+        .iter()
+        .position(|&l| l == STAFF_ACTION)
+        .expect("REQUEST_LABELS holds STAFF_ACTION");
+    let ry = [
+        indices(&rq_train, &request_labels)?,
+        indices(&rq_val, &request_labels)?,
+        indices(&request_heldout_examples, &request_labels)?,
+    ];
+    let request = train_and_calibrate(
+        &emb[6],
+        &ry[0],
+        &emb[7],
+        &ry[1],
+        &emb[8],
+        &ry[2],
+        request_labels,
+        &config.request_head,
+        config.seed,
+    )?;
+    let staff_action_threshold =
+        choose_f1_threshold(&column(&request.val_probs, staff), &is_label(&ry[1], staff));
+    let (staff_action_precision, staff_action_recall) = precision_recall(
+        &column(&request.heldout_probs, staff),
+        &is_label(&ry[2], staff),
+        staff_action_threshold,
+    );
+    let request_report = RequestReport {
+        head: summary(
+            &request,
+            rq_train.len(),
+            rq_val.len(),
+            request_heldout_examples.len(),
+        ),
+        accuracy: lang_accuracy(
+            &request_heldout_examples,
+            &ry[2],
+            &request.heldout_probs,
+            |p| {
+                if p[staff] >= staff_action_threshold {
+                    staff
+                } else {
+                    1 - staff
+                }
+            },
+        ),
+        staff_action_threshold,
+        staff_action_precision,
+        staff_action_recall,
+        heldout_staff_action_examples: ry[2].iter().filter(|&&y| y == staff).count(),
+    };
     let train_seconds = start.elapsed().as_secs_f32();
 
     let classifier = Classifier::new(
         intent.fit.head,
-        oos_val.threshold,
         sentiment.fit.head,
-        angry_threshold,
+        request.fit.head,
+        Thresholds {
+            oos: oos_val.threshold,
+            angry: angry_threshold,
+            staff_action: staff_action_threshold,
+        },
         Provenance {
             encoder: EncoderInfo {
                 name: encoder.name().to_string(),
@@ -1100,6 +1248,7 @@ pub fn train_shipped(
         train_seconds,
         intent: intent_report,
         sentiment: sentiment_report,
+        request: request_report,
         data: sources,
     };
     let report_path = config.out_dir.join("train_report.json");
@@ -1242,6 +1391,7 @@ mod tests {
                 "label",
                 SentimentLabel::ALL.map(SentimentLabel::as_str).to_vec(),
             ),
+            ("requests", "label", REQUEST_LABELS.to_vec()),
         ] {
             fs::create_dir_all(data.join(task)).expect("mkdir");
             for (split, n) in [("train", 6), ("heldout", 2)] {
@@ -1313,6 +1463,11 @@ mod tests {
                 ..HeadConfig::default()
             },
             sentiment_head: HeadConfig {
+                hidden: vec![],
+                max_epochs: 60,
+                ..HeadConfig::default()
+            },
+            request_head: HeadConfig {
                 hidden: vec![],
                 max_epochs: 60,
                 ..HeadConfig::default()

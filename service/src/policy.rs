@@ -124,6 +124,15 @@ pub struct Cues {
     pub asks_staff_action: bool,
 }
 
+impl Cues {
+    /// Adds the request head's verdict: the phrase patterns are precise but
+    /// narrow, the learned head covers wordings no pattern lists.
+    pub fn with_staff_action(mut self, asks_staff_action: bool) -> Cues {
+        self.asks_staff_action |= asks_staff_action;
+        self
+    }
+}
+
 /// What the conversation's stored history tells the policy.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct History {

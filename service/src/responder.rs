@@ -48,6 +48,9 @@ pub struct Understanding {
     pub sentiment: SentimentLabel,
     /// Calibrated P(angry).
     pub anger: f32,
+    /// The request head says the shopper asks staff to decide or act
+    /// (waive a fee, approve a refund now, reroute a shipped parcel).
+    pub asks_staff_action: bool,
 }
 
 impl Understanding {
@@ -200,6 +203,7 @@ impl Responder {
         let embedding = self.pool.embed(text.to_string(), TextRole::Query).await?;
         let intent = self.classifier.intent(&embedding);
         let sentiment = self.classifier.sentiment(&embedding);
+        let request = self.classifier.request(&embedding);
         Ok(Understanding {
             lang,
             embedding,
@@ -207,6 +211,7 @@ impl Responder {
             out_of_scope: intent.out_of_scope,
             sentiment: sentiment.label,
             anger: sentiment.p_angry,
+            asks_staff_action: request.staff_action,
         })
     }
 
@@ -309,7 +314,7 @@ impl Responder {
             intents: u.intents.clone(),
             out_of_scope: u.out_of_scope,
             anger: u.anger,
-            cues: cues::detect(text),
+            cues: cues::detect(text).with_staff_action(u.asks_staff_action),
             kb: reconcile_kb(
                 &index,
                 &hits,
