@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL cluster on a local port for the store tests.
 #   scripts/pg-test-cluster.sh start DIR PORT   -> prints the database URL
-#   scripts/pg-test-cluster.sh stop DIR
+#   scripts/pg-test-cluster.sh stop DIR         (keeps the data: `start` again resumes it)
+# The database fault test and scripts/soak.sh stop and start a cluster under
+# traffic; `start` on an existing DIR only restarts the server.
 # Installs Debian's postgresql package when no server binaries are found.
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?cluster dir}
@@ -23,12 +25,16 @@ case "$cmd" in
     port=${3:?port}
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres "$dir"
-    as_owner "$bin/initdb" -D "$dir/data" -U xiaoer --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
-      || { cat "$dir/initdb.log" >&2; exit 1; }
+    fresh=0
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      fresh=1
+      as_owner "$bin/initdb" -D "$dir/data" -U xiaoer --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2 \
       || { cat "$dir/server.log" >&2; exit 1; }
-    as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U xiaoer xiaoer_test >&2
+    [ "$fresh" = 1 ] && as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U xiaoer xiaoer_test >&2
     echo "postgres://xiaoer@127.0.0.1:$port/xiaoer_test"
     ;;
   stop)

@@ -13,7 +13,9 @@ port=$(( 20000 + RANDOM % 20000 ))
 cleanup() { scripts/pg-test-cluster.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
 trap cleanup EXIT
 XIAOER_TEST_POSTGRES_URL=$(scripts/pg-test-cluster.sh start "$pgdir" "$port")
-export XIAOER_TEST_POSTGRES_URL
+# The database fault test stops and restarts this cluster under traffic.
+XIAOER_TEST_POSTGRES_DIR=$pgdir
+export XIAOER_TEST_POSTGRES_URL XIAOER_TEST_POSTGRES_DIR
 
 cargo build --bin xiaoer
 xiaoer="$root/target/debug/xiaoer"
