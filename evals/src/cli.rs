@@ -72,6 +72,14 @@ pub struct LoadArgs {
     /// Permit a non-loopback endpoint (your own test host only; never a shared or production server).
     #[arg(long)]
     pub allow_remote: bool,
+    /// Write the id of every handoff the server acknowledged to FILE, one per line, so a
+    /// soak run can check afterwards that each one is in the database.
+    #[arg(long, value_name = "FILE")]
+    pub ack_log: Option<PathBuf>,
+    /// Make every Nth request a malformed or oversized one (empty text, 100 kB text, bad ids,
+    /// a 5 MB message) and check that the server refuses it as it should.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    pub malformed_every: Option<u64>,
 }
 
 /// Options of `xiaoer eval bench`; the service runs the model on the dataset

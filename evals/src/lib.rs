@@ -19,6 +19,7 @@ pub mod cli;
 pub mod judge;
 pub mod latency;
 pub mod load;
+pub mod malformed;
 pub mod metrics;
 pub mod plots;
 pub mod report;

@@ -6,8 +6,13 @@
 //! suite). The run stops at `--duration` or `--max-requests`, whichever
 //! comes first, and never exceeds either: request slots are claimed before
 //! sending, and calls still in flight at the deadline are cut off.
+//!
+//! For soak and fault runs, `--malformed-every N` turns every Nth request
+//! slot into a malformed one (see [`crate::malformed`]) and `--ack-log FILE`
+//! lists every handoff the server acknowledged, to be checked against the
+//! database afterwards.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -112,6 +117,12 @@ pub struct LoadOutcome {
     pub throughput_rps: f64,
     /// Latency of successful calls.
     pub latency: LatencySummary,
+    /// Distinct handoffs the server acknowledged (listed in `--ack-log`).
+    pub handoffs_acknowledged: u64,
+    /// Malformed requests sent (`--malformed-every`), by the status they got.
+    pub malformed_by_code: BTreeMap<String, u64>,
+    /// Malformed requests not refused as they should be, by "kind: status".
+    pub malformed_unexpected: BTreeMap<String, u64>,
     /// Folder holding report.json, report.md and latency.png.
     pub report_dir: PathBuf,
 }
@@ -157,6 +168,9 @@ struct WorkerStats {
     cut: u64,
     conversations: u64,
     latencies_ms: Vec<f64>,
+    handoffs: BTreeSet<String>,
+    malformed: BTreeMap<String, u64>,
+    malformed_unexpected: BTreeMap<String, u64>,
 }
 
 struct Limits {
@@ -166,15 +180,15 @@ struct Limits {
 }
 
 impl Limits {
-    /// Claims one request slot; false once the budget is spent.
-    fn claim(&self) -> bool {
+    /// Claims one request slot and returns its number; `None` once the budget is spent.
+    fn claim(&self) -> Option<u64> {
         let claimed = self.sent.fetch_add(1, Ordering::SeqCst);
         match self.max_requests {
             Some(max) if claimed >= max => {
                 self.sent.fetch_sub(1, Ordering::SeqCst);
-                false
+                None
             }
-            _ => true,
+            _ => Some(claimed),
         }
     }
 }
@@ -213,6 +227,7 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
             CONVERSATIONS,
             conversation_prefix,
             bar.clone(),
+            args.malformed_every,
         ));
     }
     let mut totals = WorkerStats::default();
@@ -222,12 +237,27 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         totals.cut += stats.cut;
         totals.conversations += stats.conversations;
         totals.latencies_ms.extend(stats.latencies_ms);
+        totals.handoffs.extend(stats.handoffs);
         for (code, count) in stats.errors {
             *totals.errors.entry(code).or_default() += count;
+        }
+        for (code, count) in stats.malformed {
+            *totals.malformed.entry(code).or_default() += count;
+        }
+        for (what, count) in stats.malformed_unexpected {
+            *totals.malformed_unexpected.entry(what).or_default() += count;
         }
     }
     let elapsed_s = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    if let Some(path) = &args.ack_log {
+        let mut lines = String::new();
+        for id in &totals.handoffs {
+            lines.push_str(id);
+            lines.push('\n');
+        }
+        std::fs::write(path, lines).with_context(|| format!("writing --ack-log {}", path.display()))?;
+    }
 
     let outcome = LoadOutcome {
         requests_sent: limits.sent.load(Ordering::SeqCst),
@@ -242,6 +272,9 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
             0.0
         },
         latency: LatencySummary::from_samples(&totals.latencies_ms),
+        handoffs_acknowledged: totals.handoffs.len() as u64,
+        malformed_by_code: totals.malformed,
+        malformed_unexpected: totals.malformed_unexpected,
         report_dir: report_dir.clone(),
     };
     let report = LoadReport {
@@ -279,6 +312,20 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     for (code, count) in &outcome.errors_by_code {
         println!("  {code}: {count}");
     }
+    println!("handoffs acknowledged: {}", outcome.handoffs_acknowledged);
+    if args.malformed_every.is_some() {
+        println!(
+            "malformed requests: {} sent, {} not refused as expected",
+            outcome.malformed_by_code.values().sum::<u64>(),
+            outcome.malformed_unexpected.values().sum::<u64>()
+        );
+        for (code, count) in &outcome.malformed_by_code {
+            println!("  {code}: {count}");
+        }
+        for (what, count) in &outcome.malformed_unexpected {
+            println!("  unexpected {what}: {count}");
+        }
+    }
     println!("report: {}", report_dir.display());
     Ok(outcome)
 }
@@ -290,14 +337,42 @@ async fn run_worker(
     mix: &'static [&'static [&'static str]],
     conversation_prefix: String,
     bar: indicatif::ProgressBar,
+    malformed_every: Option<u64>,
 ) -> WorkerStats {
     let mut stats = WorkerStats::default();
     'conversations: while let Some(turns) = mix.get(rng.random_range(0..mix.len().max(1))) {
         let conversation_id = format!("{conversation_prefix}-{}", stats.conversations);
         stats.conversations += 1;
         for (turn, text) in turns.iter().enumerate() {
-            if tokio::time::Instant::now() >= limits.deadline || !limits.claim() {
-                break 'conversations;
+            // Every Nth slot carries a malformed request; the turn waits for the next slot.
+            loop {
+                if tokio::time::Instant::now() >= limits.deadline {
+                    break 'conversations;
+                }
+                let Some(slot) = limits.claim() else {
+                    break 'conversations;
+                };
+                let Some(every) = malformed_every.filter(|every| (slot + 1) % every == 0) else {
+                    break;
+                };
+                let bad = crate::malformed::nth(slot / every, &conversation_prefix);
+                match timeout_at(limits.deadline, client.reply(bad.request)).await {
+                    Err(_) => {
+                        stats.cut += 1;
+                        break 'conversations;
+                    }
+                    Ok(outcome) => {
+                        let code = outcome.map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+                        *stats.malformed.entry(format!("{code:?}")).or_default() += 1;
+                        if !bad.expected.contains(&code) {
+                            *stats
+                                .malformed_unexpected
+                                .entry(format!("{}: {code:?}", bad.kind))
+                                .or_default() += 1;
+                        }
+                    }
+                }
+                bar.inc(1);
             }
             let request = pb::ReplyRequest {
                 conversation_id: conversation_id.clone(),
@@ -312,8 +387,13 @@ async fn run_worker(
                     stats.cut += 1;
                     break 'conversations;
                 }
-                Ok(Ok(_)) => {
+                Ok(Ok(response)) => {
                     stats.ok += 1;
+                    if let Some(handoff) = &response.get_ref().handoff {
+                        if !handoff.handoff_id.is_empty() {
+                            stats.handoffs.insert(handoff.handoff_id.clone());
+                        }
+                    }
                     stats
                         .latencies_ms
                         .push(sent.elapsed().as_secs_f64() * 1000.0);
@@ -379,6 +459,20 @@ fn markdown(report: &LoadReport<'_>) -> String {
         }
         md.push('\n');
     }
+    let _ = writeln!(
+        md,
+        "Handoffs acknowledged: {}.\n",
+        outcome.handoffs_acknowledged
+    );
+    if !outcome.malformed_by_code.is_empty() {
+        let _ = writeln!(md, "## Malformed requests by gRPC status\n");
+        let _ = writeln!(md, "| code | count |\n|---|---:|");
+        for (code, count) in &outcome.malformed_by_code {
+            let _ = writeln!(md, "| {code} | {count} |");
+        }
+        let unexpected: u64 = outcome.malformed_unexpected.values().sum();
+        let _ = writeln!(md, "\nNot refused as expected: {unexpected}.\n");
+    }
     let _ = writeln!(md, "## Latency of successful calls\n");
     md.push_str(&report::latency_markdown(&outcome.latency));
     md
@@ -398,6 +492,8 @@ mod tests {
             out: Some(out),
             seed: 1,
             allow_remote: false,
+            ack_log: None,
+            malformed_every: None,
         }
     }
 
@@ -431,6 +527,61 @@ mod tests {
                 assert_eq!(&texts[..], &script[..texts.len()]);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn acknowledged_handoffs_are_logged_once_each() {
+        const HANDOFF_TEXT: &str = "I've messaged FOUR times about my order and still zero reply!!!";
+        let script = vec![(
+            HANDOFF_TEXT,
+            crate::test_server::Reply::handoff("human_agent", 0.9, crate::cases::HandoffReason::CustomerRequest),
+        )];
+        let server = spawn_with_delay(script, Duration::from_millis(1)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ack_log = dir.path().join("acks.txt");
+        let mut load = args(&server.url, dir.path().join("o"), 30.0, Some(200));
+        load.ack_log = Some(ack_log.clone());
+        let outcome = run_load(&load).await.expect("runs");
+        let logged: Vec<String> = std::fs::read_to_string(&ack_log)
+            .expect("ack log written")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let handed_off: BTreeSet<String> = server
+            .conversations()
+            .into_iter()
+            .filter(|(_, texts)| texts.iter().any(|t| t == HANDOFF_TEXT))
+            .map(|(id, _)| format!("handoff-{id}"))
+            .collect();
+        assert!(!handed_off.is_empty(), "the mix reached the handoff turn");
+        assert_eq!(logged.iter().cloned().collect::<BTreeSet<_>>(), handed_off);
+        assert_eq!(logged.len(), handed_off.len(), "each id once");
+        assert_eq!(outcome.handoffs_acknowledged, logged.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_take_their_slots_and_wrong_answers_are_flagged() {
+        // The fake server validates nothing: it answers OK to every malformed
+        // request (flagged as unexpected) except the 5 MB one, which gRPC
+        // itself refuses before the handler.
+        let server = spawn_with_delay(Vec::new(), Duration::ZERO).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut load = args(&server.url, dir.path().join("o"), 30.0, Some(30));
+        load.malformed_every = Some(3);
+        let outcome = run_load(&load).await.expect("runs");
+        assert_eq!(outcome.requests_sent, 30, "malformed requests count against the budget");
+        assert_eq!(outcome.ok, 20);
+        assert_eq!(
+            outcome.malformed_by_code,
+            BTreeMap::from([("Ok".to_string(), 9), ("OutOfRange".to_string(), 1)])
+        );
+        assert_eq!(outcome.malformed_unexpected.values().sum::<u64>(), 9);
+        assert!(outcome.malformed_unexpected.contains_key("empty text: Ok"));
+        assert!(!outcome.malformed_unexpected.keys().any(|k| k.starts_with("5 MB")));
+        assert_eq!(server.calls(), 29, "the 5 MB message never reached the handler");
+        assert!(std::fs::read_to_string(dir.path().join("o/report.md"))
+            .expect("md")
+            .contains("Not refused as expected: 9."));
     }
 
     #[tokio::test]
@@ -470,6 +621,7 @@ mod tests {
             FAILING,
             "t".into(),
             indicatif::ProgressBar::hidden(),
+            None,
         )
         .await;
         assert_eq!(stats.ok, 0);

@@ -137,7 +137,12 @@ impl AutoReply for FakeBot {
             .find(|(text, _)| *text == request.text)
             .map(|(_, reply)| reply.clone())
             .unwrap_or_else(|| Reply::answer("greeting", 0.5, "greeting-none"));
-        Ok(Response::new(reply.to_response()))
+        let mut response = reply.to_response();
+        if let Some(handoff) = &mut response.handoff {
+            // One handoff per conversation, named after it, as the real server does.
+            handoff.handoff_id = format!("handoff-{}", request.conversation_id);
+        }
+        Ok(Response::new(response))
     }
 
     async fn suggest_replies(
