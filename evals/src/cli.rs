@@ -46,6 +46,9 @@ pub struct CasesArgs {
     /// Model version to record in report.json (the in-process server fills it in).
     #[arg(long, value_name = "VERSION")]
     pub model_version: Option<String>,
+    /// Token and CA for a secured --endpoint.
+    #[command(flatten)]
+    pub auth: ClientAuthArgs,
 }
 
 /// Options of `xiaoer eval load`.
@@ -80,6 +83,32 @@ pub struct LoadArgs {
     /// a 5 MB message) and check that the server refuses it as it should.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
     pub malformed_every: Option<u64>,
+    /// Token and CA for a secured server.
+    #[command(flatten)]
+    pub auth: ClientAuthArgs,
+}
+
+/// How a client gets past a secured server's access control and TLS; every
+/// command that calls a server (`chat`, `health`, `eval cases`, `eval load`)
+/// takes these, and [`crate::client::connect_channel`] applies them.
+#[derive(Clone, Default, clap::Args)]
+pub struct ClientAuthArgs {
+    /// Bearer token for a server with access control (from `xiaoer token new`).
+    #[arg(long, env = "XIAOER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM certificate of the CA that signed the server's TLS certificate; needed for https:// endpoints.
+    #[arg(long, env = "XIAOER_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// Never prints the token: arguments end up in debug logs.
+impl std::fmt::Debug for ClientAuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuthArgs")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
 }
 
 /// Options of `xiaoer eval bench`; the service runs the model on the dataset

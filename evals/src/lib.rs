@@ -16,6 +16,7 @@ pub mod bench;
 pub mod cases;
 pub mod classification;
 pub mod cli;
+pub mod client;
 pub mod judge;
 pub mod latency;
 pub mod load;
@@ -25,14 +26,13 @@ pub mod plots;
 pub mod report;
 pub mod runner;
 
-mod client;
 mod progress;
 #[cfg(test)]
 mod test_server;
 
 pub use bench::{write_bench_report, BenchOutcome, BenchRun};
 pub use classification::Predictions;
-pub use cli::{BenchArgs, CasesArgs, EvalCommand, LoadArgs};
+pub use cli::{BenchArgs, CasesArgs, ClientAuthArgs, EvalCommand, LoadArgs};
 pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT};
 pub use load::{run_load, LoadOutcome};
 pub use runner::{run_cases, CasesOutcome};

@@ -25,12 +25,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::time::timeout_at;
-use tonic::transport::Channel;
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 
 use crate::cli::LoadArgs;
-use crate::client::{connect, endpoint};
+use crate::client::{connect, endpoint, AuthChannel};
 use crate::latency::LatencySummary;
 use crate::progress;
 use crate::report::{self, RunInfo, LATENCY_PNG};
@@ -198,7 +197,7 @@ impl Limits {
 pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     check_target(&args.endpoint, args.allow_remote)?;
     crate::plots::ensure_font()?;
-    let client = connect(&args.endpoint).await?;
+    let client = connect(&args.endpoint, &args.auth).await?;
     let report_dir = report::create_run_dir(args.out.as_deref())?;
     let run = RunInfo::now();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -331,7 +330,7 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
 }
 
 async fn run_worker(
-    mut client: AutoReplyClient<Channel>,
+    mut client: AutoReplyClient<AuthChannel>,
     limits: Arc<Limits>,
     mut rng: StdRng,
     mix: &'static [&'static [&'static str]],
@@ -494,6 +493,7 @@ mod tests {
             allow_remote: false,
             ack_log: None,
             malformed_every: None,
+            auth: Default::default(),
         }
     }
 
@@ -607,7 +607,7 @@ mod tests {
     #[tokio::test]
     async fn errors_are_counted_by_code() {
         let server = spawn_with_delay(Vec::new(), Duration::ZERO).await;
-        let client = connect(&server.url).await.expect("connects");
+        let client = connect(&server.url, &Default::default()).await.expect("connects");
         let limits = Arc::new(Limits {
             deadline: tokio::time::Instant::now() + Duration::from_secs(5),
             max_requests: Some(3),

@@ -10,7 +10,6 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 
@@ -18,7 +17,7 @@ use crate::baseline::{compare, load_baseline, Comparison};
 use crate::cases::{load_suite, resolve_case_files, Case, CaseFileInfo, CaseSuite};
 use crate::classification::Ratio;
 use crate::cli::CasesArgs;
-use crate::client::connect;
+use crate::client::{connect, AuthChannel};
 use crate::judge::{CaseResult, Observation};
 use crate::metrics::{intent_predictions, CaseMetrics, GroupMetrics, Headline, Metric};
 use crate::progress;
@@ -96,7 +95,7 @@ pub async fn run_cases(args: &CasesArgs, endpoint: &str) -> anyhow::Result<Cases
     let baseline = args.baseline.as_deref().map(load_baseline).transpose()?;
     // Plots come last; a missing font should not waste a whole run.
     crate::plots::ensure_font()?;
-    let client = connect(endpoint).await?;
+    let client = connect(endpoint, &args.auth).await?;
     let report_dir = report::create_run_dir(args.out.as_deref())?;
     let run = RunInfo::now();
 
@@ -172,7 +171,7 @@ pub async fn run_cases(args: &CasesArgs, endpoint: &str) -> anyhow::Result<Cases
 
 /// Runs the cases with `concurrency` workers; results come back in case order.
 async fn run_suite(
-    client: AutoReplyClient<Channel>,
+    client: AutoReplyClient<AuthChannel>,
     cases: &[Case],
     concurrency: usize,
 ) -> anyhow::Result<Vec<CaseResult>> {
@@ -215,7 +214,11 @@ async fn run_suite(
 
 /// Sends a case's turns in order in one fresh conversation; the last
 /// response (or the first failure) is judged.
-async fn run_case(client: &mut AutoReplyClient<Channel>, case: &Case, run_id: &str) -> CaseResult {
+async fn run_case(
+    client: &mut AutoReplyClient<AuthChannel>,
+    case: &Case,
+    run_id: &str,
+) -> CaseResult {
     let conversation_id = format!("eval-{run_id}-{}", case.id);
     let customer = case.customer.as_ref().map(pb::CustomerContext::from);
     let mut latencies_ms = Vec::with_capacity(case.turns.len());
@@ -455,6 +458,7 @@ mod tests {
             tolerance: 2.0,
             concurrency: 2,
             model_version: Some("test-model".into()),
+            auth: Default::default(),
         }
     }
 

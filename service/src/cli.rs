@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use xiaoer_evals::EvalCommand as EvalsCommand;
+use xiaoer_evals::client::connect_channel;
+use xiaoer_evals::{ClientAuthArgs, EvalCommand as EvalsCommand};
 use xiaoer_kb::{ArticleSet, KnowledgeIndex, RetrievalMode, SearchQuery};
 use xiaoer_models::{E5Encoder, Encoder, TextRole};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 
+use crate::auth::{NewToken, Role};
 use crate::config::{workspace_path, ServeArgs};
 use crate::server::{self, App};
 
@@ -31,12 +33,15 @@ pub struct ChatArgs {
     /// Show intent, sentiment and sources under each reply.
     #[arg(long)]
     pub verbose: bool,
+    /// Token and CA for a secured server.
+    #[command(flatten)]
+    pub auth: ClientAuthArgs,
 }
 
 /// Reads shopper messages line by line and prints the bot's replies.
 /// `/new` starts a new conversation, `/quit` (or end of input) leaves.
 pub async fn chat(args: ChatArgs, input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
-    let mut client = connect(&args.endpoint).await?;
+    let mut client = AutoReplyClient::new(connect_channel(&args.endpoint, &args.auth).await?);
     let mut conversation = new_conversation_id();
     writeln!(out, "店小二 xiaoer — type a message as a shopper would (/new for a new conversation, /quit to leave)")?;
     for line in input.lines() {
@@ -111,25 +116,13 @@ fn new_conversation_id() -> String {
     format!("chat-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn open_channel(endpoint: &str) -> anyhow::Result<tonic::transport::Channel> {
-    tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .with_context(|| format!("bad endpoint {endpoint}"))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach {endpoint} — is `xiaoer serve` running?"))
-}
-
-async fn connect(endpoint: &str) -> anyhow::Result<AutoReplyClient<tonic::transport::Channel>> {
-    Ok(AutoReplyClient::new(open_channel(endpoint).await?))
-}
-
-/// `xiaoer health`: succeeds only when the server reports SERVING.
-pub async fn health(endpoint: &str) -> anyhow::Result<()> {
+/// `xiaoer health`: succeeds only when the server reports SERVING. Health
+/// needs no token, but an https:// server needs `auth.tls_ca`.
+pub async fn health(endpoint: &str, auth: &ClientAuthArgs) -> anyhow::Result<()> {
     use tonic_health::pb::{
         health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
     };
-    let mut client = HealthClient::new(open_channel(endpoint).await?);
+    let mut client = HealthClient::new(connect_channel(endpoint, auth).await?);
     let status = client
         .check(HealthCheckRequest {
             service: String::new(),
@@ -142,6 +135,32 @@ pub async fn health(endpoint: &str) -> anyhow::Result<()> {
     }
     println!("SERVING");
     Ok(())
+}
+
+/// `xiaoer token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an access token: prints it once, with the lines to add to the server's config.
+    New {
+        /// What the token may do: storefront, helpdesk or admin.
+        #[arg(long)]
+        role: Role,
+        /// Name identifying the caller in the audit log [default: ROLE-<random>].
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// Runs a token subcommand. Only the hash is ever stored; the token itself
+/// exists on this terminal and, from now on, with the client.
+pub fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::New { role, name } => {
+            let made = NewToken::generate(role, name.as_deref())?;
+            print!("{}", made.instructions());
+            Ok(())
+        }
+    }
 }
 
 /// Flags of `xiaoer train`; every path defaults to the repository layout.

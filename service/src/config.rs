@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use xiaoer_models::PoolConfig;
 
+use crate::auth::{TokenEntry, Tokens};
 use crate::policy::PolicyConfig;
 use crate::ratelimit::RateLimit;
+use crate::tls::TlsFiles;
 
 /// Flags of `xiaoer serve`; each is also an environment variable.
 #[derive(Debug, Clone, Args, Default)]
@@ -57,6 +59,20 @@ pub struct ServeArgs {
     /// Delete conversations and resolved handoffs idle for more than N days, checked hourly [default: keep forever].
     #[arg(long, env = "XIAOER_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub retention_days: Option<u32>,
+    /// Access tokens as comma-separated name:role:hash (`xiaoer token new` prints them); replaces the file's [[tokens]] [default: none, loopback only].
+    #[arg(
+        long,
+        env = "XIAOER_TOKENS",
+        hide_env_values = true,
+        value_name = "NAME:ROLE:HASH,..."
+    )]
+    pub tokens: Option<String>,
+    /// PEM certificate chain to serve TLS with (needs --tls-key) [default: plaintext].
+    #[arg(long, env = "XIAOER_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "XIAOER_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Log output style.
@@ -87,6 +103,9 @@ struct FileSettings {
     conversation_burst: Option<u32>,
     conversation_rate: Option<u32>,
     retention_days: Option<u32>,
+    tokens: Option<Vec<TokenEntry>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     policy: Option<PolicyConfig>,
 }
 
@@ -107,6 +126,10 @@ pub struct ServeConfig {
     pub conversation_limit: RateLimit,
     /// Age past which idle conversations are purged; `None` keeps them forever.
     pub retention_days: Option<u32>,
+    /// Bearer tokens; empty means loopback-only without access control.
+    pub tokens: Tokens,
+    /// Certificate and key when serving TLS.
+    pub tls: Option<TlsFiles>,
     pub policy: PolicyConfig,
 }
 
@@ -127,6 +150,16 @@ impl ServeArgs {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("data"));
+        let tokens = match &self.tokens {
+            Some(list) => Tokens::parse_list(list)
+                .map_err(|e| anyhow::anyhow!("XIAOER_TOKENS / --tokens: {e}"))?,
+            None => Tokens::new(file.tokens.unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("config file tokens: {e}"))?,
+        };
+        let tls = TlsFiles::pair(
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+        )?;
         let database_url = self
             .database_url
             .clone()
@@ -182,6 +215,8 @@ impl ServeArgs {
                 .unwrap_or(RateLimit::default().per_minute),
             },
             retention_days: positive("retention_days", self.retention_days.or(file.retention_days))?,
+            tokens,
+            tls,
             policy: file.policy.unwrap_or_default(),
         })
     }
@@ -284,6 +319,62 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["xiaoer", "--retention-days", "30"]).unwrap();
         assert_eq!(cli.serve.retention_days, Some(30));
+    }
+
+    #[test]
+    fn tokens_and_tls_come_from_file_or_env() {
+        use crate::auth::{NewToken, Role};
+        let desk = NewToken::generate(Role::Helpdesk, Some("desk")).unwrap();
+        let shop = NewToken::generate(Role::Storefront, Some("shop")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("xiaoer.toml");
+        std::fs::write(
+            &file,
+            format!("tls_cert = \"c.pem\"\n{}", desk.entry.toml_entry()),
+        )
+        .unwrap();
+        let with_file = |tokens: Option<String>, tls_key: Option<PathBuf>| ServeArgs {
+            config: Some(file.clone()),
+            tokens,
+            tls_key,
+            ..Default::default()
+        };
+        let config = with_file(None, Some("k.pem".into())).resolve().unwrap();
+        assert_eq!(
+            config.tokens.verify(&desk.token).map(|e| e.role),
+            Some(Role::Helpdesk)
+        );
+        assert_eq!(config.tls.unwrap().cert, PathBuf::from("c.pem"));
+        // The environment list replaces the file's tokens.
+        let config = with_file(Some(shop.entry.env_entry()), Some("k.pem".into()))
+            .resolve()
+            .unwrap();
+        assert_eq!(config.tokens.len(), 1);
+        assert!(config.tokens.verify(&desk.token).is_none());
+        assert!(config.tokens.verify(&shop.token).is_some());
+        // A certificate without its key is refused.
+        let err = with_file(None, None).resolve().unwrap_err().to_string();
+        assert!(err.contains("--tls-key is not"), "{err}");
+        let err = with_file(
+            Some(format!("shop:storefront:{}", shop.token)),
+            Some("k.pem".into()),
+        )
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("XIAOER_TOKENS / --tokens: a plain token"),
+            "{err}"
+        );
+        assert!(!err.contains(&shop.token), "{err}");
+        std::fs::write(
+            &file,
+            format!("{}{}", desk.entry.toml_entry(), desk.entry.toml_entry()),
+        )
+        .unwrap();
+        let err = with_file(None, None).resolve().unwrap_err().to_string();
+        assert!(err.contains("\"desk\" is configured twice"), "{err}");
+        assert!(ServeArgs::default().resolve().unwrap().tokens.is_empty());
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub enum ServiceError {
     /// A bug or broken installation.
     #[error("{0}")]
     Internal(String),
+    /// No valid bearer token: the caller must authenticate (see `auth`).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A valid token whose role may not call this method.
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 impl ServiceError {
@@ -82,6 +88,8 @@ impl From<ServiceError> for Status {
             ServiceError::Unavailable(_) => Code::Unavailable,
             ServiceError::Overloaded(_) => Code::ResourceExhausted,
             ServiceError::Internal(_) => Code::Internal,
+            ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+            ServiceError::PermissionDenied(_) => Code::PermissionDenied,
         };
         Status::new(code, e.to_string())
     }
@@ -192,6 +200,14 @@ mod tests {
             Code::Unavailable
         );
         assert_eq!(code(ModelError::Overloaded.into()), Code::ResourceExhausted);
+        assert_eq!(
+            code(ServiceError::Unauthenticated("no token".into())),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            code(ServiceError::PermissionDenied("wrong role".into())),
+            Code::PermissionDenied
+        );
         let flood = Status::from(ServiceError::from(RateLimited {
             retry_after: std::time::Duration::from_millis(1500),
             burst: 10,

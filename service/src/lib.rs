@@ -2,6 +2,7 @@
 //! and the store, wired together. Model and knowledge-base logic live in their
 //! own crates; this crate decides, renders and records.
 
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -19,3 +20,4 @@ pub mod retention;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

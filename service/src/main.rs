@@ -34,9 +34,17 @@ enum Command {
             env = "XIAOER_ENDPOINT"
         )]
         endpoint: String,
+        /// CA for an https:// endpoint (health itself needs no token).
+        #[command(flatten)]
+        auth: xiaoer_evals::ClientAuthArgs,
     },
     /// Talk to a running server from the terminal, as a shopper would.
     Chat(cli::ChatArgs),
+    /// Access tokens for `serve`'s bearer-token access control.
+    Token {
+        #[command(subcommand)]
+        command: cli::TokenCommand,
+    },
     /// Train the intent and sentiment heads on the shipped data.
     Train(cli::TrainArgs),
     /// Knowledge-base tools.
@@ -121,6 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
+            // Refuse an exposed listener before the slow model loading.
+            xiaoer_service::auth::check_exposure(config.addr, &config.tokens)?;
             telemetry::init_logging(config.log_format);
             telemetry::init_metrics(config.metrics_addr)?;
             let listener = tokio::net::TcpListener::bind(config.addr)
@@ -129,7 +139,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::load(config).await?;
             server::serve(app, listener, server::shutdown_signal()).await
         }
-        Command::Health { endpoint } => cli::health(&endpoint).await,
+        Command::Health { endpoint, auth } => cli::health(&endpoint, &auth).await,
+        Command::Token { command } => cli::token(command),
         Command::Chat(args) => cli::chat(args, std::io::stdin().lock(), std::io::stdout()).await,
         Command::Train(args) => cli::train(args).await,
         Command::Kb { command } => cli::kb(command).await,

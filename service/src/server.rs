@@ -18,6 +18,7 @@ use xiaoer_proto::v1::auto_reply_server::AutoReplyServer;
 use xiaoer_proto::v1::handoffs_server::HandoffsServer;
 use xiaoer_proto::v1::knowledge_base_server::KnowledgeBaseServer;
 
+use crate::auth::AuthLayer;
 use crate::config::ServeConfig;
 use crate::grpc::{AutoReplyService, HandoffsService, KnowledgeBaseService};
 use crate::responder::Responder;
@@ -44,6 +45,13 @@ fn check_installation(config: &ServeConfig) -> anyhow::Result<()> {
             "trained heads not found in {} — run `xiaoer train` (or set --heads-dir)",
             config.heads_dir.display()
         );
+    }
+    if let Some(tls) = &config.tls {
+        for (flag, path) in [("--tls-cert", &tls.cert), ("--tls-key", &tls.key)] {
+            if !path.is_file() {
+                bail!("{flag} {}: no such file", path.display());
+            }
+        }
     }
     if !config.kb_dir.join("shop.toml").exists() {
         bail!("knowledge base not found in {} (no shop.toml) — set --kb-dir to the folder with shop.toml and articles/", config.kb_dir.display());
@@ -163,7 +171,23 @@ pub async fn serve(
         })
     });
     let addr = listener.local_addr()?;
-    info!(%addr, database = %redact_url(&app.config.database_url), "xiaoer serving");
+    let tokens = app.config.tokens.clone();
+    crate::auth::check_exposure(addr, &tokens)?;
+    if tokens.is_empty() {
+        warn!(%addr, "no access tokens configured: accepting unauthenticated calls on loopback only; create tokens with `xiaoer token new --role ROLE` to serve other hosts");
+    } else {
+        info!(tokens = tokens.len(), "access control on: the xiaoer.v1 services need a bearer token; health and reflection stay open");
+        if app.config.tls.is_none() && !addr.ip().is_loopback() {
+            warn!(%addr, "tokens travel in plain text: serve TLS with --tls-cert/--tls-key or put a TLS-terminating proxy in front");
+        }
+    }
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &app.config.tls {
+        builder = builder.tls_config(tls.server_config()?).with_context(|| {
+            format!("TLS with {} and {}", tls.cert.display(), tls.key.display())
+        })?;
+    }
+    info!(%addr, tls = app.config.tls.is_some(), database = %redact_url(&app.config.database_url), "xiaoer serving");
     let draining = {
         let reporter = health_reporter.clone();
         async move {
@@ -177,8 +201,9 @@ pub async fn serve(
                 .await;
         }
     };
-    let result = tonic::transport::Server::builder()
+    let result = builder
         .timeout(Duration::from_secs(30))
+        .layer(AuthLayer::new(tokens, responder.store().clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

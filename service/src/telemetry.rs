@@ -84,3 +84,9 @@ pub fn record_database_up(up: bool) {
 pub fn record_degraded_reply() {
     counter!("xiaoer_degraded_replies_total").increment(1);
 }
+
+/// Counts calls refused by access control, by method and reason
+/// ("missing_token", "unknown_token", "wrong_role", ...).
+pub fn record_auth_denial(rpc: &'static str, reason: &'static str) {
+    counter!("xiaoer_auth_denied_total", "rpc" => rpc, "reason" => reason).increment(1);
+}

@@ -2,9 +2,11 @@
 //! an ephemeral port, called through the generated clients, as the
 //! storefront and the helpdesk call it.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+mod common;
 
+use std::sync::OnceLock;
+
+use common::TestServer;
 use tonic::transport::Channel;
 use tonic::Code;
 use xiaoer_proto::v1 as pb;
@@ -12,52 +14,28 @@ use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 use xiaoer_proto::v1::handoffs_client::HandoffsClient;
 use xiaoer_proto::v1::knowledge_base_client::KnowledgeBaseClient;
 use xiaoer_service::config::ServeArgs;
-use xiaoer_service::server::{serve, App};
 
-struct TestServer {
-    endpoint: String,
-    data_dir: std::path::PathBuf,
-}
-
-/// One server for the whole file, on its own runtime thread, so each test's
-/// runtime can come and go while the server keeps serving.
+/// One server for the whole file.
 fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let data_dir =
-            std::env::temp_dir().join(format!("xiaoer-it-{}", uuid::Uuid::new_v4().simple()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let dir = data_dir.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                let args = ServeArgs {
-                    data_dir: Some(dir),
-                    max_concurrent: Some(256),
-                    ..ServeArgs::default()
-                };
-                let app = App::load(args.resolve().unwrap())
-                    .await
-                    .expect("server loads (weights fetched? run scripts/fetch-weights.sh)");
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(format!("http://{}", listener.local_addr().unwrap()))
-                    .unwrap();
-                serve(app, listener, std::future::pending()).await.unwrap();
-            });
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(300))
-            .expect("server started");
-        TestServer { endpoint, data_dir }
+        TestServer::start(ServeArgs {
+            max_concurrent: Some(256),
+            ..ServeArgs::default()
+        })
     })
 }
 
 async fn channel() -> Channel {
-    Channel::from_shared(server().endpoint.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    server().plaintext_channel().await.unwrap()
+}
+
+async fn auto_reply() -> AutoReplyClient<Channel> {
+    AutoReplyClient::new(channel().await)
+}
+
+async fn handoffs() -> HandoffsClient<Channel> {
+    HandoffsClient::new(channel().await)
 }
 
 async fn reply(
@@ -160,7 +138,7 @@ async fn reflection_lists_the_three_services_in_v1_and_v1alpha() {
 
 #[tokio::test]
 async fn classify_returns_intent_sentiment_and_language() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let zh = client
         .classify(pb::ClassifyRequest {
             text: "亲，我的快递到哪了？三天没动了".into(),
@@ -187,7 +165,7 @@ async fn classify_returns_intent_sentiment_and_language() {
 
 #[tokio::test]
 async fn faq_question_is_answered_with_a_cited_article() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let r = reply(
         &mut client,
         &conversation(),
@@ -206,7 +184,7 @@ async fn faq_question_is_answered_with_a_cited_article() {
 
 #[tokio::test]
 async fn explicit_request_hands_off_with_a_masked_package() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let conv = conversation();
     reply(
         &mut client,
@@ -246,7 +224,7 @@ async fn explicit_request_hands_off_with_a_masked_package() {
     );
 
     // The helpdesk sees it, claims it once, resolves it.
-    let mut helpdesk = HandoffsClient::new(channel().await);
+    let mut helpdesk = handoffs().await;
     let got = helpdesk
         .get_handoff(pb::GetHandoffRequest {
             handoff_id: handoff.handoff_id.clone(),
@@ -299,7 +277,7 @@ async fn explicit_request_hands_off_with_a_masked_package() {
 
 #[tokio::test]
 async fn angry_shopper_gets_empathy_and_a_priority_handoff() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let r = reply(
         &mut client,
         &conversation(),
@@ -320,7 +298,7 @@ async fn angry_shopper_gets_empathy_and_a_priority_handoff() {
 
 #[tokio::test]
 async fn listing_handoffs_pages_and_validates() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     for _ in 0..3 {
         reply(
             &mut client,
@@ -329,7 +307,7 @@ async fn listing_handoffs_pages_and_validates() {
         )
         .await;
     }
-    let mut helpdesk = HandoffsClient::new(channel().await);
+    let mut helpdesk = handoffs().await;
     let first = helpdesk
         .list_handoffs(pb::ListHandoffsRequest {
             status: pb::HandoffStatus::Waiting as i32,
@@ -379,7 +357,7 @@ async fn listing_handoffs_pages_and_validates() {
 
 #[tokio::test]
 async fn suggestions_and_feedback_round_trip() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let conv = conversation();
     let r = reply(
         &mut client,
@@ -498,7 +476,7 @@ async fn knowledge_base_search_and_reload() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_status_and_stores_nothing() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let conv = conversation();
     let cases = [
         (
@@ -550,7 +528,7 @@ async fn bad_input_gets_a_clear_status_and_stores_nothing() {
             .code(),
         Code::InvalidArgument
     );
-    let mut helpdesk = HandoffsClient::new(channel().await);
+    let mut helpdesk = handoffs().await;
     assert_eq!(
         helpdesk
             .get_handoff(pb::GetHandoffRequest {
@@ -585,11 +563,7 @@ async fn bad_input_gets_a_clear_status_and_stores_nothing() {
     );
 
     // Nothing about the rejected conversation was stored, and the server still serves.
-    let store = xiaoer_service::store::Store::connect(&xiaoer_service::store::sqlite_url(
-        &server().data_dir,
-    ))
-    .await
-    .unwrap();
+    let store = server().store().await;
     assert!(store
         .conversation_turns(&conv, 10)
         .await
@@ -601,7 +575,7 @@ async fn bad_input_gets_a_clear_status_and_stores_nothing() {
 
 #[tokio::test]
 async fn retried_reply_with_the_same_client_turn_id_is_not_duplicated() {
-    let mut client = AutoReplyClient::new(channel().await);
+    let mut client = auto_reply().await;
     let conv = conversation();
     let request = pb::ReplyRequest {
         conversation_id: conv.clone(),
@@ -616,10 +590,6 @@ async fn retried_reply_with_the_same_client_turn_id_is_not_duplicated() {
         first.handoff.map(|h| h.handoff_id),
         second.handoff.map(|h| h.handoff_id)
     );
-    let store = xiaoer_service::store::Store::connect(&xiaoer_service::store::sqlite_url(
-        &server().data_dir,
-    ))
-    .await
-    .unwrap();
+    let store = server().store().await;
     assert_eq!(store.conversation_turns(&conv, 10).await.unwrap().len(), 2);
 }
