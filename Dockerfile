@@ -33,6 +33,8 @@ COPY --from=build /src/models/heads /opt/xiaoer/models/heads
 COPY --from=build /src/knowledge-base /opt/xiaoer/knowledge-base
 USER xiaoer
 WORKDIR /var/lib/xiaoer
+# Listening on 0.0.0.0 needs access tokens: `serve` refuses to start without
+# them. Pass XIAOER_TOKENS (lines from `xiaoer token new`) at run time.
 ENV XIAOER_ADDR=0.0.0.0:50051 \
     XIAOER_METRICS_ADDR=0.0.0.0:9464 \
     XIAOER_DATA_DIR=/var/lib/xiaoer/data \
