@@ -4,11 +4,13 @@
 //! editing one should learn exactly what to fix.
 
 use std::fmt;
+use std::path::Path;
 
 use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::error::Problem;
 use crate::lang::{Bilingual, Language};
 use crate::shop::{is_placeholder_key, ShopProfile};
 use crate::taxonomy::is_intent;
@@ -162,6 +164,30 @@ struct FrontMatter {
 struct Pair<T> {
     zh: Option<T>,
     en: Option<T>,
+}
+
+/// Parses one article file's text on its own: the article when the file has no
+/// problems, otherwise every problem found in it, labelled with `file`.
+///
+/// Public so the fuzz targets (`fuzz/`) can drive the parser on arbitrary text
+/// without going through the file system; the service and `xiaoer kb check`
+/// load whole folders with [`crate::ArticleSet::load`] and [`crate::check`],
+/// which add the cross-file checks (id equals the file stem, unique ids,
+/// existing `related` links) that a single text cannot have.
+pub fn parse_article_text(
+    file: &Path,
+    text: &str,
+    shop: Option<&ShopProfile>,
+) -> Result<Article, Vec<Problem>> {
+    let parsed = parse_article(text, shop);
+    match parsed.article {
+        Some(article) if parsed.problems.is_empty() => Ok(article),
+        _ => Err(parsed
+            .problems
+            .into_iter()
+            .map(|(line, message)| Problem::new(file, line, message))
+            .collect()),
+    }
 }
 
 /// Parses one article. `shop` is used to check and resolve placeholders; pass

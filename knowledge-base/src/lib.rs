@@ -22,7 +22,7 @@ mod util;
 #[cfg(test)]
 mod test_support;
 
-pub use article::{Article, ReviewDate, BANNED_EN, BANNED_ZH};
+pub use article::{parse_article_text, Article, ReviewDate, BANNED_EN, BANNED_ZH};
 pub use error::{KbError, Problem};
 pub use eval::{
     compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision,

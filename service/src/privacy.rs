@@ -48,20 +48,14 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
 pub fn mask(text: &str) -> String {
     let p = &*PATTERNS;
     let text = p.email.replace_all(text, "$1***@$2");
-    let text = p.id_card.replace_all(&text, |c: &Captures| {
-        if id_checksum_ok(&c[2]) {
-            format!("{}{}{}", &c[1], keep_ends(&c[2], 3, 4), &c[3])
-        } else {
-            c[0].to_string()
-        }
+    let text = replace_bounded(&p.id_card, &text, |c| {
+        id_checksum_ok(&c[2]).then(|| keep_ends(&c[2], 3, 4))
     });
     let text = mask_cards(&text);
-    let text = p.cn_mobile.replace_all(&text, |c: &Captures| {
-        format!("{}{}****{}{}", &c[1], &c[2], &c[4], &c[5])
+    let text = replace_bounded(&p.cn_mobile, &text, |c| {
+        Some(format!("{}****{}", &c[2], &c[4]))
     });
-    let text = p.intl_phone.replace_all(&text, |c: &Captures| {
-        format!("{}***-***-{}{}", &c[1], &c[3], &c[4])
-    });
+    let text = replace_bounded(&p.intl_phone, &text, |c| Some(format!("***-***-{}", &c[3])));
     let text = p.cn_street.replace_all(&text, "[地址已隐藏]");
     let text = p.cn_building.replace_all(&text, "[地址已隐藏]");
     p.en_street
@@ -73,20 +67,43 @@ pub fn mask(text: &str) -> String {
 /// tracking numbers are left alone even when they happen to pass it.
 fn mask_cards(text: &str) -> String {
     let p = &*PATTERNS;
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for c in p.long_digits.captures_iter(text) {
-        let Some(m) = c.get(2) else { continue };
+    replace_bounded(&p.long_digits, text, |c| {
+        let m = c.get(2)?;
         let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
         let introduced_as_order = p.order_context.is_match(&text[..m.start()]);
-        if (13..=19).contains(&digits.len()) && luhn_ok(&digits) && !introduced_as_order {
-            out.push_str(&text[last..m.start()]);
-            out.push_str("**** ");
-            out.push_str(&digits[digits.len() - 4..]);
-            last = m.end();
+        ((13..=19).contains(&digits.len()) && luhn_ok(&digits) && !introduced_as_order)
+            .then(|| format!("**** {}", &digits[digits.len() - 4..]))
+    })
+}
+
+/// `replace_all` for the patterns that bracket a value between one-character
+/// boundary groups, first and last (`(^|[^0-9])` … `($|[^0-9])`: the regex
+/// crate has no look-around). Only the text between those two groups is
+/// replaced, by `f` (`None` keeps it), and the search resumes at the trailing
+/// boundary. `replace_all` consumed that character, so a number right after
+/// another one ("13812345678 13912345678") had no leading boundary left and
+/// stayed in clear; the text_pipeline fuzz target found it.
+fn replace_bounded(
+    re: &Regex,
+    text: &str,
+    mut f: impl FnMut(&Captures) -> Option<String>,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(c) = re.captures_at(text, at) {
+        let (Some(lead), Some(trail)) = (c.get(1), c.get(c.len() - 1)) else {
+            break;
+        };
+        if let Some(masked) = f(&c) {
+            out.push_str(&text[copied..lead.end()]);
+            out.push_str(&masked);
+            copied = trail.start();
         }
+        // The value is never empty, so this always moves forward.
+        at = trail.start();
     }
-    out.push_str(&text[last..]);
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -177,6 +194,30 @@ mod tests {
         assert_eq!(mask("card 4111-1111-1111-1111"), "card **** 1111");
         assert_eq!(mask("订单号：4111111111111111"), "订单号：4111111111111111");
         assert_eq!(mask("order #4111111111111111"), "order #4111111111111111");
+    }
+
+    /// Regression (text_pipeline fuzz target): a number directly after
+    /// another, separated by one character, used to stay in clear because
+    /// the first match had consumed the separator.
+    #[test]
+    fn masks_adjacent_numbers_sharing_one_separator() {
+        assert_eq!(mask("13812345678 13912345678"), "138****5678 139****5678");
+        assert_eq!(
+            mask("11949123101051&4111111111111111"),
+            "11949123101051&**** 1111"
+        );
+        assert_eq!(
+            mask("4111111111111111,4111111111111111"),
+            "**** 1111,**** 1111"
+        );
+        assert_eq!(
+            mask("11010519491231002X 11010519491231002X"),
+            "110***********002X 110***********002X"
+        );
+        assert_eq!(
+            mask("(415) 555-2671 (415) 555-2672"),
+            "***-***-2671 ***-***-2672"
+        );
     }
 
     #[test]
