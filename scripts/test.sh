@@ -39,4 +39,8 @@ fi
 # Eval gate: the shipped case suites against the committed baseline.
 "$xiaoer" eval cases --out "${XIAOER_REPORT_DIR:-reports/ci-cases}" --baseline evals/baseline/cases.json
 
+# Fuzzing: every parser that reads outside input, 30 s a target (issue #8;
+# README "Fuzzing"). Its own workspace and target dir under fuzz/.
+scripts/fuzz.sh --seconds "${XIAOER_FUZZ_SECONDS:-30}"
+
 cargo test --workspace --no-fail-fast
