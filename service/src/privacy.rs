@@ -83,10 +83,53 @@ fn mask_cards(text: &str) -> String {
     let p = &*PATTERNS;
     replace_bounded(&p.long_digits, text, |c| {
         let m = c.get(2)?;
-        let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
-        let introduced_as_order = p.order_context.is_match(&text[..m.start()]);
-        ((13..=19).contains(&digits.len()) && luhn_ok(&digits) && !introduced_as_order)
-            .then(|| format!("**** {}", &digits[digits.len() - 4..]))
+        if p.order_context.is_match(&text[..m.start()]) {
+            return None;
+        }
+        mask_card_groups(m.as_str())
+    })
+}
+
+/// Masks the card numbers inside one run of digit groups separated by single
+/// spaces or dashes. The pattern takes as many groups as it can, so a card
+/// followed by an expiry or CVV ("4111 1111 1111 1111 12/26") used to form
+/// one longer run that failed the Luhn check and stayed in clear (found by
+/// the text_pipeline fuzz target). Every span of whole groups is a candidate:
+/// from left to right, the longest 13–19 digit span passing Luhn is masked.
+fn mask_card_groups(run: &str) -> Option<String> {
+    // Byte ranges of the groups; separators are single ASCII characters.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    for (i, c) in run.char_indices() {
+        if matches!(c, ' ' | '-') {
+            groups.push((from, i));
+            from = i + 1;
+        }
+    }
+    groups.push((from, run.len()));
+    let mut out = String::with_capacity(run.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < groups.len() {
+        let card = (i + 1..=groups.len()).rev().find_map(|j| {
+            let span = &run[groups[i].0..groups[j - 1].1];
+            let d: String = span.chars().filter(char::is_ascii_digit).collect();
+            ((13..=19).contains(&d.len()) && luhn_ok(&d)).then_some((j, d))
+        });
+        match card {
+            Some((j, d)) => {
+                out.push_str(&run[copied..groups[i].0]);
+                out.push_str("**** ");
+                out.push_str(&d[d.len() - 4..]);
+                copied = groups[j - 1].1;
+                i = j;
+            }
+            None => i += 1,
+        }
+    }
+    (copied > 0).then(|| {
+        out.push_str(&run[copied..]);
+        out
     })
 }
 
@@ -226,6 +269,17 @@ mod tests {
             mask("11949123101051&4111111111111111"),
             "11949123101051&**** 1111"
         );
+        // A card followed by its expiry or CVV used to be judged as one
+        // longer number that fails the Luhn check.
+        assert_eq!(
+            mask("card 4111 1111 1111 1111 12/26"),
+            "card **** 1111 12/26"
+        );
+        assert_eq!(
+            mask("17777777777776 1395-8-642678"),
+            "**** 7776 1395-8-642678"
+        );
+        assert_eq!(mask("no 12 4111111111111111"), "no 12 **** 1111");
         assert_eq!(
             mask("4111111111111111,4111111111111111"),
             "**** 1111,**** 1111"
