@@ -116,6 +116,9 @@ pub struct LoadOutcome {
     pub throughput_rps: f64,
     /// Latency of successful calls.
     pub latency: LatencySummary,
+    /// Latency of calls refused with `RESOURCE_EXHAUSTED`: overload must be
+    /// answered at once, not after a wait in a queue.
+    pub refused_latency: LatencySummary,
     /// Distinct handoffs the server acknowledged (listed in `--ack-log`).
     pub handoffs_acknowledged: u64,
     /// Malformed requests sent (`--malformed-every`), by the status they got.
@@ -167,6 +170,7 @@ struct WorkerStats {
     cut: u64,
     conversations: u64,
     latencies_ms: Vec<f64>,
+    refused_latencies_ms: Vec<f64>,
     handoffs: BTreeSet<String>,
     malformed: BTreeMap<String, u64>,
     malformed_unexpected: BTreeMap<String, u64>,
@@ -236,6 +240,9 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         totals.cut += stats.cut;
         totals.conversations += stats.conversations;
         totals.latencies_ms.extend(stats.latencies_ms);
+        totals
+            .refused_latencies_ms
+            .extend(stats.refused_latencies_ms);
         totals.handoffs.extend(stats.handoffs);
         for (code, count) in stats.errors {
             *totals.errors.entry(code).or_default() += count;
@@ -271,6 +278,7 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
             0.0
         },
         latency: LatencySummary::from_samples(&totals.latencies_ms),
+        refused_latency: LatencySummary::from_samples(&totals.refused_latencies_ms),
         handoffs_acknowledged: totals.handoffs.len() as u64,
         malformed_by_code: totals.malformed,
         malformed_unexpected: totals.malformed_unexpected,
@@ -310,6 +318,12 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     );
     for (code, count) in &outcome.errors_by_code {
         println!("  {code}: {count}");
+    }
+    if outcome.refused_latency.count > 0 {
+        println!(
+            "refused (RESOURCE_EXHAUSTED) latency {}",
+            outcome.refused_latency.one_line()
+        );
     }
     println!("handoffs acknowledged: {}", outcome.handoffs_acknowledged);
     if args.malformed_every.is_some() {
@@ -398,6 +412,11 @@ async fn run_worker(
                         .push(sent.elapsed().as_secs_f64() * 1000.0);
                 }
                 Ok(Err(status)) => {
+                    if status.code() == tonic::Code::ResourceExhausted {
+                        stats
+                            .refused_latencies_ms
+                            .push(sent.elapsed().as_secs_f64() * 1000.0);
+                    }
                     *stats
                         .errors
                         .entry(format!("{:?}", status.code()))
@@ -474,13 +493,17 @@ fn markdown(report: &LoadReport<'_>) -> String {
     }
     let _ = writeln!(md, "## Latency of successful calls\n");
     md.push_str(&report::latency_markdown(&outcome.latency));
+    if outcome.refused_latency.count > 0 {
+        let _ = writeln!(md, "\n## Latency of calls refused with RESOURCE_EXHAUSTED\n");
+        md.push_str(&report::latency_markdown(&outcome.refused_latency));
+    }
     md
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{spawn_with_delay, FAIL_TEXT};
+    use crate::test_server::{spawn_with_delay, BUSY_TEXT, FAIL_TEXT};
 
     fn args(url: &str, out: PathBuf, duration: f64, max_requests: Option<u64>) -> LoadArgs {
         LoadArgs {
@@ -613,7 +636,7 @@ mod tests {
             max_requests: Some(3),
             sent: AtomicU64::new(0),
         });
-        const FAILING: &[&[&str]] = &[&[FAIL_TEXT, FAIL_TEXT]];
+        const FAILING: &[&[&str]] = &[&[FAIL_TEXT, BUSY_TEXT]];
         let stats = run_worker(
             client,
             Arc::clone(&limits),
@@ -625,7 +648,13 @@ mod tests {
         )
         .await;
         assert_eq!(stats.ok, 0);
-        assert_eq!(stats.errors.get("Internal"), Some(&3));
+        assert_eq!(stats.errors.get("Internal"), Some(&2));
+        assert_eq!(stats.errors.get("ResourceExhausted"), Some(&1));
+        assert_eq!(
+            stats.refused_latencies_ms.len(),
+            1,
+            "only overload refusals are timed as refusals"
+        );
         assert_eq!(
             stats.conversations, 2,
             "the third request opened a second conversation"

@@ -16,6 +16,8 @@ use crate::cases::HandoffReason;
 
 /// Text that makes the fake server fail the call.
 pub(crate) const FAIL_TEXT: &str = "__fail__";
+/// Text that makes the fake server refuse the call as overloaded.
+pub(crate) const BUSY_TEXT: &str = "__busy__";
 
 /// A canned reply.
 #[derive(Clone)]
@@ -130,6 +132,9 @@ impl AutoReply for FakeBot {
         }
         if request.text == FAIL_TEXT {
             return Err(Status::internal("scripted failure"));
+        }
+        if request.text == BUSY_TEXT {
+            return Err(Status::resource_exhausted("scripted overload"));
         }
         let reply = self
             .script

@@ -779,24 +779,33 @@ fn lang_accuracy(
     out
 }
 
-/// Best angry-vs-rest F1 threshold on validation (grid 0.10..=0.90, step
-/// 0.01; ties go to the value nearest 0.5, the uncalibrated default).
-/// The cut on a calibrated class probability with the best validation F1
-/// for that class (ties go to the cut nearest 0.5).
-fn choose_f1_threshold(scores: &[f32], gold: &[bool]) -> f32 {
+/// How much recall counts against precision when the angry cut is chosen:
+/// a missed angry shopper gets an FAQ answer instead of a person, so both
+/// errors cost about the same.
+const ANGRY_BETA: f32 = 1.0;
+/// The staff-action cut favours precision: a false "asks staff to act" hands
+/// a calm shopper with an ordinary question to an agent, while a miss still
+/// gets the how-to answer and can ask for a person.
+const STAFF_ACTION_BETA: f32 = 0.5;
+
+/// The cut on a calibrated class probability with the best validation
+/// F-beta for that class (grid 0.10..=0.90, step 0.01; ties go to the cut
+/// nearest 0.5, the uncalibrated default). `beta` < 1 weighs precision more.
+fn choose_fbeta_threshold(scores: &[f32], gold: &[bool], beta: f32) -> f32 {
+    let b2 = beta * beta;
     let mut best = (0.5f32, f32::NEG_INFINITY);
     for step in 10..=90 {
         let t = step as f32 / 100.0;
         let (p, r) = precision_recall(scores, gold, t);
-        let f1 = if p + r > 0.0 {
-            2.0 * p * r / (p + r)
+        let f = if p + r > 0.0 {
+            (1.0 + b2) * p * r / (b2 * p + r)
         } else {
             0.0
         };
-        let better = f1 > best.1 + 1e-6
-            || ((f1 - best.1).abs() <= 1e-6 && (t - 0.5).abs() < (best.0 - 0.5).abs());
+        let better = f > best.1 + 1e-6
+            || ((f - best.1).abs() <= 1e-6 && (t - 0.5).abs() < (best.0 - 0.5).abs());
         if better {
-            best = (t, f1);
+            best = (t, f);
         }
     }
     best.0
@@ -823,18 +832,41 @@ fn precision_recall(scores: &[f32], gold: &[bool], threshold: f32) -> (f32, f32)
 /// of self-service requests.
 const NOT_SELF_SERVICE_INTENTS: [&str; 2] = ["complaint", "human_agent"];
 
-/// Our own intent examples outside [`NOT_SELF_SERVICE_INTENTS`], relabelled
-/// `self_service` for the request head.
-fn as_self_service(intent_examples: &[Example]) -> impl Iterator<Item = Example> + '_ {
+/// Our own intent examples whose intent passes `keep`, relabelled `label`
+/// for another head.
+fn borrow_intents<'a>(
+    intent_examples: &'a [Example],
+    keep: impl Fn(&str) -> bool + 'a,
+    label: &'a str,
+) -> impl Iterator<Item = Example> + 'a {
     intent_examples
         .iter()
-        .filter(|e| {
-            e.origin == Origin::Own && !NOT_SELF_SERVICE_INTENTS.contains(&e.label.as_str())
-        })
-        .map(|e| Example {
-            label: SELF_SERVICE.to_string(),
+        .filter(move |e| e.origin == Origin::Own && keep(&e.label))
+        .map(move |e| Example {
+            label: label.to_string(),
             ..e.clone()
         })
+}
+
+/// Our own intent examples outside [`NOT_SELF_SERVICE_INTENTS`], as
+/// `self_service` requests.
+fn as_self_service(intent_examples: &[Example]) -> impl Iterator<Item = Example> + '_ {
+    borrow_intents(
+        intent_examples,
+        |intent| !NOT_SELF_SERVICE_INTENTS.contains(&intent),
+        SELF_SERVICE,
+    )
+}
+
+/// Our own out-of-scope chit-chat ("tell me a joke") as `neutral` sentiment:
+/// without it the sentiment head has seen little small talk and may call it
+/// angry, handing a bored shopper to a person.
+fn chit_chat_as_neutral(intent_examples: &[Example]) -> impl Iterator<Item = Example> + '_ {
+    borrow_intents(
+        intent_examples,
+        |intent| intent == OUT_OF_SCOPE,
+        SentimentLabel::Neutral.as_str(),
+    )
 }
 
 /// One class's probability from each row of `probs`.
@@ -981,9 +1013,13 @@ pub fn train_shipped(
     let (mut it_train, it_val) =
         split_validation(intent_train.examples, config.val_fraction, &mut rng);
     it_train.extend(public_i.examples);
-    let (mut st_train, st_val) =
+    let (mut st_train, mut st_val) =
         split_validation(sentiment_train.examples, config.val_fraction, &mut rng);
     st_train.extend(public_s.examples);
+    st_train.extend(chit_chat_as_neutral(&it_train));
+    st_val.extend(chit_chat_as_neutral(&it_val));
+    let mut sentiment_heldout_examples = sentiment_heldout.examples;
+    sentiment_heldout_examples.extend(chit_chat_as_neutral(&intent_heldout.examples));
     let (mut rq_train, mut rq_val) =
         split_validation(request_train.examples, config.val_fraction, &mut rng);
     // Our intent examples are nearly all questions and requests the bot can
@@ -1024,7 +1060,7 @@ pub fn train_shipped(
         &intent_heldout.examples,
         &st_train,
         &st_val,
-        &sentiment_heldout.examples,
+        &sentiment_heldout_examples,
         &rq_train,
         &rq_val,
         &request_heldout_examples,
@@ -1117,7 +1153,7 @@ pub fn train_shipped(
     let sy = [
         indices(&st_train, &sentiment_labels)?,
         indices(&st_val, &sentiment_labels)?,
-        indices(&sentiment_heldout.examples, &sentiment_labels)?,
+        indices(&sentiment_heldout_examples, &sentiment_labels)?,
     ];
     let sentiment = train_and_calibrate(
         &emb[3],
@@ -1132,9 +1168,10 @@ pub fn train_shipped(
     )?;
     // The head's label order is SentimentLabel::ALL, so index i is ALL[i].
     let angry = SentimentLabel::Angry as usize;
-    let angry_threshold = choose_f1_threshold(
+    let angry_threshold = choose_fbeta_threshold(
         &column(&sentiment.val_probs, angry),
         &is_label(&sy[1], angry),
+        ANGRY_BETA,
     );
     let (angry_precision, angry_recall) = precision_recall(
         &column(&sentiment.heldout_probs, angry),
@@ -1150,10 +1187,10 @@ pub fn train_shipped(
             &sentiment,
             st_train.len(),
             st_val.len(),
-            sentiment_heldout.examples.len(),
+            sentiment_heldout_examples.len(),
         ),
         accuracy: lang_accuracy(
-            &sentiment_heldout.examples,
+            &sentiment_heldout_examples,
             &sy[2],
             &sentiment.heldout_probs,
             decide_sent,
@@ -1188,8 +1225,11 @@ pub fn train_shipped(
         &config.request_head,
         config.seed,
     )?;
-    let staff_action_threshold =
-        choose_f1_threshold(&column(&request.val_probs, staff), &is_label(&ry[1], staff));
+    let staff_action_threshold = choose_fbeta_threshold(
+        &column(&request.val_probs, staff),
+        &is_label(&ry[1], staff),
+        STAFF_ACTION_BETA,
+    );
     let (staff_action_precision, staff_action_recall) = precision_recall(
         &column(&request.heldout_probs, staff),
         &is_label(&ry[2], staff),
@@ -1286,6 +1326,24 @@ mod tests {
             }
         }
         (xs, ys)
+    }
+
+    #[test]
+    fn lower_beta_moves_the_cut_towards_precision() {
+        // Positives spread down to 0.38, negatives up to 0.66: F1 keeps
+        // every positive at some false alarms, F0.5 cuts them.
+        let scores = [
+            0.9, 0.8, 0.7, 0.62, 0.5, 0.42, 0.38, 0.66, 0.45, 0.4, 0.35, 0.3, 0.1,
+        ];
+        let gold = [
+            true, true, true, true, true, true, true, false, false, false, false, false, false,
+        ];
+        let f1_cut = choose_fbeta_threshold(&scores, &gold, 1.0);
+        let f05_cut = choose_fbeta_threshold(&scores, &gold, 0.5);
+        assert!(f05_cut > f1_cut, "F0.5 cut {f05_cut} vs F1 cut {f1_cut}");
+        let (p1, _) = precision_recall(&scores, &gold, f1_cut);
+        let (p05, _) = precision_recall(&scores, &gold, f05_cut);
+        assert!(p05 > p1, "precision {p05} vs {p1}");
     }
 
     fn small_cfg() -> HeadConfig {
