@@ -23,6 +23,10 @@ pub struct Observation {
     /// Its confidence, clamped to `0..=1` (NaN counts as 0) so a misbehaving
     /// server cannot break the calibration maths.
     pub intent_confidence: f64,
+    /// Calibrated P(angry) the server reported, so a report shows how close
+    /// each case came to the anger handoff (absent in older reports).
+    #[serde(default)]
+    pub anger: Option<f64>,
     /// Article id of the first source, if any.
     pub top_source: Option<String>,
     /// The gRPC failure, when the call did not return a response.
@@ -51,6 +55,11 @@ impl Observation {
             } else {
                 confidence.clamp(0.0, 1.0)
             },
+            anger: response
+                .sentiment
+                .as_ref()
+                .map(|sentiment| f64::from(sentiment.score))
+                .filter(|score| score.is_finite()),
             top_source: response
                 .sources
                 .first()
@@ -66,6 +75,7 @@ impl Observation {
             handoff_reason: None,
             intent: None,
             intent_confidence: 0.0,
+            anger: None,
             top_source: None,
             error: Some(format!("{:?}: {}", status.code(), status.message())),
         }
@@ -230,6 +240,7 @@ mod tests {
             handoff_reason: reason,
             intent: Some(intent.to_string()),
             intent_confidence: 0.8,
+            anger: None,
             top_source: source.map(str::to_string),
             error: None,
         }
@@ -308,6 +319,10 @@ mod tests {
                 name: "human_agent".into(),
                 confidence: 1.5,
             }),
+            sentiment: Some(pb::Sentiment {
+                score: 0.25,
+                ..Default::default()
+            }),
             handoff: Some(pb::Handoff {
                 reason: pb::HandoffReason::CustomerRequest as i32,
                 ..Default::default()
@@ -327,9 +342,11 @@ mod tests {
         assert_eq!(observation.intent.as_deref(), Some("human_agent"));
         assert_eq!(observation.intent_confidence, 1.0);
         assert_eq!(observation.top_source.as_deref(), Some("a"));
+        assert_eq!(observation.anger, Some(0.25));
         let empty = Observation::from_response(&pb::ReplyResponse::default());
         assert_eq!(empty.action, Action::Unspecified);
         assert_eq!(empty.intent, None);
+        assert_eq!(empty.anger, None);
     }
 
     #[test]

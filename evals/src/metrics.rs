@@ -323,6 +323,7 @@ pub(crate) mod tests {
             handoff_reason,
             intent: Some(got_intent.to_string()),
             intent_confidence: confidence,
+            anger: None,
             top_source: source.map(str::to_string),
             error: None,
         };
