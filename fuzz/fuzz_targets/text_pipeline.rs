@@ -317,7 +317,7 @@ fn check_policy(input: &PolicyInput) {
         assert_eq!(decision, Decision::WithAgent);
         return;
     }
-    let angry = input.anger >= config.anger_threshold;
+    let angry = input.anger >= config.anger_cut();
     match &decision {
         Decision::WithAgent => panic!("WithAgent without an open handoff"),
         Decision::Handoff {

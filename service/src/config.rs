@@ -261,7 +261,7 @@ mod tests {
         let config = args.resolve().unwrap();
         assert_eq!(config.addr.port(), 7000);
         assert_eq!(config.metrics_addr.port(), 6001);
-        assert_eq!(config.policy.anger_threshold, 0.7);
+        assert_eq!(config.policy.anger_threshold, Some(0.7));
         assert!(config.database_url.starts_with("sqlite://"));
     }
 

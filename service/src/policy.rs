@@ -51,7 +51,10 @@ pub enum HandoffCause {
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Calibrated P(angry) at or above which the shopper goes to a person.
-    pub anger_threshold: f32,
+    /// Unset: the trained sentiment head's own cut (chosen on validation
+    /// data, shipped with the heads), so Reply hands off exactly the
+    /// messages Classify labels ANGRY and the cut moves with every retrain.
+    pub anger_threshold: Option<f32>,
     /// Anger that, when rising over the last three customer turns, also hands off.
     pub anger_trend_floor: f32,
     /// Minimum calibrated intent confidence to act on the intent.
@@ -64,11 +67,28 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
-            anger_threshold: 0.6,
+            anger_threshold: None,
             anger_trend_floor: 0.45,
             min_intent_confidence: 0.45,
             agent_intent_confidence: 0.6,
         }
+    }
+}
+
+impl PolicyConfig {
+    /// Calibrated probability the heads fall back to when no cut is known:
+    /// "more likely angry than not".
+    const FALLBACK_ANGER_CUT: f32 = 0.5;
+
+    /// The anger cut in force: the configured one, else the fallback.
+    pub fn anger_cut(&self) -> f32 {
+        self.anger_threshold.unwrap_or(Self::FALLBACK_ANGER_CUT)
+    }
+
+    /// Fills an unset anger cut with the trained heads' validated one.
+    pub fn with_model_anger_cut(mut self, model_cut: f32) -> Self {
+        self.anger_threshold.get_or_insert(model_cut);
+        self
     }
 }
 
@@ -224,7 +244,7 @@ pub enum ClarifyOption {
 pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
     let intent = input.top_intent();
     let confident = input.top_confidence() >= config.min_intent_confidence && !input.out_of_scope;
-    let angry = input.anger >= config.anger_threshold || anger_rising(input, config);
+    let angry = input.anger >= config.anger_cut() || anger_rising(input, config);
 
     if input.history.handed_off {
         return Decision::WithAgent;
@@ -467,7 +487,7 @@ mod tests {
     fn rising_anger_hands_off_before_the_threshold() {
         let mut i = input("order_tracking", 0.9);
         i.history.earlier_anger = vec![0.1, 0.3];
-        i.anger = 0.5;
+        i.anger = 0.48;
         assert!(matches!(
             decide(&i, &PolicyConfig::default()),
             Decision::Handoff {
@@ -480,6 +500,29 @@ mod tests {
             decide(&i, &PolicyConfig::default()),
             Decision::Answer(_)
         ));
+    }
+
+    #[test]
+    fn the_model_cut_applies_unless_the_config_sets_one() {
+        let mut i = input("order_tracking", 0.9);
+        i.kb = confident_kb("order-tracking-howto");
+        i.anger = 0.3;
+        let model = PolicyConfig::default().with_model_anger_cut(0.25);
+        assert_eq!(model.anger_cut(), 0.25);
+        assert!(matches!(
+            decide(&i, &model),
+            Decision::Handoff {
+                cause: HandoffCause::NegativeSentiment,
+                ..
+            }
+        ));
+        let configured = PolicyConfig {
+            anger_threshold: Some(0.6),
+            ..PolicyConfig::default()
+        }
+        .with_model_anger_cut(0.25);
+        assert_eq!(configured.anger_cut(), 0.6);
+        assert!(matches!(decide(&i, &configured), Decision::Answer(_)));
     }
 
     #[test]

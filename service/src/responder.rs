@@ -127,6 +127,7 @@ impl Responder {
         max_concurrent: usize,
         conversation_limit: RateLimit,
     ) -> Self {
+        let policy = policy.with_model_anger_cut(classifier.thresholds().angry);
         Self {
             encoder,
             pool,
@@ -381,7 +382,7 @@ impl Responder {
                         &index,
                         &hits,
                         u.lang,
-                        u.anger >= self.policy.anger_threshold,
+                        u.anger >= self.policy.anger_cut(),
                         3,
                     ),
                 });
@@ -563,7 +564,7 @@ impl Responder {
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
         let hits = self.search_hits(&index, text, &u, max);
-        let angry = u.anger >= self.policy.anger_threshold || u.sentiment == SentimentLabel::Angry;
+        let angry = u.anger >= self.policy.anger_cut() || u.sentiment == SentimentLabel::Angry;
         let suggestions = drafts(&index, &hits, u.lang, angry, max)
             .into_iter()
             .map(|d| pb::SuggestedReply {
