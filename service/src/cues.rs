@@ -20,7 +20,11 @@ static ASKS_FOR_PERSON: LazyLock<Regex> = LazyLock::new(|| {
         \b(real|live|actual)\s+(person|human|agent|people)\b | \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
         \b(human|live)\s+agent\b | \bagent\s*(please|pls|plz)\b | ^\s*(agent|human|representative|operator)\s*[.!?]*\s*$ |
         \b(get|give|connect|transfer)\s+me\s+(to\s+)?(a|an|your)?\s*(human|person|agent|representative|manager|supervisor|someone)\b |
-        \bstop\s+the\s+bot\b | \bnot\s+a\s+bot\b | \bno\s+(more\s+)?bots?\b
+        \bstop\s+the\s+bot\b | \bnot\s+a\s+bot\b | \bno\s+(more\s+)?bots?\b |
+        zhuan\s*ren\s*gong | ren\s*gong\s*ke\s*fu | ^\s*ren\s*gong\s*[!！?？.]*\s*$ |
+        客服本人 | (跟|和|同)\s*(人工|真人|活人)\s*(聊|说|谈|沟通) | (客服|人工|你们).{0,3}(给我)?回\s*(个|一个)?\s*电话 | (打|用)电话联系我 |
+        \b(can|could|would)\s+(someone|somebody|a\s+person|an\s+agent|a\s+human|your\s+(staff|team|agent))\b.{0,30}\b(call|phone|ring)\s+me\b |
+        \b(have|get)\s+(someone|somebody|an?\s+(agent|person|human))\s+(to\s+)?(call|phone|ring|contact)\s+me\b
         ",
     )
     .expect("person regex")
@@ -65,6 +69,15 @@ mod tests {
             "real person pls",
             "get me a representative",
             "Agent!",
+            "zhuan rengong",
+            "ren gong ke fu 在吗",
+            "rengong!",
+            "我想跟客服本人说",
+            "能不能跟真人聊两句",
+            "客服能给我回个电话吗",
+            "麻烦打电话联系我",
+            "could somebody from your team call me about this",
+            "please have an agent contact me",
         ] {
             assert!(detect(text).asks_for_person, "{text}");
         }
@@ -80,6 +93,11 @@ mod tests {
             "我家人说尺码偏小",
             "where is my parcel",
             "人工智能是啥",
+            "the courier didn't call me before leaving it",
+            "can the driver call me when he arrives",
+            "快递员没给我打电话就放驿站了",
+            "我家人跟客服聊过了 说可以退",
+            "call me crazy but I love this color",
         ] {
             assert!(!detect(text).asks_for_person, "{text}");
         }
