@@ -593,6 +593,59 @@ pub fn load_public_pairs(
     Ok((pairs, source))
 }
 
+/// A text and its label names, as a public data set file gives them.
+pub type LabelledRow = (String, Vec<String>);
+
+/// Text and labels of every record of a public data set file whose `label`
+/// is a list of names (GoEmotions), one name, or an integer (the online
+/// shopping reviews' 0/1), so benchmarks keep each data set's own labels.
+pub fn load_public_labels(
+    datasets_dir: &Path,
+    dataset: &str,
+    file: &str,
+) -> Result<(Vec<LabelledRow>, SourceFile), ModelError> {
+    let path = datasets_dir.join(dataset).join(file);
+    let raw = read_raw(&path, path.display().to_string())?;
+    let mut rows = Vec::new();
+    for (line, obj) in records(&raw)? {
+        let text = text_field(&raw, line, &obj)?;
+        let bad = |reason: String| ModelError::Record {
+            path: raw.display.clone(),
+            line,
+            reason,
+        };
+        let labels = match obj.get("label") {
+            Some(Value::String(name)) => vec![name.clone()],
+            Some(Value::Number(n)) if n.is_i64() => vec![n.to_string()],
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(name) => Ok(name.clone()),
+                    other => Err(bad(format!(
+                        "field \"label\" must hold names, found {}",
+                        json_kind(other)
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(Value::Array(_)) => return Err(bad("field \"label\" is an empty list".into())),
+            Some(other) => {
+                return Err(bad(format!(
+                    "field \"label\" must be a name, an integer or a list of names, found {}",
+                    json_kind(other)
+                )))
+            }
+            None => return Err(bad("missing field \"label\"".into())),
+        };
+        rows.push((text.to_string(), labels));
+    }
+    let source = SourceFile {
+        path: format!("{dataset}/{file}"),
+        sha256: raw.sha256,
+        rows_used: rows.len(),
+    };
+    Ok((rows, source))
+}
+
 /// Deterministic sample of at most `n` items (shuffle with the seeded RNG,
 /// keep the first `n`).
 fn sample<T>(mut items: Vec<T>, n: usize, rng: &mut StdRng) -> Vec<T> {
@@ -701,46 +754,22 @@ pub fn public_sentiment(
     let short = |t: &str| t.chars().count() <= mix.max_sentiment_chars;
 
     // GoEmotions: label is a list of emotion names.
-    let path = datasets_dir.join("goemotions").join("train.jsonl");
-    let raw = read_raw(&path, path.display().to_string())?;
+    let (rows, mut source) = load_public_labels(datasets_dir, "goemotions", "train.jsonl")?;
     let mut by_class: BTreeMap<SentimentLabel, Vec<String>> = BTreeMap::new();
-    for (line, obj) in records(&raw)? {
-        let text = text_field(&raw, line, &obj)?;
-        let emotions = match obj.get("label") {
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                return Err(ModelError::Record {
-                    path: raw.display.clone(),
-                    line,
-                    reason: format!(
-                        "field \"label\" must be an array, found {}",
-                        json_kind(other)
-                    ),
-                })
-            }
-            None => {
-                return Err(ModelError::Record {
-                    path: raw.display.clone(),
-                    line,
-                    reason: "missing field \"label\"".into(),
-                })
-            }
-        };
+    for (text, emotions) in rows {
         let mapped: Option<BTreeSet<SentimentLabel>> = emotions
             .iter()
-            .map(|e| {
-                e.as_str().and_then(|name| {
-                    GOEMOTIONS_TO_SENTIMENT
-                        .iter()
-                        .find(|(g, _)| *g == name)
-                        .map(|&(_, s)| s)
-                })
+            .map(|name| {
+                GOEMOTIONS_TO_SENTIMENT
+                    .iter()
+                    .find(|(g, _)| g == name)
+                    .map(|&(_, s)| s)
             })
             .collect();
         if let Some(classes) = mapped {
             if let (1, Some(&class)) = (classes.len(), classes.iter().next()) {
-                if short(text) {
-                    by_class.entry(class).or_default().push(text.to_string());
+                if short(&text) {
+                    by_class.entry(class).or_default().push(text);
                 }
             }
         }
@@ -753,11 +782,8 @@ pub fn public_sentiment(
             used += 1;
         }
     }
-    set.sources.push(SourceFile {
-        path: "goemotions/train.jsonl".into(),
-        sha256: raw.sha256,
-        rows_used: used,
-    });
+    source.rows_used = used;
+    set.sources.push(source);
 
     // Chinese online-shopping reviews: integer label 1 positive / 0 negative.
     let path = datasets_dir

@@ -15,6 +15,7 @@ pub mod heads;
 pub mod lang;
 pub mod perf;
 pub mod pool;
+pub mod sentiment_bench;
 #[cfg(test)]
 mod test_support;
 pub mod train;

@@ -3,6 +3,7 @@
 //! report folder next to the published anchors.
 //!
 //! Datasets: `banking77`, `clinc150` (intent heads on the frozen encoder),
+//! `goemotions`, `chinese_online_shopping_10_cats` (sentiment heads),
 //! `stackfaq` (retrieval on a public FAQ set) and `retrieval` (our own
 //! bilingual shop queries, evals/retrieval/queries.jsonl).
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 use xiaoer_evals::BenchArgs;
 use xiaoer_kb::{ArticleSet, EvalQuery, KnowledgeIndex, RetrievalMetrics, RetrievalMode};
 use xiaoer_models::bench::{run_banking77, run_clinc150, BenchConfig};
+use xiaoer_models::sentiment_bench::{run_goemotions, run_online_shopping};
 use xiaoer_models::{E5Encoder, Encoder};
 
 use crate::config::workspace_path;
@@ -33,6 +35,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Ok(match dataset.as_str() {
             "banking77" => serde_json::to_value(run_banking77(&config, &encoder)?)?,
             "clinc150" => serde_json::to_value(run_clinc150(&config, &encoder)?)?,
+            "goemotions" => serde_json::to_value(run_goemotions(&config, &encoder)?)?,
+            "chinese_online_shopping_10_cats" | "online_shopping" => {
+                serde_json::to_value(run_online_shopping(&config, &encoder)?)?
+            }
             "stackfaq" => {
                 let faq = xiaoer_kb::load_stackfaq(config.datasets_dir.join("stackfaq"))?;
                 let index = KnowledgeIndex::build(faq.set, &encoder)?;
@@ -58,7 +64,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 )?
             }
             other => bail!(
-                "unknown benchmark {other:?}: expected banking77, clinc150, stackfaq or retrieval"
+                "unknown benchmark {other:?}: expected banking77, clinc150, goemotions, chinese_online_shopping_10_cats, stackfaq or retrieval"
             ),
         })
     })
