@@ -17,7 +17,7 @@ static ASKS_FOR_PERSON: LazyLock<Regex> = LazyLock::new(|| {
         转\s*人\s*工 | ^\s*(人工|人工客服|真人|客服)\s*[!！?？。.~～]*\s*$ | 找\s*(个|一个)?\s*(人工|真人|活人|客服|主管|经理|领导) |
         (要|换|叫|来|接)\s*(你们的?|个|一个)?\s*(人工|真人|活人|主管|经理|负责人) | 人工客服 | 真人客服 | 不要\s*(机器人|自动回复) |
         别(用)?\s*机器人 | 机器人.{0,6}(滚|走开|没用) |
-        \b(real|live|actual)\s+(person|human|agent|people)\b | \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
+        \b(real|live|actual)\s+(person|human|agent|people)($|[^\w-]) | \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
         \b(human|live)\s+agent\b | \bagent\s*(please|pls|plz)\b | ^\s*(agent|human|representative|operator)\s*[.!?]*\s*$ |
         \b(get|give|connect|transfer)\s+me\s+(to\s+)?(a|an|your)?\s*(human|person|agent|representative|manager|supervisor|someone)\b |
         \bstop\s+the\s+bot\b | \bnot\s+a\s+bot\b | \bno\s+(more\s+)?bots?\b |
@@ -28,6 +28,25 @@ static ASKS_FOR_PERSON: LazyLock<Regex> = LazyLock::new(|| {
         ",
     )
     .expect("person regex")
+});
+
+/// "人工客服几点在", "when are your live agents on": the shopper asks about
+/// service hours and names a person only as the subject of the question.
+static ASKS_WHEN_STAFF_ON_DUTY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)
+        (人工|真人|客服).{0,6}(几点|几时|什么时候|啥时候|什么时间|啥时间|上班|下班|在线时间|工作时间|营业时间) |
+        \b(what\s+time|when|what\s+hours|which\s+hours|hours)\b.{0,40}\b(agents?|humans?|people|staff|reps?|representatives?|customer\s+service)\b.{0,20}\b(available|online|on|around|working|open|there|in)\b
+        ",
+    )
+    .expect("on-duty regex")
+});
+
+/// Words that ask to be put through even inside an hours question
+/// ("什么时候能转人工", "when can I talk to a person").
+static DEMANDS_TRANSFER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)转\s*人\s*工|找\s*(个|一个)?\s*(人工|真人|客服)|(要|换|叫|接)\s*(个|一个)?\s*(人工|真人)|\b(talk|speak|chat)\s+(to|with)\b|\b(connect|transfer|put)\s+me\b|\bget\s+me\b")
+        .expect("transfer regex")
 });
 
 static ALREADY_SHIPPED: LazyLock<Regex> = LazyLock::new(|| {
@@ -44,7 +63,8 @@ static ASKS_STAFF_ACTION: LazyLock<Regex> = LazyLock::new(|| {
 pub fn detect(text: &str) -> Cues {
     let text = text.trim();
     Cues {
-        asks_for_person: ASKS_FOR_PERSON.is_match(text),
+        asks_for_person: ASKS_FOR_PERSON.is_match(text)
+            && (!ASKS_WHEN_STAFF_ON_DUTY.is_match(text) || DEMANDS_TRANSFER.is_match(text)),
         says_already_shipped: ALREADY_SHIPPED.is_match(text),
         asks_staff_action: ASKS_STAFF_ACTION.is_match(text),
     }
@@ -78,6 +98,11 @@ mod tests {
             "麻烦打电话联系我",
             "could somebody from your team call me about this",
             "please have an agent contact me",
+            "人工客服什么时候上班 我要转人工",
+            "什么时候能找个真人客服",
+            "when can I talk to a real person",
+            "I need an actual human, now",
+            "real person.",
         ] {
             assert!(detect(text).asks_for_person, "{text}");
         }
@@ -98,6 +123,12 @@ mod tests {
             "快递员没给我打电话就放驿站了",
             "我家人跟客服聊过了 说可以退",
             "call me crazy but I love this color",
+            "人工客服一般几点到几点在",
+            "你们客服周末上班吗",
+            "what time are your live agents available on weekends?",
+            "when are human agents online",
+            "is this real human-hair or synthetic",
+            "an actual human-sized teddy bear?",
         ] {
             assert!(!detect(text).asks_for_person, "{text}");
         }
