@@ -11,14 +11,15 @@ use regex::Regex;
 
 use crate::policy::Cues;
 
-static ASKS_FOR_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+/// Explicit asks to be put through to a person, whatever else the message says.
+static DEMANDS_PERSON: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)
         转\s*人\s*工 | ^\s*(人工|人工客服|真人|客服)\s*[!！?？。.~～]*\s*$ | 找\s*(个|一个)?\s*(人工|真人|活人|客服|主管|经理|领导) |
-        (要|换|叫|来|接)\s*(你们的?|个|一个)?\s*(人工|真人|活人|主管|经理|负责人) | 人工客服 | 真人客服 | 不要\s*(机器人|自动回复) |
+        (要|换|叫|来|接)\s*(你们的?|个|一个)?\s*(人工|真人|活人|主管|经理|负责人) | 不要\s*(机器人|自动回复) |
         别(用)?\s*机器人 | 机器人.{0,6}(滚|走开|没用) |
-        \b(real|live|actual)\s+(person|human|agent|people)($|[^\w-]) | \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
-        \b(human|live)\s+agent\b | \bagent\s*(please|pls|plz)\b | ^\s*(agent|human|representative|operator)\s*[.!?]*\s*$ |
+        \b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(human|person|agent|someone|somebody|representative|manager|supervisor|staff)\b |
+        \bagent\s*(please|pls|plz)\b | ^\s*(agent|human|representative|operator)\s*[.!?]*\s*$ |
         \b(get|give|connect|transfer)\s+me\s+(to\s+)?(a|an|your)?\s*(human|person|agent|representative|manager|supervisor|someone)\b |
         \bstop\s+the\s+bot\b | \bnot\s+a\s+bot\b | \bno\s+(more\s+)?bots?\b |
         zhuan\s*ren\s*gong | ren\s*gong\s*ke\s*fu | ^\s*ren\s*gong\s*[!！?？.]*\s*$ |
@@ -42,11 +43,11 @@ static ASKS_WHEN_STAFF_ON_DUTY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("on-duty regex")
 });
 
-/// Words that ask to be put through even inside an hours question
-/// ("什么时候能转人工", "when can I talk to a person").
-static DEMANDS_TRANSFER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)转\s*人\s*工|找\s*(个|一个)?\s*(人工|真人|客服)|(要|换|叫|接)\s*(个|一个)?\s*(人工|真人)|\b(talk|speak|chat)\s+(to|with)\b|\b(connect|transfer|put)\s+me\b|\bget\s+me\b")
-        .expect("transfer regex")
+/// A person named without a verb ("人工客服在吗", "real person pls"): a
+/// request, unless the message asks when such a person is on duty.
+static MENTIONS_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)人工客服|真人客服|\b(real|live|actual)\s+(person|human|agent|people)($|[^\w-])|\b(human|live)\s+agent\b")
+        .expect("person mention regex")
 });
 
 static ALREADY_SHIPPED: LazyLock<Regex> = LazyLock::new(|| {
@@ -63,8 +64,8 @@ static ASKS_STAFF_ACTION: LazyLock<Regex> = LazyLock::new(|| {
 pub fn detect(text: &str) -> Cues {
     let text = text.trim();
     Cues {
-        asks_for_person: ASKS_FOR_PERSON.is_match(text)
-            && (!ASKS_WHEN_STAFF_ON_DUTY.is_match(text) || DEMANDS_TRANSFER.is_match(text)),
+        asks_for_person: DEMANDS_PERSON.is_match(text)
+            || (MENTIONS_PERSON.is_match(text) && !ASKS_WHEN_STAFF_ON_DUTY.is_match(text)),
         says_already_shipped: ALREADY_SHIPPED.is_match(text),
         asks_staff_action: ASKS_STAFF_ACTION.is_match(text),
     }
