@@ -588,6 +588,9 @@ pub struct TrainReport {
     pub encoder: String,
     /// Seed of the run.
     pub seed: u64,
+    /// Time spent reading and splitting the data sets and hashing the
+    /// encoder files for provenance.
+    pub load_seconds: f32,
     /// Time spent embedding (near zero when the cache is warm).
     pub embed_seconds: f32,
     /// Time spent fitting and calibrating both heads.
@@ -607,8 +610,8 @@ impl fmt::Display for TrainReport {
         let pct = |v: f32| format!("{:.1}%", v * 100.0);
         writeln!(
             f,
-            "encoder {} | seed {} | embed {:.1}s | train {:.1}s",
-            self.encoder, self.seed, self.embed_seconds, self.train_seconds
+            "encoder {} | seed {} | load {:.1}s | embed {:.1}s | train {:.1}s",
+            self.encoder, self.seed, self.load_seconds, self.embed_seconds, self.train_seconds
         )?;
         for (name, head, acc) in [
             ("intent", &self.intent.head, &self.intent.accuracy),
@@ -986,6 +989,7 @@ pub fn train_shipped(
     config: TrainConfig,
     encoder: &dyn Encoder,
 ) -> Result<TrainReport, ModelError> {
+    let start = Instant::now();
     let [intent_train, intent_heldout, sentiment_train, sentiment_heldout, request_train, request_heldout] =
         load_own(&config.data_dir)?;
     let public_i = public_intents(&config.datasets_dir, &config.public, config.seed)?;
@@ -1052,6 +1056,7 @@ pub fn train_shipped(
             .count(),
         "training data ready"
     );
+    let load_seconds = start.elapsed().as_secs_f32();
 
     let start = Instant::now();
     let sets: [&[Example]; 9] = [
@@ -1284,6 +1289,7 @@ pub fn train_shipped(
     let report = TrainReport {
         encoder: encoder.name().to_string(),
         seed: config.seed,
+        load_seconds,
         embed_seconds,
         train_seconds,
         intent: intent_report,

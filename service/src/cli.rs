@@ -204,17 +204,23 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let started = std::time::Instant::now();
+    let (report, encoder_seconds) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let encoder = E5Encoder::load(&config.models_dir).with_context(|| {
             format!(
                 "{} — run scripts/fetch-weights.sh",
                 config.models_dir.display()
             )
         })?;
-        Ok(xiaoer_models::train_shipped(config, &encoder)?)
+        let encoder_seconds = started.elapsed().as_secs_f32();
+        Ok((xiaoer_models::train_shipped(config, &encoder)?, encoder_seconds))
     })
     .await??;
     println!("{report}");
+    println!(
+        "wall time {:.1}s (encoder load {encoder_seconds:.1}s)",
+        started.elapsed().as_secs_f32()
+    );
     Ok(())
 }
 
