@@ -303,6 +303,7 @@ pub fn run_banking77(
         labels: label_names(&index),
         train_rows,
         anchors: BANKING77_ANCHORS.to_vec(),
+        tone: false,
     };
     run_single_label(cfg, encoder, task, &train, &test)
 }
@@ -313,6 +314,19 @@ pub(crate) struct SingleLabelTask {
     pub(crate) labels: Vec<String>,
     pub(crate) train_rows: usize,
     pub(crate) anchors: Vec<Anchor>,
+    /// Whether the head also reads the tone features, as the shipped
+    /// sentiment head does (sentiment benchmarks) or not (intent benchmarks).
+    pub(crate) tone: bool,
+}
+
+/// Appends each text's [`crate::tone`] features to its embedding: the input
+/// of the shipped sentiment head, so sentiment benchmarks measure that recipe.
+pub(crate) fn with_tone(embeddings: Vec<Vec<f32>>, texts: &[String]) -> Vec<Vec<f32>> {
+    embeddings
+        .iter()
+        .zip(texts)
+        .map(|(e, t)| crate::tone::sentiment_input(e, t))
+        .collect()
 }
 
 /// Embeds both splits, trains one head on `train` minus a stratified
@@ -327,9 +341,13 @@ pub(crate) fn run_single_label(
     let labels = task.labels;
     let start = Instant::now();
     let mut cache = EmbeddingCache::open(&cfg.cache_dir, encoder)?;
-    let train_x = embed(&mut cache, encoder, &train.texts)?;
-    let test_x = embed(&mut cache, encoder, &test.texts)?;
+    let mut train_x = embed(&mut cache, encoder, &train.texts)?;
+    let mut test_x = embed(&mut cache, encoder, &test.texts)?;
     let embed_seconds = start.elapsed().as_secs_f32();
+    if task.tone {
+        train_x = with_tone(train_x, &train.texts);
+        test_x = with_tone(test_x, &test.texts);
+    }
 
     // Stratified validation split.
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xB77);

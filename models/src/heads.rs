@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{argmax, is_out_of_scope, softmax};
 use crate::data::{SourceFile, OUT_OF_SCOPE, STAFF_ACTION};
+use crate::tone::{sentiment_input, TONE_FEATURES};
 use crate::{Encoder, ModelError};
 
 /// Weights file inside a classifier directory.
@@ -26,7 +27,8 @@ pub const WEIGHTS_FILE: &str = "heads.safetensors";
 pub const META_FILE: &str = "classifier.json";
 /// Bumped whenever the on-disk layout changes, so an old service refuses
 /// new heads (and vice versa) with a clear message instead of misreading them.
-/// Version 3 stores dense weights as f16.
+/// Version 3 stores dense weights as f16 and feeds the sentiment head the
+/// embedding plus [`crate::tone`] features.
 pub const FORMAT_VERSION: u32 = 3;
 
 /// Sentiment classes. `Angry` drives the NEGATIVE_SENTIMENT handoff; plain
@@ -535,12 +537,9 @@ impl Classifier {
                 ModelError::Training(format!("request head has no {STAFF_ACTION} label"))
             })?;
         let dim = provenance.encoder.dim;
-        if [&intent, &sentiment, &request]
-            .iter()
-            .any(|h| h.dim() != dim)
-        {
+        if intent.dim() != dim || request.dim() != dim || sentiment.dim() != dim + TONE_FEATURES {
             return Err(ModelError::Training(format!(
-                "heads expect {}, {} and {} inputs, encoder {} has {dim}",
+                "heads expect {}, {} and {} inputs; encoder {} has {dim} (the sentiment head takes {TONE_FEATURES} tone features more)",
                 intent.dim(),
                 sentiment.dim(),
                 request.dim(),
@@ -694,9 +693,10 @@ impl Classifier {
         }
     }
 
-    /// Sentiment for one L2-normalised query embedding.
-    pub fn sentiment(&self, embedding: &[f32]) -> SentimentScores {
-        let raw = self.sentiment.probs(embedding);
+    /// Sentiment for one message: its L2-normalised query embedding and its
+    /// text, whose tone cues the embedding blurs (see [`crate::tone`]).
+    pub fn sentiment(&self, embedding: &[f32], text: &str) -> SentimentScores {
+        let raw = self.sentiment.probs(&sentiment_input(embedding, text));
         let probs = SentimentLabel::ALL.map(|l| (l, raw[self.sentiment_index[l as usize]]));
         let label = decide_sentiment(&probs, self.thresholds.angry);
         SentimentScores {
@@ -767,12 +767,18 @@ mod tests {
     const DIM: usize = 8;
 
     /// A head whose weights follow a fixed pattern, so tests need no RNG.
-    fn pattern_head(labels: &[&str], hidden: &[usize], members: usize, salt: f32) -> Head {
+    fn pattern_head(
+        labels: &[&str],
+        input: usize,
+        hidden: &[usize],
+        members: usize,
+        salt: f32,
+    ) -> Head {
         let members = (0..members)
             .map(|m| {
                 let salt = salt + m as f32;
                 let mut layers = Vec::new();
-                let mut in_dim = DIM;
+                let mut in_dim = input;
                 for &out_dim in hidden.iter().chain(std::iter::once(&labels.len())) {
                     let weight = (0..in_dim * out_dim)
                         .map(|i| ((i as f32 * 0.37 + salt).sin()) * 0.8)
@@ -786,8 +792,8 @@ mod tests {
                 layers
             })
             .collect();
-        let mean = (0..DIM).map(|i| i as f32 * 0.01).collect();
-        let inv_std = vec![2.0; DIM];
+        let mean = (0..input).map(|i| i as f32 * 0.01).collect();
+        let inv_std = vec![2.0; input];
         Head::new(
             labels.iter().map(|s| s.to_string()).collect(),
             mean,
@@ -822,12 +828,12 @@ mod tests {
     }
 
     fn with_thresholds(thresholds: Thresholds) -> Classifier {
-        let mut intent = pattern_head(&INTENTS, &[16], 3, 0.3);
+        let mut intent = pattern_head(&INTENTS, DIM, &[16], 3, 0.3);
         intent.set_temperature(1.7);
-        let mut sentiment =
-            pattern_head(&["angry", "neutral", "positive", "negative"], &[], 1, 0.9);
+        let sentiment_labels = ["angry", "neutral", "positive", "negative"];
+        let mut sentiment = pattern_head(&sentiment_labels, DIM + TONE_FEATURES, &[], 1, 0.9);
         sentiment.set_temperature(0.8);
-        let request = pattern_head(&["self_service", "staff_action"], &[4], 2, 0.6);
+        let request = pattern_head(&["self_service", "staff_action"], DIM, &[4], 2, 0.6);
         Classifier::new(intent, sentiment, request, thresholds, provenance()).expect("classifier")
     }
 
@@ -867,7 +873,8 @@ mod tests {
         for s in 0..5 {
             let e = embedding(s);
             assert_eq!(loaded.intent(&e), original.intent(&e));
-            assert_eq!(loaded.sentiment(&e), original.sentiment(&e));
+            let text = "WHY is it still not here?!";
+            assert_eq!(loaded.sentiment(&e, text), original.sentiment(&e, text));
         }
         assert_eq!(loaded.intent_head().hidden(), vec![16]);
         assert_eq!(loaded.intent_head().members(), 3);
@@ -917,7 +924,7 @@ mod tests {
         assert_eq!(decide_sentiment(&probs, 0.25), SentimentLabel::Angry);
         assert_eq!(decide_sentiment(&probs, 0.5), SentimentLabel::Negative);
         let c = classifier(0.0, 0.0);
-        let s = c.sentiment(&embedding(3));
+        let s = c.sentiment(&embedding(3), "ok");
         assert_eq!(s.label, SentimentLabel::Angry);
         assert_eq!(s.probs.map(|p| p.0), SentimentLabel::ALL);
         assert_eq!(s.p_angry, s.probs[3].1);
@@ -950,7 +957,7 @@ mod tests {
         let err = Classifier::new(
             c.intent_head().clone(),
             c.sentiment_head().clone(),
-            pattern_head(&["self_service", "other"], &[], 1, 0.6),
+            pattern_head(&["self_service", "other"], DIM, &[], 1, 0.6),
             c.thresholds(),
             provenance(),
         )

@@ -18,6 +18,7 @@ pub mod pool;
 pub mod sentiment_bench;
 #[cfg(test)]
 mod test_support;
+pub mod tone;
 pub mod train;
 pub mod unigram;
 

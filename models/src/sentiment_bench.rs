@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::bench::{
-    embed, label_id, label_names, pct, read_split, run_single_label, Anchor, BenchConfig,
+    embed, label_id, label_names, pct, read_split, run_single_label, with_tone, Anchor, BenchConfig,
     SingleLabelResult, SingleLabelTask, Split,
 };
 use crate::cache::EmbeddingCache;
@@ -230,6 +230,9 @@ pub fn run_goemotions(
     let dev_x = embed(&mut cache, encoder, &dev.texts)?;
     let test_x = embed(&mut cache, encoder, &test.texts)?;
     let embed_seconds = start.elapsed().as_secs_f32();
+    let train_x = with_tone(train_x, &train.texts);
+    let dev_x = with_tone(dev_x, &dev.texts);
+    let test_x = with_tone(test_x, &test.texts);
 
     let start = Instant::now();
     let (tx, ty) = one_per_label(&train_x, &train.labels);
@@ -302,6 +305,7 @@ pub fn run_online_shopping(
         labels: label_names(&index),
         train_rows,
         anchors: Vec::new(),
+        tone: true,
     };
     run_single_label(cfg, encoder, task, &sample, &test)
 }

@@ -38,6 +38,7 @@ use crate::heads::{
     decide_sentiment, Classifier, Dense, EncoderInfo, Head, Member, Provenance, SentimentLabel,
     Thresholds,
 };
+use crate::tone::sentiment_input;
 use crate::{Encoder, Language, ModelError};
 
 /// Hyper-parameters of one head. Defaults are the shipped heads (a few
@@ -1160,12 +1161,20 @@ pub fn train_shipped(
         indices(&st_val, &sentiment_labels)?,
         indices(&sentiment_heldout_examples, &sentiment_labels)?,
     ];
+    // The sentiment head reads the embedding plus the text's tone cues.
+    let [st_train_x, st_val_x, st_heldout_x] = [3, 4, 5].map(|i| {
+        emb[i]
+            .iter()
+            .zip(sets[i])
+            .map(|(e, ex)| sentiment_input(e, &ex.text))
+            .collect::<Vec<_>>()
+    });
     let sentiment = train_and_calibrate(
-        &emb[3],
+        &st_train_x,
         &sy[0],
-        &emb[4],
+        &st_val_x,
         &sy[1],
-        &emb[5],
+        &st_heldout_x,
         &sy[2],
         sentiment_labels,
         &config.sentiment_head,

@@ -203,7 +203,7 @@ impl Responder {
             Language::from_locale(locale).unwrap_or_else(|| xiaoer_models::detect_language(text));
         let embedding = self.pool.embed(text.to_string(), TextRole::Query).await?;
         let intent = self.classifier.intent(&embedding);
-        let sentiment = self.classifier.sentiment(&embedding);
+        let sentiment = self.classifier.sentiment(&embedding, text);
         let request = self.classifier.request(&embedding);
         Ok(Understanding {
             lang,
