@@ -262,7 +262,8 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
             lines.push_str(id);
             lines.push('\n');
         }
-        std::fs::write(path, lines).with_context(|| format!("writing --ack-log {}", path.display()))?;
+        std::fs::write(path, lines)
+            .with_context(|| format!("writing --ack-log {}", path.display()))?;
     }
 
     let outcome = LoadOutcome {
@@ -494,7 +495,10 @@ fn markdown(report: &LoadReport<'_>) -> String {
     let _ = writeln!(md, "## Latency of successful calls\n");
     md.push_str(&report::latency_markdown(&outcome.latency));
     if outcome.refused_latency.count > 0 {
-        let _ = writeln!(md, "\n## Latency of calls refused with RESOURCE_EXHAUSTED\n");
+        let _ = writeln!(
+            md,
+            "\n## Latency of calls refused with RESOURCE_EXHAUSTED\n"
+        );
         md.push_str(&report::latency_markdown(&outcome.refused_latency));
     }
     md
@@ -554,10 +558,15 @@ mod tests {
 
     #[tokio::test]
     async fn acknowledged_handoffs_are_logged_once_each() {
-        const HANDOFF_TEXT: &str = "I've messaged FOUR times about my order and still zero reply!!!";
+        const HANDOFF_TEXT: &str =
+            "I've messaged FOUR times about my order and still zero reply!!!";
         let script = vec![(
             HANDOFF_TEXT,
-            crate::test_server::Reply::handoff("human_agent", 0.9, crate::cases::HandoffReason::CustomerRequest),
+            crate::test_server::Reply::handoff(
+                "human_agent",
+                0.9,
+                crate::cases::HandoffReason::CustomerRequest,
+            ),
         )];
         let server = spawn_with_delay(script, Duration::from_millis(1)).await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -592,7 +601,10 @@ mod tests {
         let mut load = args(&server.url, dir.path().join("o"), 30.0, Some(30));
         load.malformed_every = Some(3);
         let outcome = run_load(&load).await.expect("runs");
-        assert_eq!(outcome.requests_sent, 30, "malformed requests count against the budget");
+        assert_eq!(
+            outcome.requests_sent, 30,
+            "malformed requests count against the budget"
+        );
         assert_eq!(outcome.ok, 20);
         assert_eq!(
             outcome.malformed_by_code,
@@ -600,8 +612,15 @@ mod tests {
         );
         assert_eq!(outcome.malformed_unexpected.values().sum::<u64>(), 9);
         assert!(outcome.malformed_unexpected.contains_key("empty text: Ok"));
-        assert!(!outcome.malformed_unexpected.keys().any(|k| k.starts_with("5 MB")));
-        assert_eq!(server.calls(), 29, "the 5 MB message never reached the handler");
+        assert!(!outcome
+            .malformed_unexpected
+            .keys()
+            .any(|k| k.starts_with("5 MB")));
+        assert_eq!(
+            server.calls(),
+            29,
+            "the 5 MB message never reached the handler"
+        );
         assert!(std::fs::read_to_string(dir.path().join("o/report.md"))
             .expect("md")
             .contains("Not refused as expected: 9."));
@@ -630,7 +649,9 @@ mod tests {
     #[tokio::test]
     async fn errors_are_counted_by_code() {
         let server = spawn_with_delay(Vec::new(), Duration::ZERO).await;
-        let client = connect(&server.url, &Default::default()).await.expect("connects");
+        let client = connect(&server.url, &Default::default())
+            .await
+            .expect("connects");
         let limits = Arc::new(Limits {
             deadline: tokio::time::Instant::now() + Duration::from_secs(5),
             max_requests: Some(3),

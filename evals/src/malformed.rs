@@ -92,7 +92,11 @@ mod tests {
         assert!(nth(1, "c").request.text.trim().is_empty());
         assert!(nth(2, "c").request.text.len() >= 99_000);
         assert!(nth(3, "c").request.conversation_id.is_empty());
-        assert!(nth(4, "c").request.conversation_id.chars().any(char::is_control));
+        assert!(nth(4, "c")
+            .request
+            .conversation_id
+            .chars()
+            .any(char::is_control));
         assert!(nth(5, "c").request.conversation_id.len() > 128);
         assert!(nth(6, "c").request.client_turn_id.len() > 128);
         assert!(nth(7, "c").request.text.len() > 4 << 20);

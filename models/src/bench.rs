@@ -238,7 +238,9 @@ pub(crate) fn read_split(
             reason: format!("expected one label per row, found {labels:?}"),
         })?;
         split.texts.push(text);
-        split.labels.push(label_id(index, label, grow, dataset, file)?);
+        split
+            .labels
+            .push(label_id(index, label, grow, dataset, file)?);
     }
     Ok(split)
 }

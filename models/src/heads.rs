@@ -301,8 +301,7 @@ impl Head {
             for (i, layer) in layers.iter().enumerate() {
                 out.insert(
                     format!("{prefix}.m{m}.l{i}.weight"),
-                    tensor(&layer.weight, &[layer.out_dim, layer.in_dim])?
-                        .to_dtype(DType::F16)?,
+                    tensor(&layer.weight, &[layer.out_dim, layer.in_dim])?.to_dtype(DType::F16)?,
                 );
                 out.insert(
                     format!("{prefix}.m{m}.l{i}.bias"),

@@ -20,8 +20,8 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::bench::{
-    embed, label_id, label_names, pct, read_split, run_single_label, with_tone, Anchor, BenchConfig,
-    SingleLabelResult, SingleLabelTask, Split,
+    embed, label_id, label_names, pct, read_split, run_single_label, with_tone, Anchor,
+    BenchConfig, SingleLabelResult, SingleLabelTask, Split,
 };
 use crate::cache::EmbeddingCache;
 use crate::calibrate::{argmax, fit_temperature};
@@ -241,7 +241,8 @@ pub fn run_goemotions(
     let dev_logits: Vec<Vec<f32>> = vx.iter().map(|x| fit.head.logits(x)).collect();
     let temperature = fit_temperature(&dev_logits, &vy);
     fit.head.set_temperature(temperature);
-    let probs = |xs: &[Vec<f32>]| -> Vec<Vec<f32>> { xs.iter().map(|x| fit.head.probs(x)).collect() };
+    let probs =
+        |xs: &[Vec<f32>]| -> Vec<Vec<f32>> { xs.iter().map(|x| fit.head.probs(x)).collect() };
     let (dev_probs, test_probs) = (probs(&dev_x), probs(&test_x));
     let macro_f1_at = |all: &[Vec<f32>], gold: &[Vec<usize>], threshold: f32| {
         let pred: Vec<Vec<bool>> = all.iter().map(|p| predict_set(p, threshold)).collect();
@@ -251,7 +252,13 @@ pub fn run_goemotions(
     let (threshold, dev_macro_f1) = THRESHOLDS
         .iter()
         .map(|&t| (t, macro_f1_at(&dev_probs, &dev.labels, t).0))
-        .fold((THRESHOLDS[0], f64::MIN), |best, cand| if cand.1 > best.1 { cand } else { best });
+        .fold((THRESHOLDS[0], f64::MIN), |best, cand| {
+            if cand.1 > best.1 {
+                cand
+            } else {
+                best
+            }
+        });
     let (test_macro_f1, test_pred, per_label) = macro_f1_at(&test_probs, &test.labels, threshold);
     let anger: Vec<usize> = GOEMOTIONS_TO_SENTIMENT
         .iter()
@@ -366,14 +373,26 @@ mod tests {
         ];
         let scores = per_label_scores(&pred, &gold, &names);
         // anger: tp 1 (row 0), fp 1 (row 1), fn 1 (row 2).
-        assert_eq!((scores[0].precision, scores[0].recall, scores[0].f1), (50.0, 50.0, 50.0));
+        assert_eq!(
+            (scores[0].precision, scores[0].recall, scores[0].f1),
+            (50.0, 50.0, 50.0)
+        );
         assert_eq!((scores[1].precision, scores[1].recall), (100.0, 100.0));
         assert_eq!(scores[2].support, 1);
         // Group anger|annoyance: rows 0 and 2 are angry, both found; row 1 is a false alarm.
         let group = group_score("angry", &pred, &gold, &[0, 2]);
-        assert_eq!((group.support, group.precision, group.recall), (2, 66.67, 100.0));
-        assert_eq!(predict_set(&[0.1, 0.2, 0.15], 0.5), vec![false, true, false]);
-        assert_eq!(predict_set(&[0.45, 0.5, 0.05], 0.4), vec![true, true, false]);
+        assert_eq!(
+            (group.support, group.precision, group.recall),
+            (2, 66.67, 100.0)
+        );
+        assert_eq!(
+            predict_set(&[0.1, 0.2, 0.15], 0.5),
+            vec![false, true, false]
+        );
+        assert_eq!(
+            predict_set(&[0.45, 0.5, 0.05], 0.4),
+            vec![true, true, false]
+        );
     }
 
     #[test]
@@ -397,7 +416,10 @@ mod tests {
             &[serde_json::json!({"text": "meh", "label": ["boredom"]})],
         );
         let err = run_goemotions(&config(dir.path()), &HashEncoder::new(64)).expect_err("label");
-        assert!(err.to_string().contains("label boredom does not occur"), "{err}");
+        assert!(
+            err.to_string().contains("label boredom does not occur"),
+            "{err}"
+        );
         write(
             dir.path(),
             "goemotions/test.jsonl",
@@ -422,9 +444,18 @@ mod tests {
                 })
                 .collect()
         };
-        write(dir.path(), &format!("{REVIEWS}/train.jsonl"), &reviews(100, 0));
-        write(dir.path(), &format!("{REVIEWS}/test.jsonl"), &reviews(30, 500));
-        let result = run_online_shopping(&config(dir.path()), &HashEncoder::new(64)).expect("bench");
+        write(
+            dir.path(),
+            &format!("{REVIEWS}/train.jsonl"),
+            &reviews(100, 0),
+        );
+        write(
+            dir.path(),
+            &format!("{REVIEWS}/test.jsonl"),
+            &reviews(30, 500),
+        );
+        let result =
+            run_online_shopping(&config(dir.path()), &HashEncoder::new(64)).expect("bench");
         assert_eq!(result.dataset, REVIEWS);
         assert_eq!(result.train_rows, 100);
         assert_eq!(result.train_examples + result.val_examples, 40);
@@ -438,6 +469,10 @@ mod tests {
             &[serde_json::json!({"text": "还行", "label": {"score": 3}})],
         );
         let err = run_online_shopping(&config(dir.path()), &HashEncoder::new(64)).expect_err("bad");
-        assert!(err.to_string().contains("must be a name, an integer or a list"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("must be a name, an integer or a list"),
+            "{err}"
+        );
     }
 }

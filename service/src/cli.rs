@@ -213,7 +213,10 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
             )
         })?;
         let encoder_seconds = started.elapsed().as_secs_f32();
-        Ok((xiaoer_models::train_shipped(config, &encoder)?, encoder_seconds))
+        Ok((
+            xiaoer_models::train_shipped(config, &encoder)?,
+            encoder_seconds,
+        ))
     })
     .await??;
     println!("{report}");

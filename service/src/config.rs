@@ -214,7 +214,10 @@ impl ServeArgs {
                 )?
                 .unwrap_or(RateLimit::default().per_minute),
             },
-            retention_days: positive("retention_days", self.retention_days.or(file.retention_days))?,
+            retention_days: positive(
+                "retention_days",
+                self.retention_days.or(file.retention_days),
+            )?,
             tokens,
             tls,
             policy: file.policy.unwrap_or_default(),
@@ -294,7 +297,11 @@ mod tests {
         );
         assert_eq!(from_file.retention_days, Some(90));
 
-        for zero in ["retention_days = 0", "conversation_rate = 0", "conversation_burst = 0"] {
+        for zero in [
+            "retention_days = 0",
+            "conversation_rate = 0",
+            "conversation_burst = 0",
+        ] {
             std::fs::write(&file, zero).unwrap();
             let err = ServeArgs {
                 config: Some(file.clone()),
@@ -302,7 +309,10 @@ mod tests {
             }
             .resolve()
             .unwrap_err();
-            assert!(err.to_string().contains("must be at least 1"), "{zero}: {err}");
+            assert!(
+                err.to_string().contains("must be at least 1"),
+                "{zero}: {err}"
+            );
         }
     }
 
@@ -314,8 +324,15 @@ mod tests {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        for flag in ["--retention-days", "--conversation-rate", "--conversation-burst"] {
-            assert!(Cli::try_parse_from(["xiaoer", flag, "0"]).is_err(), "{flag} 0");
+        for flag in [
+            "--retention-days",
+            "--conversation-rate",
+            "--conversation-burst",
+        ] {
+            assert!(
+                Cli::try_parse_from(["xiaoer", flag, "0"]).is_err(),
+                "{flag} 0"
+            );
         }
         let cli = Cli::try_parse_from(["xiaoer", "--retention-days", "30"]).unwrap();
         assert_eq!(cli.serve.retention_days, Some(30));

@@ -214,6 +214,10 @@ mod tests {
             per_minute: 30,
         }));
         assert_eq!(flood.code(), Code::ResourceExhausted);
-        assert!(flood.message().contains("retry in 1.5 s"), "{}", flood.message());
+        assert!(
+            flood.message().contains("retry in 1.5 s"),
+            "{}",
+            flood.message()
+        );
     }
 }

@@ -109,7 +109,9 @@ impl ConversationLimiter {
             .expect("bucket inserted above");
         self.recency
             .remove(&(bucket.order, conversation_id.to_string()));
-        let elapsed = now.saturating_duration_since(bucket.last_seen).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(bucket.last_seen)
+            .as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.last_seen = now.max(bucket.last_seen);
         bucket.order = (bucket.last_seen, tie);

@@ -17,11 +17,11 @@ use xiaoer_proto::v1 as pb;
 
 use crate::error::{bounded, require_id, require_text, ServiceError};
 use crate::handoff::{build_package, PackageInput};
+use crate::outage::OutageGate;
 use crate::policy::{
     self, Answer, ClarifyOption, Decision, HandoffCause, History, KbMatch, OrderFact, PolicyConfig,
     PolicyInput,
 };
-use crate::outage::OutageGate;
 use crate::privacy::mask;
 use crate::ratelimit::{ConversationLimiter, RateLimit, DEFAULT_MAX_TRACKED};
 use crate::store::{
@@ -462,7 +462,10 @@ impl Responder {
         conversation_id: &str,
     ) -> Result<(Vec<TurnRecord>, Option<HandoffRecord>), StoreError> {
         let turns = self
-            .with_store(self.store.conversation_turns(conversation_id, HISTORY_TURNS))
+            .with_store(
+                self.store
+                    .conversation_turns(conversation_id, HISTORY_TURNS),
+            )
             .await?;
         let handoff = self
             .with_store(self.store.open_handoff(conversation_id))

@@ -165,10 +165,18 @@ pub async fn serve(
     // Retention runs beside the server and stops once it has drained.
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
     let retention = app.config.retention_days.map(|days| {
-        info!(days, "retention on: purging conversations idle longer than that, hourly");
-        retention::spawn(responder.store().clone(), days, retention::PURGE_INTERVAL, async {
-            let _ = retention_stopped.await;
-        })
+        info!(
+            days,
+            "retention on: purging conversations idle longer than that, hourly"
+        );
+        retention::spawn(
+            responder.store().clone(),
+            days,
+            retention::PURGE_INTERVAL,
+            async {
+                let _ = retention_stopped.await;
+            },
+        )
     });
     let addr = listener.local_addr()?;
     let tokens = app.config.tokens.clone();

@@ -22,7 +22,10 @@ use xiaoer_service::config::ServeArgs;
 use xiaoer_service::server::{serve, App};
 use xiaoer_service::store::Store;
 
-const FAQ: &[&str] = &["退货运费谁出", "how long does a refund take to reach my card"];
+const FAQ: &[&str] = &[
+    "退货运费谁出",
+    "how long does a refund take to reach my card",
+];
 const HANDOFF: &[&str] = &["转人工", "I want a real person"];
 
 /// Phases of the run, as seen when a call starts and when it ends.
@@ -70,7 +73,8 @@ impl Cluster {
     }
 
     fn script(&self, args: &[&str]) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-cluster.sh");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-cluster.sh");
         let out = std::process::Command::new(script)
             .args(args)
             .output()
@@ -176,7 +180,11 @@ async fn postgres_stopped_under_traffic_loses_no_acknowledged_handoff() {
     let server = tokio::spawn(serve(app, listener, async {
         let _ = server_stopped.await;
     }));
-    let channel = Channel::from_shared(endpoint).unwrap().connect().await.unwrap();
+    let channel = Channel::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
 
     let phase = Arc::new(AtomicU8::new(UP));
     let stop = Arc::new(AtomicBool::new(false));
@@ -209,7 +217,9 @@ async fn postgres_stopped_under_traffic_loses_no_acknowledged_handoff() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     phase.store(STARTING, Ordering::SeqCst);
     let c = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || c.start()).await.unwrap();
+    tokio::task::spawn_blocking(move || c.start())
+        .await
+        .unwrap();
     // Recovered once a handoff is recorded again, without restarting the server.
     let acked_before = count_ok_handoffs();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -13,8 +13,7 @@ use std::time::Duration;
 use sqlx::Row;
 use xiaoer_service::retention;
 use xiaoer_service::store::{
-    now_ms, ConversationMeta, Exchange, HandoffRecord, HandoffState, NewHandoff, Store,
-    TurnRecord,
+    now_ms, ConversationMeta, Exchange, HandoffRecord, HandoffState, NewHandoff, Store, TurnRecord,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -50,7 +49,11 @@ fn turn(role: &str, at_ms: i64) -> TurnRecord {
 }
 
 /// Stores one exchange `age_days` old, with a handoff when asked.
-async fn conversation(store: &Store, age_days: i64, with_handoff: bool) -> (String, Option<String>) {
+async fn conversation(
+    store: &Store,
+    age_days: i64,
+    with_handoff: bool,
+) -> (String, Option<String>) {
     let id = unique("conv");
     let at = now_ms() - age_days * DAY_MS;
     let handoff = with_handoff.then(|| {
@@ -110,8 +113,14 @@ async fn the_task_purges_old_data_at_startup_keeps_open_handoffs_and_stops() {
         let (idle, _) = conversation(&store, 40, false).await;
         let (resolved, resolved_handoff) = conversation(&store, 40, true).await;
         let resolved_handoff = resolved_handoff.unwrap();
-        store.claim_handoff(&resolved_handoff, "agent-1").await.unwrap();
-        store.resolve_handoff(&resolved_handoff, "refunded").await.unwrap();
+        store
+            .claim_handoff(&resolved_handoff, "agent-1")
+            .await
+            .unwrap();
+        store
+            .resolve_handoff(&resolved_handoff, "refunded")
+            .await
+            .unwrap();
         // Resolving touched the handoff, not the conversation: still 40 days idle.
         let (waiting, waiting_handoff) = conversation(&store, 40, true).await;
         let (claimed, claimed_handoff) = conversation(&store, 40, true).await;
@@ -159,7 +168,10 @@ async fn the_task_purges_old_data_at_startup_keeps_open_handoffs_and_stops() {
 
         let audits = retention_audits(&url).await;
         let (subject, outcome) = audits.last().unwrap();
-        assert!(subject.starts_with("conversations idle since before 20"), "{name}: {subject}");
+        assert!(
+            subject.starts_with("conversations idle since before 20"),
+            "{name}: {subject}"
+        );
         let deleted: u64 = outcome
             .strip_suffix(" deleted")
             .and_then(|n| n.parse().ok())
@@ -181,11 +193,23 @@ async fn each_run_counts_what_it_deleted_and_audits_it() {
     let store = Store::connect(&url).await.unwrap();
     let (old, _) = conversation(&store, 40, false).await;
     let now = now_ms();
-    assert_eq!(retention::purge_once(&store, 50, now).await.unwrap(), 0, "40 days is within 50");
+    assert_eq!(
+        retention::purge_once(&store, 50, now).await.unwrap(),
+        0,
+        "40 days is within 50"
+    );
     assert_eq!(store.conversation_turns(&old, 10).await.unwrap().len(), 2);
     assert_eq!(retention::purge_once(&store, 30, now).await.unwrap(), 1);
-    assert_eq!(retention::purge_once(&store, 30, now).await.unwrap(), 0, "nothing left");
-    let mut outcomes: Vec<String> = retention_audits(&url).await.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(
+        retention::purge_once(&store, 30, now).await.unwrap(),
+        0,
+        "nothing left"
+    );
+    let mut outcomes: Vec<String> = retention_audits(&url)
+        .await
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
     outcomes.sort();
     assert_eq!(outcomes, ["0 deleted", "0 deleted", "1 deleted"]);
 }

@@ -85,12 +85,30 @@ async fn flood_is_refused_quickly_and_retention_runs_with_the_server() {
 
     // Retention: the startup run purged the 40-day-old conversation only.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !store.conversation_turns("old-conversation", 10).await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "retention did not run at startup");
+    while !store
+        .conversation_turns("old-conversation", 10)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "retention did not run at startup"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(store.conversation_turns("recent-conversation", 10).await.unwrap().len(), 2);
-    assert!(store.count(StoreTable::AuditLog).await.unwrap() > audits_before, "purge audited");
+    assert_eq!(
+        store
+            .conversation_turns("recent-conversation", 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store.count(StoreTable::AuditLog).await.unwrap() > audits_before,
+        "purge audited"
+    );
 
     // Rate limit: burst 3, then 1 per minute.
     let flood = format!("flood-{}", uuid::Uuid::new_v4().simple());
@@ -107,8 +125,16 @@ async fn flood_is_refused_quickly_and_retention_runs_with_the_server() {
         .expect_err("fourth message in a burst of three");
     let took = started.elapsed();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-    assert!(refused.message().contains("too fast"), "{}", refused.message());
-    assert!(refused.message().contains("retry in"), "{}", refused.message());
+    assert!(
+        refused.message().contains("too fast"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        refused.message().contains("retry in"),
+        "{}",
+        refused.message()
+    );
     assert!(took < Duration::from_millis(500), "refusal took {took:?}");
     // A retry with a client turn id is refused too: the replay lookup is not a way around it.
     let mut retried = request(&flood, "退货运费谁出");
@@ -119,7 +145,11 @@ async fn flood_is_refused_quickly_and_retention_runs_with_the_server() {
     );
     // Bad input is still reported as bad input, not as a flood.
     assert_eq!(
-        client.reply(request(&flood, "   ")).await.unwrap_err().code(),
+        client
+            .reply(request(&flood, "   "))
+            .await
+            .unwrap_err()
+            .code(),
         Code::InvalidArgument
     );
     assert_eq!(

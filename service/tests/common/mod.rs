@@ -20,6 +20,10 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// Whether it serves TLS (its URL is then https://).
     pub tls: bool,
+    /// Dropping it (with the `TestServer`) or [`TestServer::stop`] shuts
+    /// the server down gracefully.
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -32,7 +36,8 @@ impl TestServer {
         });
         let data_dir = data_dir.clone();
         let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, bool), String>>();
-        std::thread::spawn(move || {
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
                 let started = async {
@@ -50,7 +55,11 @@ impl TestServer {
                 match started.await {
                     Ok((app, listener, addr, tls)) => {
                         tx.send(Ok((addr, tls))).unwrap();
-                        serve(app, listener, std::future::pending()).await.unwrap();
+                        serve(app, listener, async {
+                            let _ = stop.await;
+                        })
+                        .await
+                        .unwrap();
                     }
                     Err(e) => tx.send(Err(e)).unwrap(),
                 }
@@ -64,7 +73,21 @@ impl TestServer {
             addr,
             data_dir,
             tls,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
         }
+    }
+
+    /// Shuts the server down gracefully and waits until it has let go of
+    /// its database, as a process exit would; the data folder stays.
+    pub fn stop(mut self) -> PathBuf {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread exits cleanly");
+        }
+        self.data_dir.clone()
     }
 
     /// `http://ADDR` or `https://localhost:PORT` (the name the test
