@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::TestServer;
+use common::{reply, TestServer};
 use tonic::transport::Channel;
 use tonic::Code;
 use xiaoer_proto::v1 as pb;
@@ -36,22 +36,6 @@ async fn auto_reply() -> AutoReplyClient<Channel> {
 
 async fn handoffs() -> HandoffsClient<Channel> {
     HandoffsClient::new(channel().await)
-}
-
-async fn reply(
-    client: &mut AutoReplyClient<Channel>,
-    conversation: &str,
-    text: &str,
-) -> pb::ReplyResponse {
-    client
-        .reply(pb::ReplyRequest {
-            conversation_id: conversation.into(),
-            text: text.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|s| panic!("reply to {text:?}: {s}"))
-        .into_inner()
 }
 
 fn conversation() -> String {

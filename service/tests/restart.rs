@@ -12,15 +12,7 @@ use xiaoer_service::config::ServeArgs;
 
 async fn reply(server: &TestServer, conversation: &str, text: &str) -> pb::ReplyResponse {
     let mut client = AutoReplyClient::new(server.plaintext_channel().await.unwrap());
-    client
-        .reply(pb::ReplyRequest {
-            conversation_id: conversation.into(),
-            text: text.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|s| panic!("reply to {text:?}: {s}"))
-        .into_inner()
+    common::reply(&mut client, conversation, text).await
 }
 
 async fn handoff(server: &TestServer, id: &str) -> pb::Handoff {

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tonic::transport::Channel;
+use xiaoer_proto::v1 as pb;
+use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
 use xiaoer_service::config::ServeArgs;
 use xiaoer_service::server::{serve, App};
 use xiaoer_service::store::{sqlite_url, Store};
@@ -113,4 +115,22 @@ impl TestServer {
     pub async fn store(&self) -> Store {
         Store::connect(&sqlite_url(&self.data_dir)).await.unwrap()
     }
+}
+
+/// One shopper message through `Reply`; panics with the status on failure,
+/// since every caller expects the call itself to succeed.
+pub async fn reply(
+    client: &mut AutoReplyClient<Channel>,
+    conversation: &str,
+    text: &str,
+) -> pb::ReplyResponse {
+    client
+        .reply(pb::ReplyRequest {
+            conversation_id: conversation.into(),
+            text: text.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("reply to {text:?}: {s}"))
+        .into_inner()
 }
