@@ -71,6 +71,23 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
+    /// Builds a layer from f32 `Wᵀ` (`[in, out]`) and bias.
+    fn from_f32(weight_t: Tensor, bias: Tensor) -> Self {
+        Self {
+            weight: Weight::F32(weight_t),
+            bias,
+        }
+    }
+
+    /// f32 `(Wᵀ [in, out], b)`; `None` for 4-bit weights, which adapters do
+    /// not support (they train against the served f32 weights).
+    fn f32_params(&self) -> Option<(Tensor, Tensor)> {
+        match &self.weight {
+            Weight::F32(wt) => Some((wt.clone(), self.bias.clone())),
+            Weight::Q4(_) => None,
+        }
+    }
+
     /// `x Wᵀ` without the bias; `x` is `[tokens, in]`, the result `[tokens, out]`.
     fn matmul(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match &self.weight {
@@ -150,6 +167,36 @@ impl LayerNorm {
     }
 }
 
+/// The two embeddings of one text: `retrieval` from the shipped e5 blocks
+/// (what the knowledge base was indexed with) and `classification` from the
+/// adapted top blocks (what the heads were trained on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingViews {
+    /// L2-normalised e5 embedding for dense retrieval.
+    pub retrieval: Vec<f32>,
+    /// L2-normalised embedding for the intent, sentiment and request heads.
+    pub classification: Vec<f32>,
+}
+
+/// f32 parameters of one transformer block: `(Wᵀ [in, out], b)` per
+/// linear, `(gain, bias)` per layer norm. Read to train an adapted copy of
+/// the top blocks ([`crate::adapter`]) and given back to serve it.
+#[derive(Clone)]
+pub struct BlockParams {
+    /// Fused Q/K/V projection, `[hidden, 3·hidden]`.
+    pub qkv: (Tensor, Tensor),
+    /// Attention output projection.
+    pub attn_out: (Tensor, Tensor),
+    /// Layer norm after attention.
+    pub attn_ln: (Tensor, Tensor),
+    /// FFN up-projection (GELU follows).
+    pub ffn_in: (Tensor, Tensor),
+    /// FFN down-projection.
+    pub ffn_out: (Tensor, Tensor),
+    /// Layer norm after the FFN.
+    pub out_ln: (Tensor, Tensor),
+}
+
 struct Layer {
     /// Q, K and V projections fused: `[3·hidden, hidden]`.
     qkv: Linear,
@@ -158,6 +205,32 @@ struct Layer {
     ffn_in: Linear,
     ffn_out: Linear,
     out_ln: LayerNorm,
+}
+
+impl Layer {
+    fn params(&self) -> Option<BlockParams> {
+        let ln = |n: &LayerNorm| (n.weight.clone(), n.bias.clone());
+        Some(BlockParams {
+            qkv: self.qkv.f32_params()?,
+            attn_out: self.attn_out.f32_params()?,
+            attn_ln: ln(&self.attn_ln),
+            ffn_in: self.ffn_in.f32_params()?,
+            ffn_out: self.ffn_out.f32_params()?,
+            out_ln: ln(&self.out_ln),
+        })
+    }
+
+    fn from_params(p: BlockParams, eps: f32) -> Self {
+        let ln = |(weight, bias): (Tensor, Tensor)| LayerNorm { weight, bias, eps };
+        Layer {
+            qkv: Linear::from_f32(p.qkv.0, p.qkv.1),
+            attn_out: Linear::from_f32(p.attn_out.0, p.attn_out.1),
+            attn_ln: ln(p.attn_ln),
+            ffn_in: Linear::from_f32(p.ffn_in.0, p.ffn_in.1),
+            ffn_out: Linear::from_f32(p.ffn_out.0, p.ffn_out.1),
+            out_ln: ln(p.out_ln),
+        }
+    }
 }
 
 /// The encoder: embeddings, `layers` post-LN transformer blocks, then masked
@@ -174,6 +247,9 @@ pub struct BertModel {
     token_type0: Tensor,
     emb_ln: LayerNorm,
     layers: Vec<Layer>,
+    /// Adapted copies of the last `adapted.len()` blocks ([`crate::adapter`]):
+    /// the classification view runs them instead of the shipped ones.
+    adapted: Vec<Layer>,
     hidden: usize,
     heads: usize,
     ffn: usize,
@@ -233,6 +309,7 @@ impl BertModel {
             token_type0,
             emb_ln,
             layers,
+            adapted: Vec::new(),
             hidden,
             heads,
             ffn,
@@ -261,6 +338,34 @@ impl BertModel {
         self.layers.len() as f64 * (2.0 * (4.0 * h * h + 2.0 * h * f) + 4.0 * seq as f64 * h)
     }
 
+    /// Number of transformer blocks.
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Attention heads per block.
+    pub fn attention_heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Layer-norm epsilon of every block.
+    pub fn layer_norm_eps(&self) -> f32 {
+        self.emb_ln.eps
+    }
+
+    /// f32 parameters of block `index`, to train an adapted copy of it.
+    pub fn block_params(&self, index: usize) -> Result<BlockParams, ModelError> {
+        let layer = self.layers.get(index).ok_or_else(|| {
+            ModelError::Training(format!(
+                "block {index} does not exist ({} blocks)",
+                self.layers.len()
+            ))
+        })?;
+        layer.params().ok_or_else(|| {
+            ModelError::Training("adapters need f32 linears (LinearFormat::F32)".into())
+        })
+    }
+
     /// How the linear weights are held.
     pub fn format(&self) -> LinearFormat {
         self.format
@@ -283,6 +388,19 @@ impl BertModel {
         if batch == 0 {
             return Ok(Vec::new());
         }
+        self.validate(ids, mask, batch, seq)?;
+        Ok(self.forward_tensors(ids, mask, seq)?)
+    }
+
+    /// Rejects inputs the forward cannot run: shapes that do not match,
+    /// sequences past the position table, unknown ids, rows without a token.
+    fn validate(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        batch: usize,
+        seq: usize,
+    ) -> Result<(), ModelError> {
         if seq == 0 {
             return Err(ModelError::Inference(
                 "empty sequences (no <s>/</s>?)".into(),
@@ -311,20 +429,129 @@ impl BertModel {
                 "batch row {row} has no unmasked token"
             )));
         }
-        Ok(self.forward_tensors(ids, mask, batch, seq)?)
+        Ok(())
     }
 
-    fn forward_tensors(
+    /// Installs adapted copies of the last `blocks.len()` blocks (trained by
+    /// [`crate::adapter::train_adapter`]). Shapes must match the blocks they
+    /// stand in for.
+    pub fn set_adapted_top(&mut self, blocks: Vec<BlockParams>) -> Result<(), ModelError> {
+        let first = self.layers.len().checked_sub(blocks.len()).ok_or_else(|| {
+            ModelError::Inference(format!(
+                "{} adapted blocks for a {}-block model",
+                blocks.len(),
+                self.layers.len()
+            ))
+        })?;
+        for (i, b) in blocks.iter().enumerate() {
+            let base = self.block_params(first + i)?;
+            let pairs = [
+                (&b.qkv, &base.qkv),
+                (&b.attn_out, &base.attn_out),
+                (&b.attn_ln, &base.attn_ln),
+                (&b.ffn_in, &base.ffn_in),
+                (&b.ffn_out, &base.ffn_out),
+                (&b.out_ln, &base.out_ln),
+            ];
+            if pairs
+                .iter()
+                .any(|(a, o)| a.0.dims() != o.0.dims() || a.1.dims() != o.1.dims())
+            {
+                return Err(ModelError::Inference(format!(
+                    "adapted block {} does not match the model's shapes",
+                    first + i
+                )));
+            }
+        }
+        let eps = self.layer_norm_eps();
+        self.adapted = blocks
+            .into_iter()
+            .map(|p| Layer::from_params(p, eps))
+            .collect();
+        Ok(())
+    }
+
+    /// How many top blocks have adapted copies (0 without an adapter).
+    pub fn adapted_blocks(&self) -> usize {
+        self.adapted.len()
+    }
+
+    /// Both views of a padded batch (see [`BertModel::forward`] for the
+    /// input): the retrieval embedding from the shipped blocks and the
+    /// classification embedding from the adapted top. The lower blocks run
+    /// once; without an adapter both views are the same vector.
+    pub fn forward_views(
         &self,
         ids: &[u32],
         mask: &[u32],
         batch: usize,
         seq: usize,
-    ) -> candle_core::Result<Vec<Vec<f32>>> {
-        let dev = Device::Cpu;
-        let (h, nh) = (self.hidden, self.heads);
-        let hd = h / nh;
+    ) -> Result<Vec<EmbeddingViews>, ModelError> {
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        self.validate(ids, mask, batch, seq)?;
+        let (x, lengths) = self.embed_packed(ids, mask, seq)?;
+        let split = self.layers.len() - self.adapted.len();
+        let shared = self.run_layers(&self.layers[..split], x, &lengths)?;
+        let retrieval = self.run_layers(&self.layers[split..], shared.clone(), &lengths)?;
+        let retrieval = mean_pool_normalised(&retrieval, &lengths)?.to_vec2::<f32>()?;
+        if self.adapted.is_empty() {
+            return Ok(retrieval
+                .into_iter()
+                .map(|v| EmbeddingViews {
+                    classification: v.clone(),
+                    retrieval: v,
+                })
+                .collect());
+        }
+        let adapted = self.run_layers(&self.adapted, shared, &lengths)?;
+        let classification = mean_pool_normalised(&adapted, &lengths)?.to_vec2::<f32>()?;
+        Ok(retrieval
+            .into_iter()
+            .zip(classification)
+            .map(|(retrieval, classification)| EmbeddingViews {
+                retrieval,
+                classification,
+            })
+            .collect())
+    }
 
+    /// Embeddings of token states after the lower blocks
+    /// ([`BertModel::token_states`]) run through `blocks` (adapted top
+    /// blocks, not yet installed): lets training embed cached states through
+    /// a freshly trained adapter without re-running the lower blocks.
+    pub fn embed_states_through(
+        &self,
+        blocks: &[BlockParams],
+        states: &[Tensor],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let eps = self.layer_norm_eps();
+        let layers: Vec<Layer> = blocks
+            .iter()
+            .map(|p| Layer::from_params(p.clone(), eps))
+            .collect();
+        let mut out = Vec::with_capacity(states.len());
+        for chunk in states.chunks(crate::e5::FORWARD_CHUNK) {
+            let lengths = chunk
+                .iter()
+                .map(|s| s.dim(0))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let x = self.run_layers(&layers, Tensor::cat(chunk, 0)?, &lengths)?;
+            out.extend(mean_pool_normalised(&x, &lengths)?.to_vec2::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// Packed embeddings of the real tokens and each row's length; the first
+    /// step of every forward.
+    fn embed_packed(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        seq: usize,
+    ) -> candle_core::Result<(Tensor, Vec<usize>)> {
+        let dev = Device::Cpu;
         // Packed layout: the real tokens of all rows, row after row. Every
         // token-wise op (embeddings, projections, FFN, layer norms: nearly all
         // FLOPs) runs on this [tokens, hidden] matrix, never on padding.
@@ -345,18 +572,29 @@ impl BertModel {
         let pos = self
             .position
             .index_select(&Tensor::from_vec(positions, tokens, &dev)?, 0)?;
-        let mut x = self
+        let x = self
             .emb_ln
             .forward(&(word + pos)?.broadcast_add(&self.token_type0)?)?;
+        Ok((x, lengths))
+    }
 
+    /// Runs `layers` over packed token states `x` (`[tokens, hidden]`).
+    fn run_layers(
+        &self,
+        layers: &[Layer],
+        mut x: Tensor,
+        lengths: &[usize],
+    ) -> candle_core::Result<Tensor> {
+        let (h, nh) = (self.hidden, self.heads);
+        let hd = h / nh;
         let scale = 1.0 / (hd as f64).sqrt();
-        for layer in &self.layers {
+        for layer in layers {
             let qkv = layer.qkv.forward(&x)?;
             // Attention per row over its own tokens only: this is exactly
             // masked attention, without computing scores for padded keys.
-            let mut ctx = Vec::with_capacity(batch);
+            let mut ctx = Vec::with_capacity(lengths.len());
             let mut start = 0;
-            for &len in &lengths {
+            for &len in lengths {
                 let rows = qkv.narrow(0, start, len)?;
                 let head_split = |i: usize| -> candle_core::Result<Tensor> {
                     rows.narrow(1, i * h, h)?
@@ -375,19 +613,63 @@ impl BertModel {
             let out = layer.ffn_out.forward(&mid)?;
             x = layer.out_ln.forward(&(x + out)?)?;
         }
+        Ok(x)
+    }
 
-        // Mean over each row's tokens as one matmul with a [batch, tokens]
-        // averaging matrix, then L2 normalisation.
-        let mut pool = vec![0f32; batch * tokens];
+    /// Token states of each row after the first `layers` blocks (`[len,
+    /// hidden]` per row, padding dropped): the frozen input of the adapted
+    /// top blocks that [`crate::adapter`] trains, computed once per example.
+    pub fn token_states(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        batch: usize,
+        seq: usize,
+        layers: usize,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        self.validate(ids, mask, batch, seq)?;
+        let (x, lengths) = self.embed_packed(ids, mask, seq)?;
+        let x = self.run_layers(&self.layers[..layers.min(self.layers.len())], x, &lengths)?;
         let mut start = 0;
-        for (row, &len) in lengths.iter().enumerate() {
-            pool[row * tokens + start..row * tokens + start + len].fill(1.0 / len as f32);
+        let mut rows = Vec::with_capacity(lengths.len());
+        for len in lengths {
+            rows.push(x.narrow(0, start, len)?);
             start += len;
         }
-        let mean = Tensor::from_vec(pool, (batch, tokens), &dev)?.matmul(&x)?;
-        let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
-        mean.broadcast_div(&norm)?.to_vec2()
+        Ok(rows)
     }
+
+    fn forward_tensors(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        seq: usize,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
+        let (x, lengths) = self.embed_packed(ids, mask, seq)?;
+        let x = self.run_layers(&self.layers, x, &lengths)?;
+        mean_pool_normalised(&x, &lengths)?.to_vec2()
+    }
+}
+
+/// Mean over each row's tokens of packed states `x` (`[tokens, hidden]`,
+/// rows of `lengths` tokens one after another) as one matmul with a
+/// `[rows, tokens]` averaging matrix, then L2 normalisation: the
+/// sentence-transformers pooling e5 was trained with.
+fn mean_pool_normalised(x: &Tensor, lengths: &[usize]) -> candle_core::Result<Tensor> {
+    let tokens: usize = lengths.iter().sum();
+    let rows = lengths.len();
+    let mut pool = vec![0f32; rows * tokens];
+    let mut start = 0;
+    for (row, &len) in lengths.iter().enumerate() {
+        pool[row * tokens + start..row * tokens + start + len].fill(1.0 / len as f32);
+        start += len;
+    }
+    let mean = Tensor::from_vec(pool, (rows, tokens), x.device())?.matmul(x)?;
+    let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
+    mean.broadcast_div(&norm)
 }
 
 /// Serialises a BERT with seeded random weights in the `E5S1` layout, so test

@@ -10,7 +10,8 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{TokenizerImpl, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::bert::{BertModel, LinearFormat};
+use crate::adapter::AdapterWeights;
+use crate::bert::{BertModel, EmbeddingViews, LinearFormat};
 use crate::container::{Container, Header};
 use crate::unigram::CompactUnigram;
 use crate::{Encoder, ModelError, TextRole};
@@ -290,6 +291,60 @@ impl E5Encoder {
             .collect())
     }
 
+    /// Right-pads a chunk of encodings with the pad id: row-major `ids` and
+    /// `mask` (1 = real token) of `chunk.len() × seq`, and `seq`.
+    fn padded(&self, chunk: &[tokenizers::Encoding]) -> (Vec<u32>, Vec<u32>, usize) {
+        let seq = chunk.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(chunk.len() * seq);
+        let mut mask = Vec::with_capacity(chunk.len() * seq);
+        for e in chunk {
+            let (real, pad) = (e.get_ids().len(), seq - e.get_ids().len());
+            ids.extend_from_slice(e.get_ids());
+            ids.extend(std::iter::repeat_n(self.pad_id, pad));
+            mask.extend(std::iter::repeat_n(1, real));
+            mask.extend(std::iter::repeat_n(0, pad));
+        }
+        (ids, mask, seq)
+    }
+
+    /// Token states of each text after the first `layers` blocks (see
+    /// [`BertModel::token_states`]): what adapter training starts from.
+    pub fn token_states(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+        layers: usize,
+    ) -> Result<Vec<candle_core::Tensor>, ModelError> {
+        let encodings = self.tokenize(texts, role)?;
+        let mut out = Vec::with_capacity(encodings.len());
+        for chunk in encodings.chunks(FORWARD_CHUNK) {
+            let (ids, mask, seq) = self.padded(chunk);
+            out.extend(self.model.token_states(&ids, &mask, chunk.len(), seq, layers)?);
+        }
+        Ok(out)
+    }
+
+    /// Installs the low-rank updates the heads were trained behind, so
+    /// [`Encoder::encode_views`] gives their classification embedding.
+    /// Retrieval ([`Encoder::encode_batch`]) keeps the shipped blocks.
+    pub fn install_adapter(&mut self, adapter: &AdapterWeights) -> Result<(), ModelError> {
+        let first = self
+            .model
+            .layer_count()
+            .checked_sub(adapter.blocks())
+            .ok_or_else(|| {
+                ModelError::Inference(format!(
+                    "adapter for {} blocks, model has {}",
+                    adapter.blocks(),
+                    self.model.layer_count()
+                ))
+            })?;
+        let base = (first..self.model.layer_count())
+            .map(|i| self.model.block_params(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.model.set_adapted_top(adapter.merge(base)?)
+    }
+
     /// The underlying model (hidden size, format, position limit).
     pub fn model(&self) -> &BertModel {
         &self.model
@@ -297,6 +352,10 @@ impl E5Encoder {
 }
 
 impl Encoder for E5Encoder {
+    fn adaptable(&self) -> Option<&E5Encoder> {
+        Some(self)
+    }
+
     fn dim(&self) -> usize {
         self.model.hidden()
     }
@@ -308,20 +367,25 @@ impl Encoder for E5Encoder {
     /// Tokenises all texts, then runs one forward per chunk of up to
     /// [`FORWARD_CHUNK`] texts, each chunk right-padded with the pad id and
     /// masked; results come back in input order.
+    fn encode_views(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+    ) -> Result<Vec<EmbeddingViews>, ModelError> {
+        let encodings = self.tokenize(texts, role)?;
+        let mut out = Vec::with_capacity(encodings.len());
+        for chunk in encodings.chunks(FORWARD_CHUNK) {
+            let (ids, mask, seq) = self.padded(chunk);
+            out.extend(self.model.forward_views(&ids, &mask, chunk.len(), seq)?);
+        }
+        Ok(out)
+    }
+
     fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
         let encodings = self.tokenize(texts, role)?;
         let mut out = Vec::with_capacity(encodings.len());
         for chunk in encodings.chunks(FORWARD_CHUNK) {
-            let seq = chunk.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
-            let mut ids = Vec::with_capacity(chunk.len() * seq);
-            let mut mask = Vec::with_capacity(chunk.len() * seq);
-            for e in chunk {
-                let (real, pad) = (e.get_ids().len(), seq - e.get_ids().len());
-                ids.extend_from_slice(e.get_ids());
-                ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                mask.extend(std::iter::repeat_n(1, real));
-                mask.extend(std::iter::repeat_n(0, pad));
-            }
+            let (ids, mask, seq) = self.padded(chunk);
             out.extend(self.model.forward(&ids, &mask, chunk.len(), seq)?);
         }
         Ok(out)

@@ -16,6 +16,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::adapter::AdapterWeights;
 use crate::calibrate::{argmax, is_out_of_scope, softmax};
 use crate::data::{SourceFile, OUT_OF_SCOPE, STAFF_ACTION};
 use crate::tone::{sentiment_input, TONE_FEATURES};
@@ -432,6 +433,9 @@ struct MetaFile {
     request: HeadMeta,
     thresholds: Thresholds,
     provenance: Provenance,
+    /// Adapted top blocks stored in the weights file (0: none).
+    #[serde(default)]
+    adapter_blocks: usize,
 }
 
 /// Operating points chosen on validation data, saved with the heads so the
@@ -491,6 +495,9 @@ pub struct Classifier {
     staff_action_index: usize,
     thresholds: Thresholds,
     provenance: Provenance,
+    /// Low-rank updates of the encoder's top blocks the heads were trained
+    /// behind ([`crate::adapter`]); the service installs them in the encoder.
+    adapter: Option<AdapterWeights>,
 }
 
 impl Classifier {
@@ -565,7 +572,19 @@ impl Classifier {
             staff_action_index,
             thresholds,
             provenance,
+            adapter: None,
         })
+    }
+
+    /// The same heads, trained on embeddings from `adapter`-ed top blocks.
+    pub fn with_adapter(mut self, adapter: Option<AdapterWeights>) -> Classifier {
+        self.adapter = adapter;
+        self
+    }
+
+    /// The adapter the heads expect installed in the encoder, if any.
+    pub fn adapter(&self) -> Option<&AdapterWeights> {
+        self.adapter.as_ref()
     }
 
     /// Loads `dir/heads.safetensors` + `dir/classifier.json`, validating
@@ -602,12 +621,21 @@ impl Classifier {
         let sentiment =
             Head::from_tensors("sentiment", &meta.sentiment, &tensors, &weights_display)?;
         let request = Head::from_tensors("request", &meta.request, &tensors, &weights_display)?;
-        Classifier::new(intent, sentiment, request, meta.thresholds, meta.provenance).map_err(|e| {
-            ModelError::Load {
+        let adapter = match meta.adapter_blocks {
+            0 => None,
+            blocks => Some(AdapterWeights::from_tensors(blocks, &tensors).map_err(|reason| {
+                ModelError::Load {
+                    path: weights_display.clone(),
+                    reason,
+                }
+            })?),
+        };
+        Classifier::new(intent, sentiment, request, meta.thresholds, meta.provenance)
+            .map(|c| c.with_adapter(adapter))
+            .map_err(|e| ModelError::Load {
                 path: meta_display,
                 reason: e.to_string(),
-            }
-        })
+            })
     }
 
     /// Writes both files into `dir` (created if needed), weights first and
@@ -624,6 +652,10 @@ impl Classifier {
             .insert_tensors("intent", &mut tensors)
             .and_then(|()| self.sentiment.insert_tensors("sentiment", &mut tensors))
             .and_then(|()| self.request.insert_tensors("request", &mut tensors))
+            .and_then(|()| match &self.adapter {
+                Some(a) => a.insert_tensors(&mut tensors),
+                None => Ok(()),
+            })
             .map_err(|e| write_err(dir, e.to_string()))?;
         // safetensors itself writes a temporary file and renames it.
         let weights = dir.join(WEIGHTS_FILE);
@@ -637,6 +669,7 @@ impl Classifier {
             request: self.request.meta(),
             thresholds: self.thresholds,
             provenance: self.provenance.clone(),
+            adapter_blocks: self.adapter.as_ref().map_or(0, AdapterWeights::blocks),
         };
         let json =
             serde_json::to_string_pretty(&meta).map_err(|e| write_err(dir, e.to_string()))?;

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+pub mod adapter;
 pub mod bench;
 pub mod bert;
 pub mod cache;
@@ -22,7 +23,7 @@ pub mod tone;
 pub mod train;
 pub mod unigram;
 
-pub use bert::LinearFormat;
+pub use bert::{EmbeddingViews, LinearFormat};
 pub use e5::{E5Encoder, E5Options};
 pub use heads::{
     Classifier, IntentScores, RequestScores, SentimentLabel, SentimentScores, Thresholds,
@@ -89,6 +90,28 @@ pub trait Encoder: Send + Sync {
     fn name(&self) -> &str;
     /// Encodes a batch; the result has one L2-normalised vector per text, in order.
     fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError>;
+    /// Both embeddings of each text: `retrieval` is what [`Encoder::encode_batch`]
+    /// returns, `classification` what the heads read (different only when
+    /// an adapter is installed). One pass: the lower blocks run once.
+    fn encode_views(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+    ) -> Result<Vec<EmbeddingViews>, ModelError> {
+        Ok(self
+            .encode_batch(texts, role)?
+            .into_iter()
+            .map(|v| EmbeddingViews {
+                classification: v.clone(),
+                retrieval: v,
+            })
+            .collect())
+    }
+    /// The e5 encoder behind this one when its top blocks can be adapted
+    /// ([`adapter`]); `None` for encoders without transformer blocks.
+    fn adaptable(&self) -> Option<&E5Encoder> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn Encoder {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::{Encoder, ModelError, TextRole};
+use crate::{EmbeddingViews, Encoder, ModelError, TextRole};
 
 /// Sizing of an [`InferencePool`]. Zero values are raised to 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub fn prefer_single_threaded_kernels() {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<f32>, ModelError>>;
+type Reply = oneshot::Sender<Result<EmbeddingViews, ModelError>>;
 
 struct Job {
     text: String,
@@ -138,11 +138,11 @@ impl InferencePool {
         }
     }
 
-    /// Encodes one text. Never blocks the async task: if the queue is full
-    /// it returns [`ModelError::Overloaded`] immediately; otherwise it awaits
+    /// Encodes one text (both views, see [`Encoder::encode_views`]). Never
+    /// blocks the async task: if the queue is full it returns [`ModelError::Overloaded`] immediately; otherwise it awaits
     /// the worker's reply. Cancelling the future is fine — the worker skips
     /// requests nobody waits for.
-    pub async fn embed(&self, text: String, role: TextRole) -> Result<Vec<f32>, ModelError> {
+    pub async fn embed(&self, text: String, role: TextRole) -> Result<EmbeddingViews, ModelError> {
         let sender = self.sender.as_ref().ok_or(ModelError::Stopped)?;
         let (reply, response) = oneshot::channel();
         // Count before sending so a fast worker's decrement cannot underflow.
@@ -232,7 +232,7 @@ impl Worker {
             }
             let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
             let started = Instant::now();
-            let result = catch_unwind(AssertUnwindSafe(|| self.encoder.encode_batch(&texts, role)))
+            let result = catch_unwind(AssertUnwindSafe(|| self.encoder.encode_views(&texts, role)))
                 .unwrap_or_else(|_| Err(ModelError::Inference("encoder panicked".into())));
             tracing::debug!(
                 batch = jobs.len(),
@@ -368,6 +368,7 @@ mod tests {
                 .encode_batch(&[text], TextRole::Query)
                 .expect("direct");
             let diff = got
+                .retrieval
                 .iter()
                 .zip(&want[0])
                 .map(|(a, b)| (a - b).abs())
@@ -379,6 +380,7 @@ mod tests {
             .encode_batch(&["退货政策"], TextRole::Passage)
             .expect("direct");
         assert!(passage
+            .retrieval
             .iter()
             .zip(&want[0])
             .all(|(a, b)| (a - b).abs() < 1e-5));
@@ -427,7 +429,7 @@ mod tests {
             open.send(()).expect("gate");
         }
         for p in pending {
-            assert_eq!(p.await.expect("join").expect("embed"), vec![1.0, 0.0]);
+            assert_eq!(p.await.expect("join").expect("embed").retrieval, [1.0, 0.0]);
         }
         assert_eq!(pool.queue_depth(), 0);
     }
@@ -454,7 +456,7 @@ mod tests {
             .embed("still alive?".into(), TextRole::Query)
             .await
             .expect("worker survived");
-        assert_eq!(ok.len(), 64);
+        assert_eq!(ok.classification.len(), 64);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::adapter::{train_adapter, AdapterConfig, AdapterWeights, Task};
 use crate::cache::embed_queries;
 use crate::calibrate::{
     argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature,
@@ -456,6 +457,10 @@ pub struct TrainConfig {
     pub request_head: HeadConfig,
     /// How much public data to mix in.
     pub public: PublicMix,
+    /// Adapt the encoder's top blocks before training the heads
+    /// ([`crate::adapter`]); `None` trains on the frozen embedding.
+    #[serde(default)]
+    pub adapter: Option<AdapterConfig>,
 }
 
 impl TrainConfig {
@@ -477,6 +482,7 @@ impl TrainConfig {
             sentiment_head: HeadConfig::default(),
             request_head: HeadConfig::default(),
             public: PublicMix::default(),
+            adapter: Some(AdapterConfig::default()),
         }
     }
 }
@@ -602,6 +608,9 @@ pub struct TrainReport {
     pub sentiment: SentimentReport,
     /// Request head results.
     pub request: RequestReport,
+    /// Adapter training, when the top blocks were adapted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterReport>,
     /// Every file read, with hashes (same list as the classifier provenance).
     pub data: Vec<SourceFile>,
 }
@@ -939,6 +948,124 @@ fn summary(t: &Trained, train: usize, val: usize, heldout: usize) -> HeadSummary
     }
 }
 
+/// What adapter training produced, for the classifier and the report.
+struct Adapted {
+    weights: AdapterWeights,
+    report: AdapterReport,
+}
+
+/// How adapter training went (in `train_report.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdapterReport {
+    /// Hyper-parameters used.
+    pub config: AdapterConfig,
+    /// 1-based epoch kept.
+    pub best_epoch: usize,
+    /// Per epoch: validation accuracy of the temporary intent and sentiment
+    /// heads trained with the adapter.
+    pub val_accuracy: Vec<Vec<f32>>,
+    /// Seconds computing the lower blocks' token states.
+    pub states_seconds: f32,
+    /// Seconds training the adapter.
+    pub train_seconds: f32,
+}
+
+/// Trains an adapter of the encoder's top blocks on the intent and
+/// sentiment training sets (validation sets for epoch selection), then
+/// embeds every set through it. Texts shared by several sets are run
+/// through the lower blocks once.
+fn adapt_and_embed(
+    e5: &crate::E5Encoder,
+    cfg: &AdapterConfig,
+    sets: &[&[Example]; 9],
+    iy: &[Vec<usize>; 3],
+    sy: &[Vec<usize>; 3],
+    seed: u64,
+) -> Result<(Vec<Vec<Vec<f32>>>, Adapted), ModelError> {
+    let started = Instant::now();
+    let model = e5.model();
+    let first = model.layer_count().checked_sub(cfg.blocks).ok_or_else(|| {
+        ModelError::Training(format!(
+            "cannot adapt {} blocks of a {}-block model",
+            cfg.blocks,
+            model.layer_count()
+        ))
+    })?;
+    let mut unique: BTreeMap<&str, usize> = BTreeMap::new();
+    for set in sets {
+        for e in set.iter() {
+            let next = unique.len();
+            unique.entry(e.text.as_str()).or_insert(next);
+        }
+    }
+    let mut texts = vec![""; unique.len()];
+    for (&t, &i) in &unique {
+        texts[i] = t;
+    }
+    let states = e5.token_states(&texts, crate::TextRole::Query, first)?;
+    let of = |set: &[Example]| -> Vec<candle_core::Tensor> {
+        set.iter().map(|e| states[unique[e.text.as_str()]].clone()).collect()
+    };
+    let states_seconds = started.elapsed().as_secs_f32();
+    let started = Instant::now();
+    let [it_train, it_val, st_train, st_val] = [0, 1, 3, 4].map(|i| of(sets[i]));
+    let tasks = [
+        Task {
+            name: "intent",
+            train: &it_train,
+            train_y: &iy[0],
+            val: &it_val,
+            val_y: &iy[1],
+            classes: INTENTS.len(),
+        },
+        Task {
+            name: "sentiment",
+            train: &st_train,
+            train_y: &sy[0],
+            val: &st_val,
+            val_y: &sy[1],
+            classes: SentimentLabel::ALL.len(),
+        },
+    ];
+    let top = (first..model.layer_count())
+        .map(|i| model.block_params(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let trained = train_adapter(
+        top,
+        model.attention_heads(),
+        model.layer_norm_eps(),
+        &tasks,
+        cfg,
+        seed,
+    )?;
+    let top = (first..model.layer_count())
+        .map(|i| model.block_params(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let all = model.embed_states_through(&trained.weights.merge(top)?, &states)?;
+    let emb = sets
+        .iter()
+        .map(|set| {
+            set.iter()
+                .map(|e| all[unique[e.text.as_str()]].clone())
+                .collect()
+        })
+        .collect();
+    let report = AdapterReport {
+        config: cfg.clone(),
+        best_epoch: trained.best_epoch,
+        val_accuracy: trained.val_accuracy,
+        states_seconds,
+        train_seconds: started.elapsed().as_secs_f32(),
+    };
+    Ok((
+        emb,
+        Adapted {
+            weights: trained.weights,
+            report,
+        },
+    ))
+}
+
 /// Loads our data (train + held-out per head) and checks it before any slow work.
 fn load_own(data_dir: &Path) -> Result<[LabelledSet; 6], ModelError> {
     let intents = load_intents(data_dir, Split::Train)?;
@@ -1071,10 +1198,6 @@ pub fn train_shipped(
         &rq_val,
         &request_heldout_examples,
     ];
-    let emb = embed_sets(&config.cache_dir, encoder, &sets)?;
-    let embed_seconds = start.elapsed().as_secs_f32();
-
-    let start = Instant::now();
     let intent_labels: Vec<String> = INTENTS.iter().map(|s| s.to_string()).collect();
     let oos_index = INTENTS.len() - 1;
     debug_assert_eq!(INTENTS[oos_index], OUT_OF_SCOPE);
@@ -1083,6 +1206,31 @@ pub fn train_shipped(
         indices(&it_val, &intent_labels)?,
         indices(&intent_heldout.examples, &intent_labels)?,
     ];
+    let sentiment_labels: Vec<String> = SentimentLabel::ALL
+        .iter()
+        .map(|l| l.as_str().to_string())
+        .collect();
+    let sy = [
+        indices(&st_train, &sentiment_labels)?,
+        indices(&st_val, &sentiment_labels)?,
+        indices(&sentiment_heldout_examples, &sentiment_labels)?,
+    ];
+    let (emb, adapter) = match &config.adapter {
+        None => (embed_sets(&config.cache_dir, encoder, &sets)?, None),
+        Some(cfg) => {
+            let e5 = encoder.adaptable().ok_or_else(|| {
+                ModelError::Training(format!(
+                    "encoder {} has no blocks to adapt; train without an adapter",
+                    encoder.name()
+                ))
+            })?;
+            let (emb, adapted) = adapt_and_embed(e5, cfg, &sets, &iy, &sy, config.seed)?;
+            (emb, Some(adapted))
+        }
+    };
+    let embed_seconds = start.elapsed().as_secs_f32();
+
+    let start = Instant::now();
     let intent = train_and_calibrate(
         &emb[0],
         &iy[0],
@@ -1152,15 +1300,6 @@ pub fn train_shipped(
         confusions,
     };
 
-    let sentiment_labels: Vec<String> = SentimentLabel::ALL
-        .iter()
-        .map(|l| l.as_str().to_string())
-        .collect();
-    let sy = [
-        indices(&st_train, &sentiment_labels)?,
-        indices(&st_val, &sentiment_labels)?,
-        indices(&sentiment_heldout_examples, &sentiment_labels)?,
-    ];
     // The sentiment head reads the embedding plus the text's tone cues.
     let [st_train_x, st_val_x, st_heldout_x] = [3, 4, 5].map(|i| {
         emb[i]
@@ -1293,7 +1432,8 @@ pub fn train_shipped(
             seed: config.seed,
             training_data: sources.clone(),
         },
-    )?;
+    )?
+    .with_adapter(adapter.as_ref().map(|a| a.weights.clone()));
     classifier.save(&config.out_dir)?;
     let report = TrainReport {
         encoder: encoder.name().to_string(),
@@ -1304,6 +1444,7 @@ pub fn train_shipped(
         intent: intent_report,
         sentiment: sentiment_report,
         request: request_report,
+        adapter: adapter.as_ref().map(|a| a.report.clone()),
         data: sources,
     };
     let report_path = config.out_dir.join("train_report.json");
@@ -1550,6 +1691,7 @@ mod tests {
                 per_sentiment: 5,
                 ..PublicMix::default()
             },
+            adapter: None,
         }
     }
 

@@ -184,6 +184,10 @@ pub struct TrainArgs {
     /// Seed for initialisation and shuffling (same seed, same heads).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Top encoder blocks to adapt before training the heads; 0 trains on
+    /// the frozen embedding [default: 2].
+    #[arg(long)]
+    pub adapter_blocks: Option<usize>,
 }
 
 /// Trains both heads and prints the held-out report.
@@ -203,6 +207,16 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     if let Some(seed) = args.seed {
         config.seed = seed;
+    }
+    match args.adapter_blocks {
+        Some(0) => config.adapter = None,
+        Some(blocks) => {
+            config.adapter = Some(xiaoer_models::adapter::AdapterConfig {
+                blocks,
+                ..Default::default()
+            })
+        }
+        None => {}
     }
     let started = std::time::Instant::now();
     let (report, encoder_seconds) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {

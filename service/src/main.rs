@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use xiaoer_service::config::ServeArgs;
+use xiaoer_service::config::{LogFormat, ServeArgs};
 use xiaoer_service::server::{self, App};
 use xiaoer_service::store::{sqlite_url, Store};
 use xiaoer_service::{cli, telemetry};
@@ -142,7 +142,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Health { endpoint, auth } => cli::health(&endpoint, &auth).await,
         Command::Token { command } => cli::token(command),
         Command::Chat(args) => cli::chat(args, std::io::stdin().lock(), std::io::stdout()).await,
-        Command::Train(args) => cli::train(args).await,
+        Command::Train(args) => {
+            // Progress (data sizes, adapter epochs) on stderr; RUST_LOG overrides.
+            telemetry::init_logging(LogFormat::Pretty);
+            cli::train(args).await
+        }
         Command::Kb { command } => cli::kb(command).await,
         Command::Eval { command } => cli::eval(command).await,
         Command::Feedback {

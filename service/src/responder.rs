@@ -201,13 +201,13 @@ impl Responder {
     ) -> Result<Understanding, ServiceError> {
         let lang =
             Language::from_locale(locale).unwrap_or_else(|| xiaoer_models::detect_language(text));
-        let embedding = self.pool.embed(text.to_string(), TextRole::Query).await?;
-        let intent = self.classifier.intent(&embedding);
-        let sentiment = self.classifier.sentiment(&embedding, text);
-        let request = self.classifier.request(&embedding);
+        let views = self.pool.embed(text.to_string(), TextRole::Query).await?;
+        let intent = self.classifier.intent(&views.classification);
+        let sentiment = self.classifier.sentiment(&views.classification, text);
+        let request = self.classifier.request(&views.classification);
         Ok(Understanding {
             lang,
-            embedding,
+            embedding: views.retrieval,
             intents: intent.ranked,
             out_of_scope: intent.out_of_scope,
             sentiment: sentiment.label,

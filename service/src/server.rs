@@ -105,14 +105,19 @@ fn load_models(
     heads_dir: &Path,
     kb_dir: &Path,
 ) -> anyhow::Result<(Arc<dyn Encoder>, Arc<Classifier>, Arc<KnowledgeBase>)> {
-    let encoder: Arc<dyn Encoder> = Arc::new(E5Encoder::load(models_dir).with_context(|| {
+    let mut e5 = E5Encoder::load(models_dir).with_context(|| {
         format!(
             "encoder in {} — run scripts/fetch-weights.sh",
             models_dir.display()
         )
-    })?);
+    })?;
     let classifier = Classifier::load(heads_dir)
         .with_context(|| format!("heads in {} — run `xiaoer train`", heads_dir.display()))?;
+    if let Some(adapter) = classifier.adapter() {
+        e5.install_adapter(adapter)
+            .context("the heads' encoder adapter does not fit this encoder — run `xiaoer train`")?;
+    }
+    let encoder: Arc<dyn Encoder> = Arc::new(e5);
     classifier
         .check_encoder(encoder.as_ref())
         .context("heads were trained for another encoder — run `xiaoer train`")?;
