@@ -9,7 +9,8 @@
 //! server (see `prefer_single_threaded_kernels`); export
 //! `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2` first to measure candle's
 //! intra-op threading instead. Weights come from `$XIAOER_MODELS_DIR` or
-//! `models/weights` (`scripts/fetch-weights.sh`). `N` messages (default 1000)
+//! `models/weights` (`scripts/fetch-weights.sh`); the heads' adapter (f32
+//! only) from `$XIAOER_HEADS_DIR` or `models/heads`. `N` messages (default 1000)
 //! are synthesised from shop-chat fragments — short, long, Chinese, English
 //! and mixed — in a fixed pseudo-random order. `CORE_PEAK_GFLOPS` is one
 //! core's f32 FMA peak (default 32 FLOP/cycle × 2.6 GHz = 83.2: a Zen 4 core
@@ -26,7 +27,7 @@ use xiaoer_models::perf::{
     measure_batch_throughput, measure_single_latency, process_cpu_time, resident_memory,
 };
 use xiaoer_models::{
-    prefer_single_threaded_kernels, E5Encoder, E5Options, Encoder, InferencePool, LinearFormat,
+    prefer_single_threaded_kernels, Classifier, E5Encoder, E5Options, Encoder, InferencePool, LinearFormat,
     PoolConfig, TextRole,
 };
 
@@ -142,16 +143,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights"));
 
     let started = Instant::now();
-    let encoder = E5Encoder::load_with(
+    let mut encoder = E5Encoder::load_with(
         &dir,
         E5Options {
             format,
             ..E5Options::default()
         },
     )?;
+    // Measure what the service runs: with the shipped heads' adapter, the
+    // adapted top blocks run too (see xiaoer_models::adapter).
+    let heads = std::env::var_os("XIAOER_HEADS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("heads"));
+    if format == LinearFormat::F32 {
+        if let Some(adapter) = Classifier::load(&heads)?.adapter() {
+            encoder.install_adapter(adapter)?;
+        }
+    }
     println!(
-        "format {format:?}: loaded in {:.2} s",
-        started.elapsed().as_secs_f64()
+        "format {format:?}: loaded in {:.2} s; adapted top blocks: {}",
+        started.elapsed().as_secs_f64(),
+        encoder.model().adapted_blocks()
     );
     if let Some((rss, peak)) = resident_memory() {
         println!(

@@ -758,7 +758,7 @@ mod tests {
             updates: vec![weights.updates[0].clone(); 3],
         };
         let err = enc.install_adapter(&three).expect_err("more blocks than the model");
-        assert!(err.to_string().contains("3 blocks"), "{err}");
+        assert!(err.to_string().contains("3 top blocks"), "{err}");
         let mut wrong = weights.clone();
         let qkv = &mut wrong.updates[0][0];
         qkv.out_dim -= 1;

@@ -332,10 +332,12 @@ impl BertModel {
     /// Floating-point operations (multiply + add = 2) to encode one token of
     /// a `seq`-token sequence: the linears (`2·(4h² + 2hf)` per layer) plus
     /// attention scores and mixing (`4·seq·h` per layer). Used to compare
-    /// measured throughput with the CPU's arithmetic limit.
+    /// measured throughput with the CPU's arithmetic limit. Counts every
+    /// block a message runs through: the shipped ones and any adapted copies.
     pub fn flops_per_token(&self, seq: usize) -> f64 {
         let (h, f) = (self.hidden as f64, self.ffn as f64);
-        self.layers.len() as f64 * (2.0 * (4.0 * h * h + 2.0 * h * f) + 4.0 * seq as f64 * h)
+        let blocks = (self.layers.len() + self.adapted.len()) as f64;
+        blocks * (2.0 * (4.0 * h * h + 2.0 * h * f) + 4.0 * seq as f64 * h)
     }
 
     /// Number of transformer blocks.
@@ -364,6 +366,20 @@ impl BertModel {
         layer.params().ok_or_else(|| {
             ModelError::Training("adapters need f32 linears (LinearFormat::F32)".into())
         })
+    }
+
+    /// f32 parameters of the last `n` blocks, lowest first: what an adapter
+    /// is trained on and merged into.
+    pub fn top_block_params(&self, n: usize) -> Result<Vec<BlockParams>, ModelError> {
+        let first = self.layers.len().checked_sub(n).ok_or_else(|| {
+            ModelError::Inference(format!(
+                "{n} top blocks asked of a {}-block model",
+                self.layers.len()
+            ))
+        })?;
+        (first..self.layers.len())
+            .map(|i| self.block_params(i))
+            .collect()
     }
 
     /// How the linear weights are held.
@@ -436,30 +452,23 @@ impl BertModel {
     /// [`crate::adapter::train_adapter`]). Shapes must match the blocks they
     /// stand in for.
     pub fn set_adapted_top(&mut self, blocks: Vec<BlockParams>) -> Result<(), ModelError> {
-        let first = self.layers.len().checked_sub(blocks.len()).ok_or_else(|| {
-            ModelError::Inference(format!(
-                "{} adapted blocks for a {}-block model",
-                blocks.len(),
-                self.layers.len()
-            ))
-        })?;
-        for (i, b) in blocks.iter().enumerate() {
-            let base = self.block_params(first + i)?;
+        let base = self.top_block_params(blocks.len())?;
+        for (i, (b, o)) in blocks.iter().zip(&base).enumerate() {
             let pairs = [
-                (&b.qkv, &base.qkv),
-                (&b.attn_out, &base.attn_out),
-                (&b.attn_ln, &base.attn_ln),
-                (&b.ffn_in, &base.ffn_in),
-                (&b.ffn_out, &base.ffn_out),
-                (&b.out_ln, &base.out_ln),
+                (&b.qkv, &o.qkv),
+                (&b.attn_out, &o.attn_out),
+                (&b.attn_ln, &o.attn_ln),
+                (&b.ffn_in, &o.ffn_in),
+                (&b.ffn_out, &o.ffn_out),
+                (&b.out_ln, &o.out_ln),
             ];
             if pairs
                 .iter()
                 .any(|(a, o)| a.0.dims() != o.0.dims() || a.1.dims() != o.1.dims())
             {
                 return Err(ModelError::Inference(format!(
-                    "adapted block {} does not match the model's shapes",
-                    first + i
+                    "adapted block {i} of {} does not match the model's shapes",
+                    blocks.len()
                 )));
             }
         }

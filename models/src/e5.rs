@@ -291,6 +291,24 @@ impl E5Encoder {
             .collect())
     }
 
+    /// Tokenises all texts, then runs `run(ids, mask, batch, seq)` once per
+    /// chunk of up to [`FORWARD_CHUNK`] texts, each chunk right-padded with
+    /// the pad id and masked; results come back in input order.
+    fn per_chunk<T>(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+        run: impl Fn(&[u32], &[u32], usize, usize) -> Result<Vec<T>, ModelError>,
+    ) -> Result<Vec<T>, ModelError> {
+        let encodings = self.tokenize(texts, role)?;
+        let mut out = Vec::with_capacity(encodings.len());
+        for chunk in encodings.chunks(FORWARD_CHUNK) {
+            let (ids, mask, seq) = self.padded(chunk);
+            out.extend(run(&ids, &mask, chunk.len(), seq)?);
+        }
+        Ok(out)
+    }
+
     /// Right-pads a chunk of encodings with the pad id: row-major `ids` and
     /// `mask` (1 = real token) of `chunk.len() × seq`, and `seq`.
     fn padded(&self, chunk: &[tokenizers::Encoding]) -> (Vec<u32>, Vec<u32>, usize) {
@@ -315,33 +333,16 @@ impl E5Encoder {
         role: TextRole,
         layers: usize,
     ) -> Result<Vec<candle_core::Tensor>, ModelError> {
-        let encodings = self.tokenize(texts, role)?;
-        let mut out = Vec::with_capacity(encodings.len());
-        for chunk in encodings.chunks(FORWARD_CHUNK) {
-            let (ids, mask, seq) = self.padded(chunk);
-            out.extend(self.model.token_states(&ids, &mask, chunk.len(), seq, layers)?);
-        }
-        Ok(out)
+        self.per_chunk(texts, role, |ids, mask, batch, seq| {
+            self.model.token_states(ids, mask, batch, seq, layers)
+        })
     }
 
     /// Installs the low-rank updates the heads were trained behind, so
     /// [`Encoder::encode_views`] gives their classification embedding.
     /// Retrieval ([`Encoder::encode_batch`]) keeps the shipped blocks.
     pub fn install_adapter(&mut self, adapter: &AdapterWeights) -> Result<(), ModelError> {
-        let first = self
-            .model
-            .layer_count()
-            .checked_sub(adapter.blocks())
-            .ok_or_else(|| {
-                ModelError::Inference(format!(
-                    "adapter for {} blocks, model has {}",
-                    adapter.blocks(),
-                    self.model.layer_count()
-                ))
-            })?;
-        let base = (first..self.model.layer_count())
-            .map(|i| self.model.block_params(i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let base = self.model.top_block_params(adapter.blocks())?;
         self.model.set_adapted_top(adapter.merge(base)?)
     }
 
@@ -372,23 +373,15 @@ impl Encoder for E5Encoder {
         texts: &[&str],
         role: TextRole,
     ) -> Result<Vec<EmbeddingViews>, ModelError> {
-        let encodings = self.tokenize(texts, role)?;
-        let mut out = Vec::with_capacity(encodings.len());
-        for chunk in encodings.chunks(FORWARD_CHUNK) {
-            let (ids, mask, seq) = self.padded(chunk);
-            out.extend(self.model.forward_views(&ids, &mask, chunk.len(), seq)?);
-        }
-        Ok(out)
+        self.per_chunk(texts, role, |ids, mask, batch, seq| {
+            self.model.forward_views(ids, mask, batch, seq)
+        })
     }
 
     fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
-        let encodings = self.tokenize(texts, role)?;
-        let mut out = Vec::with_capacity(encodings.len());
-        for chunk in encodings.chunks(FORWARD_CHUNK) {
-            let (ids, mask, seq) = self.padded(chunk);
-            out.extend(self.model.forward(&ids, &mask, chunk.len(), seq)?);
-        }
-        Ok(out)
+        self.per_chunk(texts, role, |ids, mask, batch, seq| {
+            self.model.forward(ids, mask, batch, seq)
+        })
     }
 }
 

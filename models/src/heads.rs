@@ -876,6 +876,31 @@ mod tests {
     }
 
     #[test]
+    fn adapter_travels_with_the_heads() {
+        use crate::adapter::{AdapterWeights, LowRank};
+        let update = |in_dim: usize, out_dim: usize| LowRank {
+            down: (0..in_dim * 2).map(|i| (i as f32).cos()).collect(),
+            up: (0..2 * out_dim).map(|i| (i as f32).sin()).collect(),
+            in_dim,
+            rank: 2,
+            out_dim,
+        };
+        let adapter = AdapterWeights {
+            updates: vec![[update(4, 12), update(4, 4), update(4, 8), update(8, 4)]],
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let original = classifier(0.35, 0.6).with_adapter(Some(adapter.clone()));
+        original.save(dir.path()).expect("save");
+        let loaded = Classifier::load(dir.path()).expect("load");
+        assert_eq!(loaded.adapter(), Some(&adapter));
+        assert_eq!(loaded, original);
+        // Heads saved without an adapter load without one.
+        let plain = tempfile::tempdir().expect("tempdir");
+        classifier(0.35, 0.6).save(plain.path()).expect("save");
+        assert_eq!(Classifier::load(plain.path()).expect("load").adapter(), None);
+    }
+
+    #[test]
     fn save_load_round_trip_is_exact() {
         let dir = tempfile::tempdir().expect("tempdir");
         let original = classifier(0.35, 0.6);

@@ -53,7 +53,7 @@ pub fn measure_single_latency(
     let mut samples = Vec::with_capacity(texts.len());
     for text in texts {
         let start = Instant::now();
-        encoder.encode_batch(&[text], role)?;
+        encoder.encode_views(&[text], role)?;
         samples.push(start.elapsed());
     }
     Ok(LatencyStats::from_samples(&samples))
@@ -83,7 +83,7 @@ pub fn measure_batch_throughput(
     let batch_size = batch_size.max(1);
     let start = Instant::now();
     for chunk in texts.chunks(batch_size) {
-        encoder.encode_batch(chunk, role)?;
+        encoder.encode_views(chunk, role)?;
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(Throughput {

@@ -1027,21 +1027,15 @@ fn adapt_and_embed(
             classes: SentimentLabel::ALL.len(),
         },
     ];
-    let top = (first..model.layer_count())
-        .map(|i| model.block_params(i))
-        .collect::<Result<Vec<_>, _>>()?;
     let trained = train_adapter(
-        top,
+        model.top_block_params(cfg.blocks)?,
         model.attention_heads(),
         model.layer_norm_eps(),
         &tasks,
         cfg,
         seed,
     )?;
-    let top = (first..model.layer_count())
-        .map(|i| model.block_params(i))
-        .collect::<Result<Vec<_>, _>>()?;
-    let all = model.embed_states_through(&trained.weights.merge(top)?, &states)?;
+    let all = model.embed_states_through(&trained.weights.merge(model.top_block_params(cfg.blocks)?)?, &states)?;
     let emb = sets
         .iter()
         .map(|set| {
