@@ -482,7 +482,7 @@ impl TrainConfig {
             sentiment_head: HeadConfig::default(),
             request_head: HeadConfig::default(),
             public: PublicMix::default(),
-            adapter: Some(AdapterConfig::default()),
+            adapter: None,
         }
     }
 }
