@@ -27,8 +27,8 @@ use xiaoer_models::perf::{
     measure_batch_throughput, measure_single_latency, process_cpu_time, resident_memory,
 };
 use xiaoer_models::{
-    prefer_single_threaded_kernels, Classifier, E5Encoder, E5Options, Encoder, InferencePool, LinearFormat,
-    PoolConfig, TextRole,
+    prefer_single_threaded_kernels, Classifier, E5Encoder, E5Options, Encoder, InferencePool,
+    LinearFormat, PoolConfig, TextRole,
 };
 
 const ZH: &[&str] = &[

@@ -261,7 +261,9 @@ impl LoraLinear {
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let base = x.matmul(&self.weight_t)?.broadcast_add(&self.bias)?;
-        let low = x.matmul(self.down.as_tensor())?.matmul(self.up.as_tensor())?;
+        let low = x
+            .matmul(self.down.as_tensor())?
+            .matmul(self.up.as_tensor())?;
         base + (low * self.scale)?
     }
 
@@ -329,7 +331,10 @@ impl Stack {
         let dev = Device::Cpu;
         let b = states.len();
         let h = states[0].dim(1)?;
-        let l = states.iter().map(|s| s.dim(0)).collect::<candle_core::Result<Vec<_>>>()?;
+        let l = states
+            .iter()
+            .map(|s| s.dim(0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let max_len = l.iter().copied().max().unwrap_or(1);
         let (nh, hd) = (self.heads, h / self.heads);
         let padded = states
@@ -339,7 +344,10 @@ impl Stack {
                 if len == max_len {
                     Ok((*s).clone())
                 } else {
-                    Tensor::cat(&[*s, &Tensor::zeros((max_len - len, h), DType::F32, &dev)?], 0)
+                    Tensor::cat(
+                        &[*s, &Tensor::zeros((max_len - len, h), DType::F32, &dev)?],
+                        0,
+                    )
                 }
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
@@ -348,7 +356,10 @@ impl Stack {
         for (row, &len) in l.iter().enumerate() {
             keep[row * max_len..row * max_len + len].fill(1.0);
         }
-        let bias: Vec<f32> = keep.iter().map(|&k| if k > 0.0 { 0.0 } else { -1e9 }).collect();
+        let bias: Vec<f32> = keep
+            .iter()
+            .map(|&k| if k > 0.0 { 0.0 } else { -1e9 })
+            .collect();
         let bias = Tensor::from_vec(bias, (b, 1, 1, max_len), &dev)?;
         let scale = 1.0 / (hd as f64).sqrt();
         for blk in &self.blocks {
@@ -666,7 +677,10 @@ mod tests {
     }
 
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     #[test]
@@ -681,10 +695,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let cfg = config();
         let stack = Stack {
-            blocks: vec![
-                TrainBlock::new(model.block_params(first).expect("params"), &cfg, &mut rng)
-                    .expect("block"),
-            ],
+            blocks: vec![TrainBlock::new(
+                model.block_params(first).expect("params"),
+                &cfg,
+                &mut rng,
+            )
+            .expect("block")],
             heads: model.attention_heads(),
             eps: model.layer_norm_eps(),
         };
@@ -731,7 +747,9 @@ mod tests {
             .weights
             .merge(vec![model.block_params(first).expect("params")])
             .expect("merge");
-        let offline = model.embed_states_through(&merged, &states).expect("offline");
+        let offline = model
+            .embed_states_through(&merged, &states)
+            .expect("offline");
         for (v, o) in views.iter().zip(&offline) {
             assert!(max_diff(&v.classification, o) < 1e-4);
         }
@@ -757,7 +775,9 @@ mod tests {
         let three = AdapterWeights {
             updates: vec![weights.updates[0].clone(); 3],
         };
-        let err = enc.install_adapter(&three).expect_err("more blocks than the model");
+        let err = enc
+            .install_adapter(&three)
+            .expect_err("more blocks than the model");
         assert!(err.to_string().contains("3 top blocks"), "{err}");
         let mut wrong = weights.clone();
         let qkv = &mut wrong.updates[0][0];

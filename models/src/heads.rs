@@ -621,15 +621,16 @@ impl Classifier {
         let sentiment =
             Head::from_tensors("sentiment", &meta.sentiment, &tensors, &weights_display)?;
         let request = Head::from_tensors("request", &meta.request, &tensors, &weights_display)?;
-        let adapter = match meta.adapter_blocks {
-            0 => None,
-            blocks => Some(AdapterWeights::from_tensors(blocks, &tensors).map_err(|reason| {
-                ModelError::Load {
-                    path: weights_display.clone(),
-                    reason,
-                }
-            })?),
-        };
+        let adapter =
+            match meta.adapter_blocks {
+                0 => None,
+                blocks => Some(AdapterWeights::from_tensors(blocks, &tensors).map_err(
+                    |reason| ModelError::Load {
+                        path: weights_display.clone(),
+                        reason,
+                    },
+                )?),
+            };
         Classifier::new(intent, sentiment, request, meta.thresholds, meta.provenance)
             .map(|c| c.with_adapter(adapter))
             .map_err(|e| ModelError::Load {
@@ -897,7 +898,10 @@ mod tests {
         // Heads saved without an adapter load without one.
         let plain = tempfile::tempdir().expect("tempdir");
         classifier(0.35, 0.6).save(plain.path()).expect("save");
-        assert_eq!(Classifier::load(plain.path()).expect("load").adapter(), None);
+        assert_eq!(
+            Classifier::load(plain.path()).expect("load").adapter(),
+            None
+        );
     }
 
     #[test]

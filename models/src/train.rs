@@ -1004,7 +1004,9 @@ fn adapt_and_embed(
     }
     let states = e5.token_states(&texts, crate::TextRole::Query, first)?;
     let of = |set: &[Example]| -> Vec<candle_core::Tensor> {
-        set.iter().map(|e| states[unique[e.text.as_str()]].clone()).collect()
+        set.iter()
+            .map(|e| states[unique[e.text.as_str()]].clone())
+            .collect()
     };
     let states_seconds = started.elapsed().as_secs_f32();
     let started = Instant::now();
@@ -1035,7 +1037,10 @@ fn adapt_and_embed(
         cfg,
         seed,
     )?;
-    let all = model.embed_states_through(&trained.weights.merge(model.top_block_params(cfg.blocks)?)?, &states)?;
+    let all = model.embed_states_through(
+        &trained.weights.merge(model.top_block_params(cfg.blocks)?)?,
+        &states,
+    )?;
     let emb = sets
         .iter()
         .map(|set| {
@@ -1733,6 +1738,43 @@ mod tests {
             first
         );
         assert!(config.out_dir.join("train_report.json").exists());
+    }
+
+    #[test]
+    fn train_shipped_with_an_adapter_saves_it_with_the_heads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = fixture(dir.path(), None);
+        config.adapter = Some(AdapterConfig {
+            blocks: 1,
+            rank: 2,
+            epochs: 2,
+            batch_size: 8,
+            ..AdapterConfig::default()
+        });
+        // A hash encoder has no blocks to adapt: a clear error, nothing written.
+        let err = train_shipped(config.clone(), &HashEncoder::new(64)).expect_err("not adaptable");
+        assert!(err.to_string().contains("no blocks to adapt"), "{err}");
+        assert!(!config.out_dir.join(crate::heads::META_FILE).exists());
+
+        let mut encoder = crate::E5Encoder::tiny_random(21);
+        let report = train_shipped(config.clone(), &encoder).expect("train with adapter");
+        let adapter = report.adapter.as_ref().expect("adapter report");
+        assert_eq!(adapter.val_accuracy.len(), 2);
+        assert!((1..=2).contains(&adapter.best_epoch));
+        let classifier = Classifier::load(&config.out_dir).expect("load");
+        let weights = classifier.adapter().expect("adapter saved with the heads");
+        assert_eq!(weights.blocks(), 1);
+        // Installed, it gives the service the classification view the heads
+        // were trained on, and leaves retrieval alone.
+        let before = encoder
+            .encode_batch(&["退货"], crate::TextRole::Query)
+            .expect("retrieval");
+        encoder.install_adapter(weights).expect("install");
+        let views = encoder
+            .encode_views(&["退货"], crate::TextRole::Query)
+            .expect("views");
+        assert_eq!(views[0].retrieval, before[0]);
+        assert_eq!(views[0].classification.len(), classifier.dim());
     }
 
     #[test]
