@@ -731,7 +731,7 @@ fn embed_sets(
     cache_dir: &Path,
     encoder: &dyn Encoder,
     sets: &[&[Example]],
-) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+) -> Result<SetEmbeddings, ModelError> {
     let texts: Vec<&str> = sets
         .iter()
         .flat_map(|s| s.iter().map(|e| e.text.as_str()))
@@ -948,6 +948,9 @@ fn summary(t: &Trained, train: usize, val: usize, heldout: usize) -> HeadSummary
     }
 }
 
+/// One embedding per example, per set, in the sets' order.
+type SetEmbeddings = Vec<Vec<Vec<f32>>>;
+
 /// What adapter training produced, for the classifier and the report.
 struct Adapted {
     weights: AdapterWeights,
@@ -981,7 +984,7 @@ fn adapt_and_embed(
     iy: &[Vec<usize>; 3],
     sy: &[Vec<usize>; 3],
     seed: u64,
-) -> Result<(Vec<Vec<Vec<f32>>>, Adapted), ModelError> {
+) -> Result<(SetEmbeddings, Adapted), ModelError> {
     let started = Instant::now();
     let model = e5.model();
     let first = model.layer_count().checked_sub(cfg.blocks).ok_or_else(|| {
