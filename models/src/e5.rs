@@ -365,9 +365,7 @@ impl Encoder for E5Encoder {
         &self.name
     }
 
-    /// Tokenises all texts, then runs one forward per chunk of up to
-    /// [`FORWARD_CHUNK`] texts, each chunk right-padded with the pad id and
-    /// masked; results come back in input order.
+    /// Both views from one forward per chunk (see [`BertModel::forward_views`]).
     fn encode_views(
         &self,
         texts: &[&str],
