@@ -350,7 +350,7 @@ fn occurrences(text: &str, term: &str) -> usize {
         .filter(|(at, _)| {
             let before = text[..*at].chars().next_back();
             let after = text[at + term.len()..].chars().next();
-            !(starts_latin && is_word(before)) && !(ends_latin && is_word(after))
+            !(starts_latin && is_word(before) || ends_latin && is_word(after))
         })
         .count()
 }
