@@ -29,8 +29,14 @@ pub const META_FILE: &str = "classifier.json";
 /// Bumped whenever the on-disk layout changes, so an old service refuses
 /// new heads (and vice versa) with a clear message instead of misreading them.
 /// Version 3 stores dense weights as f16 and feeds the sentiment head the
-/// embedding plus [`crate::tone`] features.
-pub const FORMAT_VERSION: u32 = 3;
+/// embedding plus [`crate::tone`] features; version 4 may also carry the
+/// encoder adapter the heads were trained behind (`adapter_blocks`), so a
+/// build that cannot install it refuses the file instead of serving the
+/// heads on the wrong embedding.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// Oldest format this build reads (version 3 files have no adapter).
+const OLDEST_READABLE_FORMAT: u32 = 3;
 
 /// Sentiment classes. `Angry` drives the NEGATIVE_SENTIMENT handoff; plain
 /// `Negative` (disappointed but calm) does not.
@@ -600,11 +606,11 @@ impl Classifier {
             path: meta_display.clone(),
             reason: format!("invalid metadata: {e}"),
         })?;
-        if meta.format_version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_FORMAT..=FORMAT_VERSION).contains(&meta.format_version) {
             return Err(ModelError::Load {
                 path: meta_display,
                 reason: format!(
-                    "format version {} (this build reads {FORMAT_VERSION})",
+                    "format version {} (this build reads {OLDEST_READABLE_FORMAT} to {FORMAT_VERSION})",
                     meta.format_version
                 ),
             });
@@ -1045,6 +1051,16 @@ mod tests {
         .expect("write");
         let err = Classifier::load(dir.path()).expect_err("future format");
         assert!(err.to_string().contains("format version 99"), "{err}");
+        // Version 3 (before adapters) still loads.
+        std::fs::write(
+            &meta_path,
+            text.replace(
+                &format!("\"format_version\": {FORMAT_VERSION}"),
+                "\"format_version\": 3",
+            ),
+        )
+        .expect("write");
+        Classifier::load(dir.path()).expect("version 3 loads");
 
         std::fs::write(
             &meta_path,
