@@ -150,20 +150,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..E5Options::default()
         },
     )?;
-    // Measure what the service runs: with the shipped heads' adapter, the
-    // adapted top blocks run too (see xiaoer_models::adapter).
+    // Measure what the service runs: the shipped heads' feature layers are
+    // pooled, and with an adapter the adapted top blocks run too (see
+    // xiaoer_models::adapter).
     let heads = std::env::var_os("XIAOER_HEADS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("heads"));
+    let classifier = Classifier::load(&heads)?;
+    encoder.set_feature_layers(classifier.feature_layers())?;
     if format == LinearFormat::F32 {
-        if let Some(adapter) = Classifier::load(&heads)?.adapter() {
+        if let Some(adapter) = classifier.adapter() {
             encoder.install_adapter(adapter)?;
         }
     }
     println!(
-        "format {format:?}: loaded in {:.2} s; adapted top blocks: {}",
+        "format {format:?}: loaded in {:.2} s; adapted top blocks: {}; feature layers {:?}",
         started.elapsed().as_secs_f64(),
-        encoder.model().adapted_blocks()
+        encoder.model().adapted_blocks(),
+        encoder.model().feature_layers()
     );
     if let Some((rss, peak)) = resident_memory() {
         println!(

@@ -168,13 +168,14 @@ impl LayerNorm {
 }
 
 /// The two embeddings of one text: `retrieval` from the shipped e5 blocks
-/// (what the knowledge base was indexed with) and `classification` from the
-/// adapted top blocks (what the heads were trained on).
+/// (what the knowledge base was indexed with) and `classification`, pooled
+/// after the feature layers and through any adapted top blocks (what the
+/// heads were trained on).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddingViews {
     /// L2-normalised e5 embedding for dense retrieval.
     pub retrieval: Vec<f32>,
-    /// L2-normalised embedding for the intent, sentiment and request heads.
+    /// Unit-length embedding for the intent, sentiment and request heads.
     pub classification: Vec<f32>,
 }
 
@@ -250,6 +251,10 @@ pub struct BertModel {
     /// Adapted copies of the last `adapted.len()` blocks ([`crate::adapter`]):
     /// the classification view runs them instead of the shipped ones.
     adapted: Vec<Layer>,
+    /// Block counts after which the classification view mean-pools
+    /// (ascending; `[layers]` by default: the final output alone). See
+    /// [`BertModel::set_feature_layers`].
+    feature_layers: Vec<usize>,
     hidden: usize,
     heads: usize,
     ffn: usize,
@@ -308,6 +313,7 @@ impl BertModel {
             position,
             token_type0,
             emb_ln,
+            feature_layers: vec![layers.len()],
             layers,
             adapted: Vec::new(),
             hidden,
@@ -485,10 +491,42 @@ impl BertModel {
         self.adapted.len()
     }
 
+    /// Makes the classification view the concatenation of the mean-pooled,
+    /// L2-normalised states after each of `layers` blocks (ascending, each in
+    /// `1..=layer_count`), scaled to unit length. Lower blocks keep more of
+    /// how a message is worded, the last one more of what it is about; heads
+    /// that read both separate intents better than from the last block alone
+    /// (README, "Intent and sentiment heads"). Retrieval is unaffected.
+    pub fn set_feature_layers(&mut self, layers: &[usize]) -> Result<(), ModelError> {
+        let ascending = layers.windows(2).all(|w| w[0] < w[1]);
+        if layers.is_empty()
+            || !ascending
+            || layers.iter().any(|&l| l == 0 || l > self.layers.len())
+        {
+            return Err(ModelError::Inference(format!(
+                "feature layers {layers:?} must be ascending block counts in 1..={}",
+                self.layers.len()
+            )));
+        }
+        self.feature_layers = layers.to_vec();
+        Ok(())
+    }
+
+    /// Block counts the classification view pools after (see
+    /// [`BertModel::set_feature_layers`]).
+    pub fn feature_layers(&self) -> &[usize] {
+        &self.feature_layers
+    }
+
+    /// Length of the classification view: one hidden vector per feature layer.
+    pub fn classification_dim(&self) -> usize {
+        self.hidden * self.feature_layers.len()
+    }
+
     /// Both views of a padded batch (see [`BertModel::forward`] for the
     /// input): the retrieval embedding from the shipped blocks and the
-    /// classification embedding from the adapted top. The lower blocks run
-    /// once; without an adapter both views are the same vector.
+    /// classification embedding, pooled after the feature layers, where
+    /// blocks past an adapter's split run adapted. The lower blocks run once.
     pub fn forward_views(
         &self,
         ids: &[u32],
@@ -502,20 +540,18 @@ impl BertModel {
         self.validate(ids, mask, batch, seq)?;
         let (x, lengths) = self.embed_packed(ids, mask, seq)?;
         let split = self.layers.len() - self.adapted.len();
-        let shared = self.run_layers(&self.layers[..split], x, &lengths)?;
-        let retrieval = self.run_layers(&self.layers[split..], shared.clone(), &lengths)?;
+        let mut pools = Vec::with_capacity(self.feature_layers.len());
+        let shared = self.run_pooling(&self.layers[..split], 0, x, &lengths, &mut pools)?;
+        let retrieval = if self.adapted.is_empty() {
+            shared
+        } else {
+            let shipped_top = self.run_layers(&self.layers[split..], shared.clone(), &lengths)?;
+            self.run_pooling(&self.adapted, split, shared, &lengths, &mut pools)?;
+            shipped_top
+        };
         let retrieval = mean_pool_normalised(&retrieval, &lengths)?.to_vec2::<f32>()?;
-        if self.adapted.is_empty() {
-            return Ok(retrieval
-                .into_iter()
-                .map(|v| EmbeddingViews {
-                    classification: v.clone(),
-                    retrieval: v,
-                })
-                .collect());
-        }
-        let adapted = self.run_layers(&self.adapted, shared, &lengths)?;
-        let classification = mean_pool_normalised(&adapted, &lengths)?.to_vec2::<f32>()?;
+        let scale = (pools.len() as f64).sqrt();
+        let classification = (Tensor::cat(&pools, 1)? / scale)?.to_vec2::<f32>()?;
         Ok(retrieval
             .into_iter()
             .zip(classification)
@@ -524,6 +560,28 @@ impl BertModel {
                 classification,
             })
             .collect())
+    }
+
+    /// Runs `layers` (blocks `first + 1 ..` of the model) over `x`, pushing
+    /// the normalised mean pool after every feature layer among them.
+    fn run_pooling(
+        &self,
+        layers: &[Layer],
+        first: usize,
+        mut x: Tensor,
+        lengths: &[usize],
+        pools: &mut Vec<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let mut done = 0;
+        for &after in &self.feature_layers {
+            if after <= first || after > first + layers.len() {
+                continue;
+            }
+            x = self.run_layers(&layers[done..after - first], x, lengths)?;
+            done = after - first;
+            pools.push(mean_pool_normalised(&x, lengths)?);
+        }
+        self.run_layers(&layers[done..], x, lengths)
     }
 
     /// Embeddings of token states after the lower blocks
@@ -842,6 +900,100 @@ mod tests {
                 erf(x)
             );
             assert!((erf(-x) + want).abs() < 2e-7);
+        }
+    }
+
+    #[test]
+    fn feature_layers_concatenate_pools_and_leave_retrieval_alone() {
+        let mut m = tiny(LinearFormat::F32);
+        let ids = [0, 5, 6, 7, 2, 0, 9, 2, 1, 1];
+        let mask = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0];
+        let before = m.forward_views(&ids, &mask, 2, 5).expect("views");
+        assert_eq!(m.feature_layers(), [2]);
+        assert_eq!(before[0].classification, before[0].retrieval);
+
+        m.set_feature_layers(&[1, 2]).expect("layers 1 and 2");
+        assert_eq!(m.classification_dim(), 128);
+        let after = m.forward_views(&ids, &mask, 2, 5).expect("views");
+        let first_block = m.token_states(&ids, &mask, 2, 5, 1).expect("states");
+        let scale = 1.0 / 2f32.sqrt();
+        for (row, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert_eq!(a.retrieval, b.retrieval, "retrieval unchanged");
+            let pooled =
+                mean_pool_normalised(&first_block[row], &[first_block[row].dim(0).expect("len")])
+                    .expect("pool")
+                    .to_vec2::<f32>()
+                    .expect("vec");
+            let want: Vec<f32> = pooled[0]
+                .iter()
+                .chain(&b.retrieval)
+                .map(|v| v * scale)
+                .collect();
+            let diff = want
+                .iter()
+                .zip(&a.classification)
+                .map(|(w, g)| (w - g).abs())
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-5, "row {row}: max diff {diff}");
+            let norm: f32 = a.classification.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        }
+    }
+
+    #[test]
+    fn feature_layers_past_an_adapter_pool_the_adapted_blocks() {
+        let mut m = tiny(LinearFormat::F32);
+        let mut top = m.top_block_params(1).expect("top block");
+        // A ramp, not a constant: the layer norm after the FFN removes a
+        // shift shared by every dimension.
+        let ramp = (Tensor::arange(0f32, 64f32, &Device::Cpu).expect("ramp") * 0.05).expect("ramp");
+        top[0].ffn_out.1 = (&top[0].ffn_out.1 + ramp).expect("shift bias");
+        m.set_adapted_top(top.clone()).expect("adapter");
+        m.set_feature_layers(&[1, 2]).expect("layers");
+        let ids = [0, 5, 6, 7, 2, 0, 9, 2, 1, 1];
+        let mask = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0];
+        let views = m.forward_views(&ids, &mask, 2, 5).expect("views");
+        let shipped = m.forward(&ids, &mask, 2, 5).expect("retrieval");
+        let first_block = m.token_states(&ids, &mask, 2, 5, 1).expect("states");
+        let adapted = m
+            .embed_states_through(&top, &first_block)
+            .expect("adapted top");
+        let scale = 1.0 / 2f32.sqrt();
+        for row in 0..2 {
+            assert_eq!(
+                views[row].retrieval, shipped[row],
+                "retrieval stays shipped"
+            );
+            let lengths = [first_block[row].dim(0).expect("len")];
+            let lower = mean_pool_normalised(&first_block[row], &lengths)
+                .expect("pool")
+                .to_vec2::<f32>()
+                .expect("vec");
+            let want: Vec<f32> = lower[0]
+                .iter()
+                .chain(&adapted[row])
+                .map(|v| v * scale)
+                .collect();
+            let diff = want
+                .iter()
+                .zip(&views[row].classification)
+                .map(|(w, g)| (w - g).abs())
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-5, "row {row}: max diff {diff}");
+            assert!(
+                cosine(&adapted[row], &shipped[row]) < 0.9999,
+                "the adapted block must differ for this test to mean anything"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_feature_layers_are_refused_and_change_nothing() {
+        let mut m = tiny(LinearFormat::F32);
+        for bad in [&[][..], &[0], &[3], &[2, 1], &[1, 1]] {
+            let err = m.set_feature_layers(bad).expect_err("refused");
+            assert!(err.to_string().contains("feature layers"), "{err}");
+            assert_eq!(m.feature_layers(), [2], "{bad:?} left the default");
         }
     }
 

@@ -123,6 +123,11 @@ impl EmbeddingCache {
             TextRole::Query => b"q",
             TextRole::Passage => b"p",
         });
+        if role == TextRole::Query {
+            // Queries are encoded without their identifiers: vectors made
+            // under another stripping rule must not be reused.
+            h.update(crate::identifiers::RULE_VERSION.to_le_bytes());
+        }
         h.update([0u8]);
         h.update(text.as_bytes());
         let digest = h.finalize();
@@ -224,6 +229,62 @@ impl EmbeddingCache {
             }
         }
         Ok(())
+    }
+}
+
+/// An encoder's classification view ([`Encoder::encode_views`]) as an
+/// encoder of its own, so the cache keys, sizes and fills it like any other
+/// and training and benchmarks read exactly the features the service hands
+/// the heads. Named after the feature layers, so views pooled differently
+/// never share a cache file; without feature layers it is the encoder's own
+/// embedding under the encoder's own name, and old cache files stay valid.
+pub struct ClassificationView<'a> {
+    inner: &'a dyn Encoder,
+    name: String,
+}
+
+impl<'a> ClassificationView<'a> {
+    /// The classification view of `inner` as it is configured now. Refused
+    /// with an adapter installed: the name could not tell two adapters apart,
+    /// and adapter training embeds through its own cached token states.
+    pub fn new(inner: &'a dyn Encoder) -> Result<ClassificationView<'a>, ModelError> {
+        if let Some(blocks) = inner
+            .adaptable()
+            .map(|e5| e5.model().adapted_blocks())
+            .filter(|&blocks| blocks > 0)
+        {
+            return Err(ModelError::Inference(format!(
+                "{} has {blocks} adapted block(s); its classification view is not cached",
+                inner.name()
+            )));
+        }
+        let name = match inner.feature_layers() {
+            [] => inner.name().to_string(),
+            layers => {
+                let layers: Vec<String> = layers.iter().map(|l| l.to_string()).collect();
+                format!("{}+layers-{}", inner.name(), layers.join("-"))
+            }
+        };
+        Ok(ClassificationView { inner, name })
+    }
+}
+
+impl Encoder for ClassificationView<'_> {
+    fn dim(&self) -> usize {
+        self.inner.classification_dim()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self
+            .inner
+            .encode_views(texts, role)?
+            .into_iter()
+            .map(|v| v.classification)
+            .collect())
     }
 }
 

@@ -13,6 +13,7 @@ use tokenizers::{TokenizerImpl, TruncationDirection, TruncationParams, Truncatio
 use crate::adapter::AdapterWeights;
 use crate::bert::{BertModel, EmbeddingViews, LinearFormat};
 use crate::container::{Container, Header};
+use crate::identifiers::strip_identifiers;
 use crate::unigram::CompactUnigram;
 use crate::{Encoder, ModelError, TextRole};
 
@@ -43,6 +44,13 @@ type E5Tokenizer = TokenizerImpl<
     PostProcessorWrapper,
     DecoderWrapper,
 >;
+
+/// Blocks of multilingual-e5-small (12 in all) whose mean-pooled outputs the
+/// shipped heads read: the 8th keeps more of a message's wording, the 12th
+/// more of its topic. The default of `xiaoer train` (without an adapter) and
+/// what the intent and sentiment benchmarks use (README, "Intent and
+/// sentiment heads").
+pub const SHIPPED_FEATURE_LAYERS: [usize; 2] = [8, 12];
 
 /// Load-time options for [`E5Encoder::load_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +262,9 @@ impl E5Encoder {
         .expect("tiny tokenizer matches tiny model")
     }
 
+    /// The e5 role prefix plus the text, cut to [`MAX_INPUT_BYTES`]; a
+    /// shopper's message (a query) also loses its order, tracking and phone
+    /// numbers ([`strip_identifiers`]).
     fn prefixed(texts: &[&str], role: TextRole) -> Vec<String> {
         let prefix = match role {
             TextRole::Query => "query: ",
@@ -266,7 +277,11 @@ impl E5Encoder {
                 while !t.is_char_boundary(end) {
                     end -= 1;
                 }
-                format!("{prefix}{}", &t[..end])
+                let text = &t[..end];
+                match role {
+                    TextRole::Query => format!("{prefix}{}", strip_identifiers(text)),
+                    TextRole::Passage => format!("{prefix}{text}"),
+                }
             })
             .collect()
     }
@@ -346,6 +361,17 @@ impl E5Encoder {
         self.model.set_adapted_top(adapter.merge(base)?)
     }
 
+    /// Pools the classification view after `layers` blocks (see
+    /// [`BertModel::set_feature_layers`]); the heads record which ones they
+    /// were trained on and the service installs the same.
+    /// An empty list restores the default: the final embedding alone.
+    pub fn set_feature_layers(&mut self, layers: &[usize]) -> Result<(), ModelError> {
+        match layers {
+            [] => self.model.set_feature_layers(&[self.model.layer_count()]),
+            _ => self.model.set_feature_layers(layers),
+        }
+    }
+
     /// The underlying model (hidden size, format, position limit).
     pub fn model(&self) -> &BertModel {
         &self.model
@@ -359,6 +385,19 @@ impl Encoder for E5Encoder {
 
     fn dim(&self) -> usize {
         self.model.hidden()
+    }
+
+    fn classification_dim(&self) -> usize {
+        self.model.classification_dim()
+    }
+
+    fn feature_layers(&self) -> &[usize] {
+        let layers = self.model.feature_layers();
+        if layers == [self.model.layer_count()] {
+            &[]
+        } else {
+            layers
+        }
     }
 
     fn name(&self) -> &str {
@@ -619,12 +658,17 @@ mod tests {
             "wtf!!! 3rd time asking, WHERE IS IT",
             &long,
         ];
+        // Both roles: a query is also stripped of identifiers before it
+        // reaches either tokenizer; a passage keeps its digits.
         for text in texts {
-            let ours = enc.tokenize(&[text], TextRole::Query).expect("ours");
-            let theirs = stock.encode(format!("query: {text}"), true).expect("stock");
-            let n = theirs.get_ids().len().min(DEFAULT_MAX_TOKENS - 1);
-            // Same ids up to our truncation point (the stock one does not truncate).
-            assert_eq!(&ours[0].get_ids()[..n], &theirs.get_ids()[..n], "{text}");
+            for role in [TextRole::Query, TextRole::Passage] {
+                let ours = enc.tokenize(&[text], role).expect("ours");
+                let prepared = E5Encoder::prefixed(&[text], role).remove(0);
+                let theirs = stock.encode(prepared, true).expect("stock");
+                let n = theirs.get_ids().len().min(DEFAULT_MAX_TOKENS - 1);
+                // Same ids up to our truncation point (the stock one does not truncate).
+                assert_eq!(&ours[0].get_ids()[..n], &theirs.get_ids()[..n], "{text}");
+            }
         }
     }
 

@@ -32,10 +32,12 @@ pub const META_FILE: &str = "classifier.json";
 /// embedding plus [`crate::tone`] features; version 4 may also carry the
 /// encoder adapter the heads were trained behind (`adapter_blocks`), so a
 /// build that cannot install it refuses the file instead of serving the
-/// heads on the wrong embedding.
-pub const FORMAT_VERSION: u32 = 4;
+/// heads on the wrong embedding; version 5 may name the encoder blocks the
+/// classification view is pooled after (`provenance.encoder.feature_layers`).
+pub const FORMAT_VERSION: u32 = 5;
 
-/// Oldest format this build reads (version 3 files have no adapter).
+/// Oldest format this build reads (version 3 files have no adapter, 3 and
+/// 4 no feature layers).
 const OLDEST_READABLE_FORMAT: u32 = 3;
 
 /// Sentiment classes. `Angry` drives the NEGATIVE_SENTIMENT handoff; plain
@@ -406,8 +408,13 @@ fn hidden_sizes(layers: &[Dense]) -> Vec<usize> {
 pub struct EncoderInfo {
     /// [`Encoder::name`] of the training encoder.
     pub name: String,
-    /// [`Encoder::dim`] of the training encoder.
+    /// [`Encoder::classification_dim`] of the training encoder: the input
+    /// size of the heads.
     pub dim: usize,
+    /// [`Encoder::feature_layers`] of the training encoder (empty: its one
+    /// embedding); the service installs the same before serving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_layers: Vec<usize>,
     /// SHA-256 of each file in the weights directory at training time.
     pub files: BTreeMap<String, String>,
 }
@@ -693,24 +700,37 @@ impl Classifier {
         Ok(())
     }
 
-    /// Fails unless `encoder` has the name and dimension the heads were
-    /// trained on. Call once at start-up: afterwards [`Classifier::intent`]
-    /// and [`Classifier::sentiment`] can never see a wrong-sized embedding.
+    /// Fails unless `encoder` has the name, feature layers and
+    /// classification dimension the heads were trained on. Call once at
+    /// start-up, after installing [`Classifier::feature_layers`]: afterwards
+    /// [`Classifier::intent`] and [`Classifier::sentiment`] can never see a
+    /// wrong-sized embedding.
     pub fn check_encoder(&self, encoder: &dyn Encoder) -> Result<(), ModelError> {
         let info = &self.provenance.encoder;
-        if encoder.dim() != info.dim || encoder.name() != info.name {
+        if encoder.classification_dim() != info.dim
+            || encoder.name() != info.name
+            || encoder.feature_layers() != info.feature_layers.as_slice()
+        {
             return Err(ModelError::Load {
                 path: META_FILE.into(),
                 reason: format!(
-                    "heads were trained on {} (dim {}), service runs {} (dim {})",
+                    "heads were trained on {} (dim {}, feature layers {:?}), service runs {} (dim {}, feature layers {:?})",
                     info.name,
                     info.dim,
+                    info.feature_layers,
                     encoder.name(),
-                    encoder.dim()
+                    encoder.classification_dim(),
+                    encoder.feature_layers()
                 ),
             });
         }
         Ok(())
+    }
+
+    /// Encoder blocks the heads' embedding is pooled after (empty: the
+    /// encoder's one embedding); install them before serving.
+    pub fn feature_layers(&self) -> &[usize] {
+        &self.provenance.encoder.feature_layers
     }
 
     /// Embedding dimension both heads expect.
@@ -847,6 +867,7 @@ mod tests {
             encoder: EncoderInfo {
                 name: "hash-test".into(),
                 dim: DIM,
+                feature_layers: Vec::new(),
                 files: BTreeMap::from([("w.bin".to_string(), "ab".repeat(32))]),
             },
             seed: 7,

@@ -13,6 +13,7 @@ pub mod container;
 pub mod data;
 pub mod e5;
 pub mod heads;
+pub mod identifiers;
 pub mod lang;
 pub mod perf;
 pub mod pool;
@@ -88,11 +89,23 @@ pub trait Encoder: Send + Sync {
     fn dim(&self) -> usize;
     /// Short model name for reports and logs.
     fn name(&self) -> &str;
+    /// Length of the classification view of [`Encoder::encode_views`]: the
+    /// input size of the heads.
+    fn classification_dim(&self) -> usize {
+        self.dim()
+    }
+    /// Blocks after which the classification view is pooled (empty: the
+    /// encoder's one embedding). Recorded with trained heads so the service
+    /// serves them the view they were trained on.
+    fn feature_layers(&self) -> &[usize] {
+        &[]
+    }
     /// Encodes a batch; the result has one L2-normalised vector per text, in order.
     fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError>;
     /// Both embeddings of each text: `retrieval` is what [`Encoder::encode_batch`]
-    /// returns, `classification` what the heads read (different only when
-    /// an adapter is installed). One pass: the lower blocks run once.
+    /// returns, `classification` what the heads read (different when an
+    /// adapter or feature layers are installed). One pass: the lower blocks
+    /// run once.
     fn encode_views(
         &self,
         texts: &[&str],

@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::adapter::{train_adapter, AdapterConfig, AdapterWeights, Task};
-use crate::cache::embed_queries;
+use crate::cache::{embed_queries, ClassificationView};
 use crate::calibrate::{
     argmax, choose_oos_threshold, evaluate_oos, expected_calibration_error, fit_temperature,
     mean_nll, softmax, OosOperatingPoint,
@@ -43,10 +43,11 @@ use crate::tone::sentiment_input;
 use crate::{Encoder, Language, ModelError};
 
 /// Hyper-parameters of one head. Defaults are the shipped heads (a few
-/// thousand examples on a 384-d embedding): on our validation split, hidden
-/// sizes 256/512/1024 and 1 vs 5 members were within noise of each other
-/// (±1.3 points on ~500 examples), so the cheapest robust choice won —
-/// 256 units × 5 members, ~25 s to train and ~0.1 ms per message.
+/// thousand examples; measured on a 384-d embedding, where hidden sizes
+/// 256/512/1024 and 1 vs 5 members were within noise of each other on our
+/// validation split, ±1.3 points on ~500 examples), so the cheapest robust
+/// choice won — 256 units × 5 members. On the shipped 768-d input (two
+/// feature layers) all three heads train in about two minutes.
 /// Benchmarks with 10k+ examples use 1024 units and dropout 0.5.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadConfig {
@@ -593,6 +594,9 @@ pub struct RequestReport {
 pub struct TrainReport {
     /// [`Encoder::name`] of the encoder used.
     pub encoder: String,
+    /// [`Encoder::feature_layers`] the heads read (empty: the final embedding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_layers: Vec<usize>,
     /// Seed of the run.
     pub seed: u64,
     /// Time spent reading and splitting the data sets and hashing the
@@ -620,8 +624,13 @@ impl fmt::Display for TrainReport {
         let pct = |v: f32| format!("{:.1}%", v * 100.0);
         writeln!(
             f,
-            "encoder {} | seed {} | load {:.1}s | embed {:.1}s | train {:.1}s",
-            self.encoder, self.seed, self.load_seconds, self.embed_seconds, self.train_seconds
+            "encoder {} (feature layers {:?}) | seed {} | load {:.1}s | embed {:.1}s | train {:.1}s",
+            self.encoder,
+            self.feature_layers,
+            self.seed,
+            self.load_seconds,
+            self.embed_seconds,
+            self.train_seconds
         )?;
         for (name, head, acc) in [
             ("intent", &self.intent.head, &self.intent.accuracy),
@@ -736,7 +745,7 @@ fn embed_sets(
         .iter()
         .flat_map(|s| s.iter().map(|e| e.text.as_str()))
         .collect();
-    let mut all = embed_queries(cache_dir, encoder, &texts)?.into_iter();
+    let mut all = embed_queries(cache_dir, &ClassificationView::new(encoder)?, &texts)?.into_iter();
     Ok(sets
         .iter()
         .map(|s| all.by_ref().take(s.len()).collect())
@@ -1219,6 +1228,12 @@ pub fn train_shipped(
     ];
     let (emb, adapter) = match &config.adapter {
         None => (embed_sets(&config.cache_dir, encoder, &sets)?, None),
+        Some(_) if !encoder.feature_layers().is_empty() => {
+            return Err(ModelError::Training(format!(
+                "an adapter trains on the final embedding; feature layers {:?} cannot be combined with it (train it with --feature-layers 12)",
+                encoder.feature_layers()
+            )))
+        }
         Some(cfg) => {
             let e5 = encoder.adaptable().ok_or_else(|| {
                 ModelError::Training(format!(
@@ -1428,7 +1443,8 @@ pub fn train_shipped(
         Provenance {
             encoder: EncoderInfo {
                 name: encoder.name().to_string(),
-                dim: encoder.dim(),
+                dim: encoder.classification_dim(),
+                feature_layers: encoder.feature_layers().to_vec(),
                 files: encoder_files,
             },
             seed: config.seed,
@@ -1439,6 +1455,7 @@ pub fn train_shipped(
     classifier.save(&config.out_dir)?;
     let report = TrainReport {
         encoder: encoder.name().to_string(),
+        feature_layers: encoder.feature_layers().to_vec(),
         seed: config.seed,
         load_seconds,
         embed_seconds,
@@ -1778,6 +1795,38 @@ mod tests {
             .expect("views");
         assert_eq!(views[0].retrieval, before[0]);
         assert_eq!(views[0].classification.len(), classifier.dim());
+        // An adapted view is never cached: the cache name cannot tell
+        // adapters apart.
+        let err = crate::cache::ClassificationView::new(&encoder)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("adapted"), "{err}");
+    }
+
+    #[test]
+    fn heads_record_their_feature_layers_and_need_them_installed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = fixture(dir.path(), None);
+        let mut encoder = crate::E5Encoder::tiny_random(21);
+        let blocks = encoder.model().layer_count();
+        encoder.set_feature_layers(&[1, blocks]).expect("layers");
+        train_shipped(config.clone(), &encoder).expect("train");
+        let classifier = Classifier::load(&config.out_dir).expect("load");
+        assert_eq!(classifier.feature_layers(), [1, blocks]);
+        assert_eq!(classifier.dim(), 2 * encoder.dim());
+        classifier.check_encoder(&encoder).expect("same view");
+
+        // A service that forgot to install them is refused at start-up.
+        let plain = crate::E5Encoder::tiny_random(21);
+        let err = classifier.check_encoder(&plain).expect_err("other view");
+        assert!(err.to_string().contains("feature layers"), "{err}");
+
+        // An adapter trains on the final embedding only: a clear error.
+        let mut with_adapter = fixture(&dir.path().join("adapter"), None);
+        with_adapter.adapter = Some(AdapterConfig::default());
+        let err = train_shipped(with_adapter.clone(), &encoder).expect_err("combined");
+        assert!(err.to_string().contains("cannot be combined"), "{err}");
+        assert!(!with_adapter.out_dir.join(crate::heads::META_FILE).exists());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use serde::Serialize;
 use xiaoer_evals::BenchArgs;
 use xiaoer_kb::{ArticleSet, EvalQuery, KnowledgeIndex, RetrievalMetrics, RetrievalMode};
 use xiaoer_models::bench::{run_banking77, run_clinc150, BenchConfig};
+use xiaoer_models::cache::ClassificationView;
+use xiaoer_models::e5::SHIPPED_FEATURE_LAYERS;
 use xiaoer_models::sentiment_bench::{run_goemotions, run_online_shopping};
 use xiaoer_models::{E5Encoder, Encoder};
 
@@ -29,15 +31,19 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let limit = args.limit.map(|n| n as usize);
     let figures = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
         let workspace = workspace_path(".");
-        let encoder = E5Encoder::load(&workspace.join("models/weights"))
+        let mut encoder = E5Encoder::load(&workspace.join("models/weights"))
             .context("encoder weights — run scripts/fetch-weights.sh")?;
+        // The heads' benchmarks read the features `xiaoer train` gives the
+        // shipped heads; retrieval keeps the encoder's own embedding.
+        encoder.set_feature_layers(&SHIPPED_FEATURE_LAYERS)?;
+        let features = ClassificationView::new(&encoder)?;
         let config = BenchConfig::for_workspace(&workspace);
         Ok(match dataset.as_str() {
-            "banking77" => serde_json::to_value(run_banking77(&config, &encoder)?)?,
-            "clinc150" => serde_json::to_value(run_clinc150(&config, &encoder)?)?,
-            "goemotions" => serde_json::to_value(run_goemotions(&config, &encoder)?)?,
+            "banking77" => serde_json::to_value(run_banking77(&config, &features)?)?,
+            "clinc150" => serde_json::to_value(run_clinc150(&config, &features)?)?,
+            "goemotions" => serde_json::to_value(run_goemotions(&config, &features)?)?,
             "chinese_online_shopping_10_cats" | "online_shopping" => {
-                serde_json::to_value(run_online_shopping(&config, &encoder)?)?
+                serde_json::to_value(run_online_shopping(&config, &features)?)?
             }
             "stackfaq" => {
                 let faq = xiaoer_kb::load_stackfaq(config.datasets_dir.join("stackfaq"))?;

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use xiaoer_evals::client::connect_channel;
 use xiaoer_evals::{ClientAuthArgs, EvalCommand as EvalsCommand};
 use xiaoer_kb::{ArticleSet, KnowledgeIndex, RetrievalMode, SearchQuery};
+use xiaoer_models::e5::SHIPPED_FEATURE_LAYERS;
 use xiaoer_models::{E5Encoder, Encoder, TextRole};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
@@ -189,6 +190,12 @@ pub struct TrainArgs {
     /// README "Adapted top blocks" has the measured trade-off.
     #[arg(long)]
     pub adapter_blocks: Option<usize>,
+    /// Encoder blocks whose mean-pooled outputs the heads read, comma
+    /// separated (`12` alone: the final embedding) [default: 8,12, or 12 with
+    /// --adapter-blocks, which trains on the final embedding]. README
+    /// "Intent and sentiment heads" has the measured effect.
+    #[arg(long, value_delimiter = ',')]
+    pub feature_layers: Option<Vec<usize>>,
 }
 
 /// Trains both heads and prints the held-out report.
@@ -221,12 +228,20 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let (report, encoder_seconds) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let encoder = E5Encoder::load(&config.models_dir).with_context(|| {
+        let mut encoder = E5Encoder::load(&config.models_dir).with_context(|| {
             format!(
                 "{} — run scripts/fetch-weights.sh",
                 config.models_dir.display()
             )
         })?;
+        let layers = match (&args.feature_layers, &config.adapter) {
+            (Some(layers), _) => layers.clone(),
+            (None, Some(_)) => Vec::new(),
+            (None, None) => SHIPPED_FEATURE_LAYERS.to_vec(),
+        };
+        encoder
+            .set_feature_layers(&layers)
+            .context("--feature-layers")?;
         let encoder_seconds = started.elapsed().as_secs_f32();
         Ok((
             xiaoer_models::train_shipped(config, &encoder)?,

@@ -113,6 +113,8 @@ fn load_models(
     })?;
     let classifier = Classifier::load(heads_dir)
         .with_context(|| format!("heads in {} — run `xiaoer train`", heads_dir.display()))?;
+    e5.set_feature_layers(classifier.feature_layers())
+        .context("the heads' feature layers do not fit this encoder — run `xiaoer train`")?;
     if let Some(adapter) = classifier.adapter() {
         e5.install_adapter(adapter)
             .context("the heads' encoder adapter does not fit this encoder — run `xiaoer train`")?;
