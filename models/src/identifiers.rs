@@ -21,31 +21,43 @@ const MIN_DIGITS: usize = 6;
 /// Bumped whenever what [`strip_identifiers`] removes changes; part of the
 /// embedding cache key of every query, so no vector made under an older
 /// rule is reused.
-pub const RULE_VERSION: u32 = 1;
+pub const RULE_VERSION: u32 = 2;
+
+/// ASCII or full-width digit ("１３８" is typed on some Chinese keyboards).
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+/// Letters, digits and hyphens make up an identifier run.
+fn is_run_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || is_digit(c) || c == '-'
+}
 
 /// `text` with every identifier run replaced by one space. A run is a
-/// maximal stretch of ASCII letters, digits and hyphens ("TB20261101889",
-/// "SF1234567890", "138-1234-5678"); it is an identifier when it holds at
-/// least [`MIN_DIGITS`] digits. Borrowed when there is nothing to strip.
+/// maximal stretch of ASCII letters, digits (ASCII or full-width) and
+/// hyphens ("TB20261101889", "SF1234567890", "138-1234-5678"); it is an
+/// identifier when it holds at least [`MIN_DIGITS`] digits. Borrowed when
+/// there is nothing to strip. A run does not continue over spaces, so a phone
+/// number typed in groups ("177 0519 3862") stays: joining digit groups
+/// would also swallow "160 100斤" (height and weight), which a size question
+/// needs.
 pub fn strip_identifiers(text: &str) -> Cow<'_, str> {
-    let is_run_char = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut out: Option<String> = None;
     let mut copied = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        if !is_run_char(c) {
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_run_char(chars[i].1) {
+            i += 1;
             continue;
         }
-        let mut end = start + c.len_utf8();
-        let mut digits = usize::from(c.is_ascii_digit());
-        while let Some(&(i, c)) = chars.peek() {
-            if !is_run_char(c) {
-                break;
-            }
-            digits += usize::from(c.is_ascii_digit());
-            end = i + c.len_utf8();
-            chars.next();
+        let start = chars[i].0;
+        let mut digits = 0;
+        while let Some(&(_, c)) = chars.get(i).filter(|&&(_, c)| is_run_char(c)) {
+            digits += usize::from(is_digit(c));
+            i += 1;
         }
+        let end = chars.get(i).map_or(text.len(), |&(at, _)| at);
         if digits >= MIN_DIGITS {
             let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
             buf.push_str(&text[copied..start]);
@@ -78,6 +90,7 @@ mod tests {
             "tracking   hasn't moved, call  "
         );
         assert_eq!(strip_identifiers("订单号:202611018893"), "订单号: ");
+        assert_eq!(strip_identifiers("手机１３８１２３４５６７８"), "手机 ");
     }
 
     #[test]
@@ -89,6 +102,11 @@ mod tests {
             "再不处理我打12315",
             "2026年的发票",
             "size 42-43?",
+            "42 43 都试过",
+            "我160 100斤 选S还是M",
+            "电话177 0519 3862",
+            "iPhone 15 128GB",
+            "买了 3 件 100 元",
             "COD ok?",
             "",
         ] {
@@ -106,8 +124,8 @@ mod tests {
             let again = strip_identifiers(&out);
             prop_assert_eq!(again.as_ref(), out.as_ref(), "stripping is idempotent");
             let longest_run_digits = out
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                .map(|run| run.chars().filter(char::is_ascii_digit).count())
+                .split(|c: char| !is_run_char(c))
+                .map(|run| run.chars().filter(|&c| is_digit(c)).count())
                 .max()
                 .unwrap_or(0);
             prop_assert!(longest_run_digits < MIN_DIGITS);
