@@ -25,7 +25,9 @@ struct Patterns {
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns {
-    email: Regex::new(r"(?i)\b([a-z0-9._%+-])[a-z0-9._%+-]*@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})\b").expect("email regex"),
+    // ASCII word boundaries: with Unicode ones, an address written straight
+    // after Chinese ("邮箱abc@qq.com") has no boundary and stayed in clear.
+    email: Regex::new(r"(?i)(?-u:\b)([a-z0-9._%+-])[a-z0-9._%+-]*@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?-u:\b)").expect("email regex"),
     // 18-character mainland ID: 6-digit region, birth date, 3-digit sequence, checksum.
     id_card: Regex::new(r"(^|[^0-9A-Za-z])([1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])($|[^0-9A-Za-z])").expect("id regex"),
     // Card numbers: 13-19 digits, optionally grouped by spaces or dashes.
@@ -35,8 +37,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     cn_street: Regex::new(r"[^\s\d省市区县镇乡，,。、:：]{1,8}?(?:路|街|大道|巷|弄|胡同)\s*\d+\s*(?:号|弄)(?:\s*[\p{Han}A-Za-z0-9#-]{0,12}?(?:栋|幢|座|单元|室|楼|号))*")
         .expect("street regex"),
     cn_building: Regex::new(r"\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元)?\s*(?:\d+\s*(?:室|号))?").expect("building regex"),
+    // ASCII word boundaries for the same reason as `email`.
     en_street: Regex::new(
-        r"(?i)\b\d{1,5}\s+(?:[a-z]+\s+){1,4}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|crescent)\b\.?(?:,?\s*(?:apt|apartment|suite|unit|flat)\.?\s*#?\w+)?",
+        r"(?i)(?-u:\b)\d{1,5}\s+(?:[a-z]+\s+){1,4}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|crescent)(?-u:\b)\.?(?:,?\s*(?:apt|apartment|suite|unit|flat)\.?\s*#?\w+)?",
     )
     .expect("en street regex"),
     order_context: Regex::new(r"(?i)(订单|单号|order|tracking|运单|快递|#)\s*(?:号|no\.?|number|id)?\s*[:：#]?\s*$").expect("order regex"),
@@ -236,6 +239,20 @@ mod tests {
         assert_eq!(
             mask("jane.doe@example.cdoe@example.co"),
             "j***@e***@example.co"
+        );
+        // Regression (text_pipeline fuzz target): written straight after
+        // Chinese, with no space, addresses used to stay in clear.
+        assert_eq!(
+            mask("我的邮箱abc123@qq.com谢谢"),
+            "我的邮箱a***@qq.com谢谢"
+        );
+        assert_eq!(
+            mask("寄到浦东新区张江路123号5@example.co.栋"),
+            "寄到浦东新区[地址已隐藏]5***@example.co.栋"
+        );
+        assert_eq!(
+            mask("寄到123 Main Street谢谢"),
+            "寄到[address hidden]谢谢"
         );
     }
 
