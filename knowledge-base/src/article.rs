@@ -401,7 +401,22 @@ fn pair_questions(
                 ));
                 None
             }
-            Some(list) => Some(list.iter().map(|q| q.trim().to_string()).collect()),
+            Some(list) => {
+                let trimmed: Vec<String> = list.iter().map(|q| q.trim().to_string()).collect();
+                let mut seen = std::collections::HashSet::new();
+                match trimmed.iter().find(|q| !seen.insert(q.to_lowercase())) {
+                    // A repeated question counts twice in the dense score
+                    // (top-mean of similarities) and silently favours the article.
+                    Some(repeat) => {
+                        problems.push((
+                            Some(line),
+                            format!("`questions.{lang}` lists \"{repeat}\" twice"),
+                        ));
+                        None
+                    }
+                    None => Some(trimmed),
+                }
+            }
         }
     };
     let zh = one(&p.zh, "zh");
@@ -722,6 +737,19 @@ Hello, {{name_en}} accepts returns within 7 days.
         );
         let p = problems(&GOOD.replace("en = [\"Can I return it within 7 days?\"]", "en = []"));
         assert!(p.iter().any(|(_, m)| m.contains("questions.en")), "{p:?}");
+    }
+
+    #[test]
+    fn a_question_listed_twice_is_reported() {
+        let p = problems(&GOOD.replace(
+            "en = [\"Can I return it within 7 days?\"]",
+            "en = [\"Can I return it within 7 days?\", \" can i return it within 7 days? \"]",
+        ));
+        assert!(
+            p.iter()
+                .any(|(_, m)| m.contains("questions.en") && m.contains("twice")),
+            "{p:?}"
+        );
     }
 
     #[test]

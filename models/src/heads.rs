@@ -28,17 +28,19 @@ pub const WEIGHTS_FILE: &str = "heads.safetensors";
 pub const META_FILE: &str = "classifier.json";
 /// Bumped whenever the on-disk layout changes, so an old service refuses
 /// new heads (and vice versa) with a clear message instead of misreading them.
-/// Version 3 stores dense weights as f16 and feeds the sentiment head the
-/// embedding plus [`crate::tone`] features; version 4 may also carry the
-/// encoder adapter the heads were trained behind (`adapter_blocks`), so a
-/// build that cannot install it refuses the file instead of serving the
-/// heads on the wrong embedding; version 5 may name the encoder blocks the
-/// classification view is pooled after (`provenance.encoder.feature_layers`).
-pub const FORMAT_VERSION: u32 = 5;
+/// Version 3 fed the sentiment head the embedding plus [`crate::tone`]
+/// features; version 4 may also carry the encoder adapter the heads were
+/// trained behind (`adapter_blocks`), so a build that cannot install it
+/// refuses the file instead of serving the heads on the wrong embedding;
+/// version 5 may name the encoder blocks the classification view is pooled
+/// after (`provenance.encoder.feature_layers`); version 6 stores dense
+/// weights as 8-bit codes with per-row scales instead of f16.
+pub const FORMAT_VERSION: u32 = 6;
 
-/// Oldest format this build reads (version 3 files have no adapter, 3 and
-/// 4 no feature layers).
-const OLDEST_READABLE_FORMAT: u32 = 3;
+/// Oldest format this build reads. Older files hold f16 weights: rounding
+/// them to 8 bits would serve weights their thresholds were not fitted on,
+/// so they are refused with a request to retrain (a few minutes).
+const OLDEST_READABLE_FORMAT: u32 = 6;
 
 /// Sentiment classes. `Angry` drives the NEGATIVE_SENTIMENT handoff; plain
 /// `Negative` (disappointed but calm) does not.
@@ -84,44 +86,81 @@ impl fmt::Display for SentimentLabel {
 /// A fully connected layer, weights row-major `[out][in]` (the candle /
 /// PyTorch `Linear` layout, so training output is stored as is).
 ///
-/// Weights are rounded to f16 precision when the layer is built and stored
-/// as f16, which halves the committed heads file; because the rounding
-/// happens before validation and calibration, the thresholds and temperature
-/// are fitted on exactly the weights that are served, and a save/load round
-/// trip is exact. Biases stay f32 (they are a rounding error in size).
+/// Weights are rounded when the layer is built to 8-bit codes with one f32
+/// scale per output row (`w = code · scale`, |code| ≤ 127, the scale set by
+/// the row's largest weight) and stored that way, which keeps the committed
+/// heads file at a quarter of f32. Because the rounding happens before
+/// validation and calibration, the thresholds and temperature are fitted on
+/// exactly the weights that are served, and a save/load round trip is exact.
+/// Biases stay f32 (they are a rounding error in size).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
+    /// `code · scale`, kept expanded so the forward pass is a plain dot product.
     weight: Vec<f32>,
+    /// One per output row.
+    scales: Vec<f32>,
     bias: Vec<f32>,
     in_dim: usize,
     out_dim: usize,
 }
 
+/// Largest stored code magnitude: symmetric, so zero stays exactly zero.
+const CODE_MAX: f32 = 127.0;
+
 impl Dense {
-    /// Builds a layer, checking that the buffers match the shape.
+    /// Builds a layer from trained weights, rounding them to the stored
+    /// 8-bit form; refuses mismatched shapes and non-finite weights.
     pub fn new(
         weight: Vec<f32>,
         bias: Vec<f32>,
         in_dim: usize,
         out_dim: usize,
     ) -> Result<Dense, ModelError> {
-        if in_dim == 0 || out_dim == 0 || weight.len() != in_dim * out_dim || bias.len() != out_dim
-        {
+        check_shape(weight.len(), bias.len(), in_dim, out_dim)?;
+        if weight.iter().any(|w| !w.is_finite()) {
             return Err(ModelError::Training(format!(
-                "dense layer {in_dim}->{out_dim}: weight has {} values, bias {}",
-                weight.len(),
-                bias.len()
+                "dense layer {in_dim}->{out_dim}: non-finite weight"
             )));
         }
+        let scales: Vec<f32> = weight
+            .chunks_exact(in_dim)
+            .map(|row| row.iter().fold(0f32, |m, w| m.max(w.abs())) / CODE_MAX)
+            .collect();
+        let codes = quantise_rows(&weight, &scales, in_dim);
+        Dense::from_codes(&codes, scales, bias, in_dim, out_dim)
+    }
+
+    /// Rebuilds a layer from stored codes and row scales.
+    fn from_codes(
+        codes: &[i8],
+        scales: Vec<f32>,
+        bias: Vec<f32>,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Dense, ModelError> {
+        check_shape(codes.len(), bias.len(), in_dim, out_dim)?;
+        if scales.len() != out_dim || scales.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(ModelError::Training(format!(
+                "dense layer {in_dim}->{out_dim}: need {out_dim} finite, non-negative row scales"
+            )));
+        }
+        let weight = codes
+            .chunks_exact(in_dim)
+            .zip(&scales)
+            .flat_map(|(row, &scale)| row.iter().map(move |&c| f32::from(c) * scale))
+            .collect();
         Ok(Dense {
-            weight: weight
-                .into_iter()
-                .map(|w| half::f16::from_f32(w).to_f32())
-                .collect(),
+            weight,
+            scales,
             bias,
             in_dim,
             out_dim,
         })
+    }
+
+    /// The stored codes (exact: every weight is `code · scale`).
+    fn codes(&self) -> Vec<i8> {
+        quantise_rows(&self.weight, &self.scales, self.in_dim)
     }
 
     fn forward(&self, x: &[f32]) -> Vec<f32> {
@@ -151,6 +190,47 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+fn check_shape(
+    weights: usize,
+    biases: usize,
+    in_dim: usize,
+    out_dim: usize,
+) -> Result<(), ModelError> {
+    if in_dim == 0 || out_dim == 0 || weights != in_dim * out_dim || biases != out_dim {
+        return Err(ModelError::Training(format!(
+            "dense layer {in_dim}->{out_dim}: weight has {weights} values, bias {biases}"
+        )));
+    }
+    Ok(())
+}
+
+/// Nearest codes for row-major `weight`, one scale per row.
+fn quantise_rows(weight: &[f32], scales: &[f32], in_dim: usize) -> Vec<i8> {
+    weight
+        .chunks_exact(in_dim)
+        .zip(scales)
+        .flat_map(|(row, &scale)| row.iter().map(move |&w| quantise(w, scale)))
+        .collect()
+}
+
+/// Nearest code for `w` in a row scaled by `scale` (0 for an all-zero row).
+fn quantise(w: f32, scale: f32) -> i8 {
+    if scale > 0.0 {
+        (w / scale).round().clamp(-CODE_MAX, CODE_MAX) as i8
+    } else {
+        0
+    }
+}
+
+/// Codes travel as `u8` (safetensors in candle has no `i8`), offset by 128.
+fn code_to_byte(code: i8) -> u8 {
+    (i16::from(code) + 128) as u8
+}
+
+fn byte_to_code(byte: u8) -> i8 {
+    (i16::from(byte) - 128) as i8
 }
 
 /// One MLP: dense layers with ReLU between them.
@@ -308,9 +388,14 @@ impl Head {
         );
         for (m, layers) in self.members.iter().enumerate() {
             for (i, layer) in layers.iter().enumerate() {
+                let bytes: Vec<u8> = layer.codes().into_iter().map(code_to_byte).collect();
                 out.insert(
                     format!("{prefix}.m{m}.l{i}.weight"),
-                    tensor(&layer.weight, &[layer.out_dim, layer.in_dim])?.to_dtype(DType::F16)?,
+                    Tensor::from_vec(bytes, (layer.out_dim, layer.in_dim), &dev)?,
+                );
+                out.insert(
+                    format!("{prefix}.m{m}.l{i}.scale"),
+                    tensor(&layer.scales, &[layer.out_dim])?,
                 );
                 out.insert(
                     format!("{prefix}.m{m}.l{i}.bias"),
@@ -346,6 +431,21 @@ impl Head {
                 .ok_or_else(|| bad(format!("missing tensor {name}")))?;
             t.dims2().map_err(|e| bad(format!("tensor {name}: {e}")))
         };
+        let codes = |name: &str| -> Result<Vec<i8>, ModelError> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| bad(format!("missing tensor {name}")))?;
+            if t.dtype() != DType::U8 {
+                return Err(bad(format!(
+                    "tensor {name} is {:?}, expected 8-bit codes (U8)",
+                    t.dtype()
+                )));
+            }
+            t.flatten_all()
+                .and_then(|t| t.to_vec1::<u8>())
+                .map(|bytes| bytes.into_iter().map(byte_to_code).collect())
+                .map_err(|e| bad(format!("tensor {name}: {e}")))
+        };
         let mean = vec1(format!("{prefix}.mean"))?;
         let inv_std = vec1(format!("{prefix}.inv_std"))?;
         let mut members = Vec::new();
@@ -354,8 +454,9 @@ impl Head {
             for i in 0..=meta.hidden.len() {
                 let name = format!("{prefix}.m{m}.l{i}.weight");
                 let (out_dim, in_dim) = dims2(&name)?;
-                let layer = Dense::new(
-                    vec1(name)?,
+                let layer = Dense::from_codes(
+                    &codes(&name)?,
+                    vec1(format!("{prefix}.m{m}.l{i}.scale"))?,
                     vec1(format!("{prefix}.m{m}.l{i}.bias"))?,
                     in_dim,
                     out_dim,
@@ -617,7 +718,8 @@ impl Classifier {
             return Err(ModelError::Load {
                 path: meta_display,
                 reason: format!(
-                    "format version {} (this build reads {OLDEST_READABLE_FORMAT} to {FORMAT_VERSION})",
+                    "format version {} (this build reads {OLDEST_READABLE_FORMAT} to {FORMAT_VERSION}; \
+                     retrain the heads with `xiaoer train`)",
                     meta.format_version
                 ),
             });
@@ -942,7 +1044,7 @@ mod tests {
             .expect("read weights");
         for (name, tensor) in &stored {
             let want = if name.ends_with(".weight") {
-                DType::F16
+                DType::U8
             } else {
                 DType::F32
             };
@@ -1072,16 +1174,17 @@ mod tests {
         .expect("write");
         let err = Classifier::load(dir.path()).expect_err("future format");
         assert!(err.to_string().contains("format version 99"), "{err}");
-        // Version 3 (before adapters) still loads.
+        // Version 5 (f16 weights) is refused with the way out.
         std::fs::write(
             &meta_path,
             text.replace(
                 &format!("\"format_version\": {FORMAT_VERSION}"),
-                "\"format_version\": 3",
+                "\"format_version\": 5",
             ),
         )
         .expect("write");
-        Classifier::load(dir.path()).expect("version 3 loads");
+        let err = Classifier::load(dir.path()).expect_err("f16 format");
+        assert!(err.to_string().contains("xiaoer train"), "{err}");
 
         std::fs::write(
             &meta_path,
@@ -1090,6 +1193,68 @@ mod tests {
         .expect("write");
         let err = Classifier::load(dir.path()).expect_err("hidden mismatch");
         assert!(err.to_string().contains("logits"), "{err}");
+    }
+
+    #[test]
+    fn dense_weights_round_to_eight_bit_codes_per_row() {
+        let weight = vec![
+            0.5, -0.25, 0.125, 0.001, 0.0, 0.0, 0.0, 0.0, -3.0, 2.9, 0.01, 1.5,
+        ];
+        let layer = Dense::new(weight.clone(), vec![0.0; 3], 4, 3).expect("layer");
+        assert_eq!(layer.scales[1], 0.0, "an all-zero row keeps a zero scale");
+        for ((w, served), row) in weight
+            .iter()
+            .zip(&layer.weight)
+            .zip([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+        {
+            assert!(
+                (w - served).abs() <= layer.scales[row] / 2.0 + 1e-7,
+                "{w} -> {served}"
+            );
+        }
+        // Each row's largest weight is a full-scale code, stored exactly.
+        assert_eq!(layer.weight[0], 0.5);
+        assert_eq!(layer.weight[8], -3.0);
+        assert!(layer.codes().iter().all(|c| c.unsigned_abs() <= 127));
+        let rebuilt = Dense::from_codes(&layer.codes(), layer.scales.clone(), vec![0.0; 3], 4, 3)
+            .expect("rebuild");
+        assert_eq!(rebuilt, layer);
+        // Stored bytes map back to the same codes.
+        for code in [-127i8, -1, 0, 1, 127] {
+            assert_eq!(byte_to_code(code_to_byte(code)), code);
+        }
+    }
+
+    #[test]
+    fn bad_dense_layers_are_refused() {
+        assert!(Dense::new(vec![1.0, f32::NAN], vec![0.0], 2, 1).is_err());
+        assert!(Dense::new(vec![1.0, f32::INFINITY], vec![0.0], 2, 1).is_err());
+        assert!(Dense::new(vec![1.0; 3], vec![0.0], 2, 1).is_err());
+        assert!(Dense::from_codes(&[1, 2], vec![-1.0], vec![0.0], 2, 1).is_err());
+        assert!(Dense::from_codes(&[1, 2], vec![f32::NAN], vec![0.0], 2, 1).is_err());
+        assert!(Dense::from_codes(&[1, 2], vec![0.1, 0.1], vec![0.0], 2, 1).is_err());
+    }
+
+    #[test]
+    fn weights_without_codes_or_scales_are_refused_on_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        classifier(0.3, 0.5).save(dir.path()).expect("save");
+        let weights = dir.path().join(WEIGHTS_FILE);
+        let stored = candle_core::safetensors::load(&weights, &Device::Cpu).expect("read");
+        let mut as_f16 = stored.clone();
+        let name = "intent.m0.l0.weight";
+        as_f16.insert(
+            name.into(),
+            stored[name].to_dtype(DType::F16).expect("cast"),
+        );
+        candle_core::safetensors::save(&as_f16, &weights).expect("write");
+        let err = Classifier::load(dir.path()).expect_err("f16 weights");
+        assert!(err.to_string().contains("expected 8-bit codes"), "{err}");
+        let mut no_scale = stored;
+        no_scale.remove("intent.m0.l0.scale");
+        candle_core::safetensors::save(&no_scale, &weights).expect("write");
+        let err = Classifier::load(dir.path()).expect_err("missing scale");
+        assert!(err.to_string().contains("intent.m0.l0.scale"), "{err}");
     }
 
     #[test]
