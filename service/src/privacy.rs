@@ -242,18 +242,12 @@ mod tests {
         );
         // Regression (text_pipeline fuzz target): written straight after
         // Chinese, with no space, addresses used to stay in clear.
-        assert_eq!(
-            mask("我的邮箱abc123@qq.com谢谢"),
-            "我的邮箱a***@qq.com谢谢"
-        );
+        assert_eq!(mask("我的邮箱abc123@qq.com谢谢"), "我的邮箱a***@qq.com谢谢");
         assert_eq!(
             mask("寄到浦东新区张江路123号5@example.co.栋"),
             "寄到浦东新区[地址已隐藏]5***@example.co.栋"
         );
-        assert_eq!(
-            mask("寄到123 Main Street谢谢"),
-            "寄到[address hidden]谢谢"
-        );
+        assert_eq!(mask("寄到123 Main Street谢谢"), "寄到[address hidden]谢谢");
     }
 
     #[test]

@@ -147,6 +147,18 @@ async fn classify_returns_intent_sentiment_and_language() {
     assert!(en.alternatives.len() >= 2);
 }
 
+/// A greeting opens a conversation; it must never read as anger. The heads
+/// shipped on 2026-12-04 (evening, before the fix) scored a bare "hello"
+/// P(angry) 0.62 and handed the shopper to a person before they had asked.
+#[tokio::test]
+async fn plain_greetings_are_answered_not_handed_off() {
+    let mut client = auto_reply().await;
+    for text in ["hello", "hi", "good morning", "你好", "在吗", "亲 在不在"] {
+        let r = reply(&mut client, &conversation(), text).await;
+        assert_eq!(r.action, pb::Action::Answer as i32, "{text}: {r:?}");
+    }
+}
+
 #[tokio::test]
 async fn faq_question_is_answered_with_a_cited_article() {
     let mut client = auto_reply().await;
