@@ -1225,6 +1225,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any finite weights: each served weight is within half a step of
+        /// the trained one, and storing then reading the codes changes nothing.
+        #[test]
+        fn eight_bit_rounding_is_bounded_and_round_trips(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(-1e3f32..1e3, 5), 1..6),
+        ) {
+            let in_dim = 5;
+            let weight: Vec<f32> = rows.concat();
+            let out_dim = rows.len();
+            let layer = Dense::new(weight.clone(), vec![0.0; out_dim], in_dim, out_dim).unwrap();
+            for (i, (w, served)) in weight.iter().zip(&layer.weight).enumerate() {
+                let step = layer.scales[i / in_dim];
+                proptest::prop_assert!((w - served).abs() <= step * 0.5 + step * 1e-3 + 1e-6);
+            }
+            let bytes: Vec<u8> = layer.codes().into_iter().map(code_to_byte).collect();
+            let codes: Vec<i8> = bytes.into_iter().map(byte_to_code).collect();
+            let read = Dense::from_codes(&codes, layer.scales.clone(), vec![0.0; out_dim], in_dim, out_dim)
+                .unwrap();
+            proptest::prop_assert_eq!(read, layer);
+        }
+    }
+
     #[test]
     fn bad_dense_layers_are_refused() {
         assert!(Dense::new(vec![1.0, f32::NAN], vec![0.0], 2, 1).is_err());

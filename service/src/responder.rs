@@ -115,18 +115,32 @@ pub struct Responder {
     db_gate: OutageGate,
 }
 
+/// The loaded models a responder answers with, checked against each other
+/// at start-up (the heads fit the encoder, the index was built with it).
+pub struct Models {
+    /// The encoder the inference pool runs and the index was embedded with.
+    pub encoder: Arc<dyn Encoder>,
+    /// Intent, sentiment and request heads.
+    pub classifier: Arc<Classifier>,
+    /// The live knowledge base (reloadable).
+    pub kb: Arc<KnowledgeBase>,
+}
+
 impl Responder {
-    /// Wires the parts; the pool must run `encoder`.
+    /// Wires the parts; the pool must run `models.encoder`.
     pub fn new(
-        encoder: Arc<dyn Encoder>,
+        models: Models,
         pool: InferencePool,
-        classifier: Arc<Classifier>,
-        kb: Arc<KnowledgeBase>,
         store: Store,
         policy: PolicyConfig,
         max_concurrent: usize,
         conversation_limit: RateLimit,
     ) -> Self {
+        let Models {
+            encoder,
+            classifier,
+            kb,
+        } = models;
         let policy = policy.with_model_anger_cut(classifier.thresholds().angry);
         Self {
             encoder,

@@ -21,7 +21,7 @@ use xiaoer_proto::v1::knowledge_base_server::KnowledgeBaseServer;
 use crate::auth::AuthLayer;
 use crate::config::ServeConfig;
 use crate::grpc::{AutoReplyService, HandoffsService, KnowledgeBaseService};
-use crate::responder::Responder;
+use crate::responder::{Models, Responder};
 use crate::retention;
 use crate::store::Store;
 
@@ -73,21 +73,19 @@ impl App {
             config.heads_dir.clone(),
             config.kb_dir.clone(),
         );
-        let (encoder, classifier, kb) =
+        let models =
             tokio::task::spawn_blocking(move || load_models(&models_dir, &heads_dir, &kb_dir))
                 .await??;
         let pool = InferencePool::start(
-            Arc::clone(&encoder),
+            Arc::clone(&models.encoder),
             PoolConfig {
                 workers: config.inference_threads,
                 ..PoolConfig::default()
             },
         );
         let responder = Responder::new(
-            encoder,
+            models,
             pool,
-            classifier,
-            kb,
             store,
             config.policy.clone(),
             config.max_concurrent,
@@ -100,11 +98,7 @@ impl App {
     }
 }
 
-fn load_models(
-    models_dir: &Path,
-    heads_dir: &Path,
-    kb_dir: &Path,
-) -> anyhow::Result<(Arc<dyn Encoder>, Arc<Classifier>, Arc<KnowledgeBase>)> {
+fn load_models(models_dir: &Path, heads_dir: &Path, kb_dir: &Path) -> anyhow::Result<Models> {
     let mut e5 = E5Encoder::load(models_dir).with_context(|| {
         format!(
             "encoder in {} — run scripts/fetch-weights.sh",
@@ -129,7 +123,11 @@ fn load_models(
             kb_dir.display()
         )
     })?;
-    Ok((encoder, Arc::new(classifier), Arc::new(kb)))
+    Ok(Models {
+        encoder,
+        classifier: Arc::new(classifier),
+        kb: Arc::new(kb),
+    })
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains in-flight
