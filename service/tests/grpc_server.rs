@@ -148,8 +148,8 @@ async fn classify_returns_intent_sentiment_and_language() {
 }
 
 /// A greeting opens a conversation; it must never read as anger. The heads
-/// shipped on 2026-12-04 (evening, before the fix) scored a bare "hello"
-/// P(angry) 0.62 and handed the shopper to a person before they had asked.
+/// committed in def8404 scored a bare "hello" P(angry) 0.62 and handed the
+/// shopper to a person before they had asked anything.
 #[tokio::test]
 async fn plain_greetings_are_answered_not_handed_off() {
     let mut client = auto_reply().await;
