@@ -169,10 +169,10 @@ impl Default for RetrievalConfig {
     /// `evals/retrieval/queries.jsonl` (fusion: best dev MRR among 366
     /// candidates, RRF included) plus out-of-scope dev negatives from
     /// CLINC150 and SMP2017 (decision: most correct confident answers at
-    /// ≥ 95 % confident precision); refitted on 2026-12-04 after 384 more
-    /// article example questions moved the dev optimum from question 0.4 /
-    /// body 0.5 to question 0.9 / body 0. BM25 boosts are the untuned prior. The README records the
-    /// numbers; re-run the example after large article changes.
+    /// ≥ 95 % confident precision). BM25 boosts are the untuned prior. The
+    /// README records the numbers and how the choice moved as articles
+    /// gained example questions; re-run the example after large article
+    /// changes.
     fn default() -> Self {
         RetrievalConfig {
             boosts: FieldBoosts {
