@@ -15,6 +15,7 @@ pub mod e5;
 pub mod heads;
 pub mod identifiers;
 pub mod lang;
+mod packed;
 pub mod perf;
 pub mod pool;
 pub mod sentiment_bench;
