@@ -8,7 +8,8 @@
 //! format's alone). Kernels are single-threaded, as recommended for the
 //! server (see `prefer_single_threaded_kernels`); export
 //! `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2` first to measure candle's
-//! intra-op threading instead. Weights come from `$XIAOER_MODELS_DIR` or
+//! intra-op threading instead, or `XIAOER_KERNEL_THREADS=2` to split each
+//! forward's linear layers over two threads of its own. Weights come from `$XIAOER_MODELS_DIR` or
 //! `models/weights` (`scripts/fetch-weights.sh`); the heads' adapter (f32
 //! only) from `$XIAOER_HEADS_DIR` or `models/heads`. `N` messages (default 1000)
 //! are synthesised from shop-chat fragments — short, long, Chinese, English
@@ -142,11 +143,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights"));
 
+    let kernel_threads: usize = std::env::var("XIAOER_KERNEL_THREADS")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1);
+
     let started = Instant::now();
     let mut encoder = E5Encoder::load_with(
         &dir,
         E5Options {
             format,
+            kernel_threads,
             ..E5Options::default()
         },
     )?;
@@ -164,10 +172,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "format {format:?}: loaded in {:.2} s; adapted top blocks: {}; feature layers {:?}",
+        "format {format:?}: loaded in {:.2} s; adapted top blocks: {}; feature layers {:?}; kernel threads {}",
         started.elapsed().as_secs_f64(),
         encoder.model().adapted_blocks(),
-        encoder.model().feature_layers()
+        encoder.model().feature_layers(),
+        encoder.model().kernel_threads()
     );
     if let Some((rss, peak)) = resident_memory() {
         println!(

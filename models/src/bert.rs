@@ -14,6 +14,8 @@ use candle_core::{Device, Module, Storage, Tensor, D};
 use crate::container::{Container, Header};
 use crate::packed::PackedLinear;
 use crate::ModelError;
+use rayon::ThreadPool;
+use std::sync::Arc;
 
 /// How the linear (Q/K/V/attention-out/FFN) weights are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,27 +113,34 @@ impl Linear {
     }
 
     /// `x Wᵀ + b`; `x` is `[tokens, in]`, the result `[tokens, out]`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// `threads`: intra-op threads for the packed kernel (candle's paths use
+    /// their own settings).
+    fn forward(&self, x: &Tensor, threads: Option<&ThreadPool>) -> candle_core::Result<Tensor> {
         match &self.weight {
             Weight::Q4(w) => w.forward(x)?.broadcast_add(&self.bias),
             Weight::F32(wt) => x.matmul(wt)?.broadcast_add(&self.bias),
             Weight::Packed(p) => {
                 let dims = (x.dim(0)?, p.out_dim());
-                Tensor::from_vec(with_f32_slice(x, |v| p.forward(v))?, dims, &Device::Cpu)
+                let y = with_f32_slice(x, |v| p.forward(v, threads))?;
+                Tensor::from_vec(y, dims, &Device::Cpu)
             }
         }
     }
 
     /// `gelu(x Wᵀ + b)`, the activation applied in place in one pass over
     /// the result.
-    fn forward_gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward_gelu(
+        &self,
+        x: &Tensor,
+        threads: Option<&ThreadPool>,
+    ) -> candle_core::Result<Tensor> {
         let (mut data, dims) = match &self.weight {
             Weight::Packed(p) => (
-                with_f32_slice(x, |v| p.forward(v))?,
+                with_f32_slice(x, |v| p.forward(v, threads))?,
                 (x.dim(0)?, p.out_dim()),
             ),
             Weight::Q4(_) | Weight::F32(_) => {
-                let y = self.forward(x)?;
+                let y = self.forward(x, threads)?;
                 let dims = y.dims2()?;
                 (y.flatten_all()?.to_vec1::<f32>()?, dims)
             }
@@ -310,6 +319,9 @@ pub struct BertModel {
     max_positions: usize,
     vocab_rows: usize,
     format: LinearFormat,
+    /// Threads one forward's packed linears split their rows over; `None`:
+    /// the calling thread alone ([`BertModel::set_kernel_threads`]).
+    kernel_threads: Option<Arc<ThreadPool>>,
 }
 
 impl std::fmt::Debug for BertModel {
@@ -371,6 +383,7 @@ impl BertModel {
             max_positions,
             vocab_rows,
             format,
+            kernel_threads: None,
         })
     }
 
@@ -435,6 +448,38 @@ impl BertModel {
         (first..self.layers.len())
             .map(|i| self.block_params(i))
             .collect()
+    }
+
+    /// Lets each forward split its linear layers over `threads` threads
+    /// (1: the calling thread alone, the default). More threads cut one
+    /// message's latency on an otherwise idle machine; one thread per worker
+    /// gives the most messages per second under load (README, "Encoder").
+    /// Only the packed f32 kernel uses them.
+    pub fn set_kernel_threads(&mut self, threads: usize) -> Result<(), ModelError> {
+        self.kernel_threads = match threads {
+            0 => {
+                return Err(ModelError::Inference(
+                    "kernel threads must be at least 1".into(),
+                ))
+            }
+            1 => None,
+            n => Some(Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("xiaoer-kernel-{i}"))
+                    .build()
+                    .map_err(|e| ModelError::Inference(format!("kernel threads: {e}")))?,
+            )),
+        };
+        Ok(())
+    }
+
+    /// Threads each forward's linear layers use (see
+    /// [`BertModel::set_kernel_threads`]).
+    pub fn kernel_threads(&self) -> usize {
+        self.kernel_threads
+            .as_ref()
+            .map_or(1, |pool| pool.current_num_threads())
     }
 
     /// How the linear weights are held.
@@ -704,8 +749,9 @@ impl BertModel {
         let (h, nh) = (self.hidden, self.heads);
         let hd = h / nh;
         let scale = 1.0 / (hd as f64).sqrt();
+        let threads = self.kernel_threads.as_deref();
         for layer in layers {
-            let qkv = layer.qkv.forward(&x)?;
+            let qkv = layer.qkv.forward(&x, threads)?;
             // Attention per row over its own tokens only: this is exactly
             // masked attention, without computing scores for padded keys.
             let mut ctx = Vec::with_capacity(lengths.len());
@@ -723,10 +769,10 @@ impl BertModel {
                 ctx.push(probs.matmul(&v)?.transpose(0, 1)?.reshape((len, h))?);
                 start += len;
             }
-            let attn = layer.attn_out.forward(&Tensor::cat(&ctx, 0)?)?;
+            let attn = layer.attn_out.forward(&Tensor::cat(&ctx, 0)?, threads)?;
             x = layer.attn_ln.forward(&(x + attn)?)?;
-            let mid = layer.ffn_in.forward_gelu(&x)?;
-            let out = layer.ffn_out.forward(&mid)?;
+            let mid = layer.ffn_in.forward_gelu(&x, threads)?;
+            let out = layer.ffn_out.forward(&mid, threads)?;
             x = layer.out_ln.forward(&(x + out)?)?;
         }
         Ok(x)
@@ -932,8 +978,9 @@ mod tests {
 
     #[test]
     fn packed_and_candle_f32_linears_agree() {
-        // The packed kernel is what AVX2 machines run; candle's GEMM is the
-        // fallback elsewhere. Both must give the same layer, GELU included.
+        // The packed kernel is what AVX2 machines run, alone or split over
+        // threads; candle's GEMM is the fallback elsewhere. All must give the
+        // same layer, GELU included (23 rows over 3 threads: uneven shares).
         let (rows, k, n) = (23, 40, 37);
         let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0) - 1.0;
         let wt = Tensor::from_vec((0..k * n).map(val).collect(), (k, n), &Device::Cpu).unwrap();
@@ -952,16 +999,25 @@ mod tests {
         if !matches!(packed.weight, Weight::Packed(_)) {
             return; // no AVX2 + FMA here: only the fallback exists
         }
-        for (a, b) in [
-            (candle.forward(&x).unwrap(), packed.forward(&x).unwrap()),
-            (
-                candle.forward_gelu(&x).unwrap(),
-                packed.forward_gelu(&x).unwrap(),
-            ),
-        ] {
-            assert_eq!(a.dims(), &[rows, n]);
-            let gap = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-            assert!(gap.to_scalar::<f32>().unwrap() < 1e-4);
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for threads in [None, Some(&three)] {
+            for (a, b) in [
+                (
+                    candle.forward(&x, None).unwrap(),
+                    packed.forward(&x, threads).unwrap(),
+                ),
+                (
+                    candle.forward_gelu(&x, None).unwrap(),
+                    packed.forward_gelu(&x, threads).unwrap(),
+                ),
+            ] {
+                assert_eq!(a.dims(), &[rows, n]);
+                let gap = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+                assert!(gap.to_scalar::<f32>().unwrap() < 1e-4);
+            }
         }
         let (back, _) = packed.f32_params().unwrap().expect("f32 params");
         let (orig, _) = candle.f32_params().unwrap().expect("f32 params");
@@ -1085,6 +1141,24 @@ mod tests {
             assert!(err.to_string().contains("feature layers"), "{err}");
             assert_eq!(m.feature_layers(), [2], "{bad:?} left the default");
         }
+    }
+
+    #[test]
+    fn kernel_threads_change_speed_not_results() {
+        let ids = [0, 4, 8, 15, 16, 23, 42, 2, 0, 9, 7, 2];
+        let mask = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0];
+        let mut m = tiny(LinearFormat::F32);
+        let alone = m.forward(&ids, &mask, 2, 6).expect("one thread");
+        m.set_kernel_threads(2).expect("two threads");
+        assert_eq!(m.kernel_threads(), 2);
+        let split = m.forward(&ids, &mask, 2, 6).expect("two threads");
+        for (a, b) in alone.iter().zip(&split) {
+            assert!(cosine(a, b) > 0.99999, "cos {}", cosine(a, b));
+        }
+        let err = m.set_kernel_threads(0).expect_err("zero refused");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        m.set_kernel_threads(1).expect("back to one");
+        assert_eq!(m.kernel_threads(), 1);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! The kernel needs AVX2 + FMA ([`PackedLinear::supported`]); on other CPUs
 //! the encoder keeps candle's GEMM.
 
+use rayon::prelude::*;
+
 /// Output columns per packed panel: two 8-lane AVX registers.
 const PANEL: usize = 16;
 /// Most activation rows one kernel call keeps in registers: 6 rows × 2
@@ -96,17 +98,36 @@ impl PackedLinear {
     }
 
     /// `x Wᵀ + b` for `x` of `[rows, in_dim]` row-major; returns
-    /// `[rows, out_dim]` row-major.
+    /// `[rows, out_dim]` row-major. With `threads`, the rows are split into
+    /// one contiguous share per thread of that pool (each share streams the
+    /// whole weight, which the second reader mostly finds in the shared L3).
     ///
     /// # Panics
     /// If `x` is not a whole number of `in_dim` rows, or the CPU lacks the
     /// kernel's features (callers check [`PackedLinear::supported`] once at
     /// load).
-    pub(crate) fn forward(&self, x: &[f32]) -> Vec<f32> {
+    pub(crate) fn forward(&self, x: &[f32], threads: Option<&rayon::ThreadPool>) -> Vec<f32> {
         assert_eq!(x.len() % self.in_dim.max(1), 0, "input is not whole rows");
         assert!(Self::supported(), "packed GEMM needs AVX2 + FMA");
         let rows = x.len() / self.in_dim.max(1);
         let mut out = vec![0f32; rows * self.out_dim];
+        match threads {
+            Some(pool) if rows > 1 && pool.current_num_threads() > 1 => {
+                let share = rows.div_ceil(pool.current_num_threads().min(rows));
+                pool.install(|| {
+                    out.par_chunks_mut(share * self.out_dim)
+                        .zip(x.par_chunks(share * self.in_dim))
+                        .for_each(|(out, x)| self.forward_rows(x, out));
+                });
+            }
+            _ => self.forward_rows(x, &mut out),
+        }
+        out
+    }
+
+    /// The single-threaded product of [`PackedLinear::forward`] into `out`.
+    fn forward_rows(&self, x: &[f32], out: &mut [f32]) {
+        let rows = x.len() / self.in_dim.max(1);
         for first_row in (0..rows).step_by(CHUNK_ROWS) {
             let blocks = balanced_blocks(CHUNK_ROWS.min(rows - first_row));
             for (p, panel) in self.panels.chunks_exact(self.in_dim * PANEL).enumerate() {
@@ -130,7 +151,6 @@ impl PackedLinear {
                 }
             }
         }
-        out
     }
 }
 
@@ -286,13 +306,13 @@ mod tests {
             return;
         }
         let packed = PackedLinear::new(&values(1, 12), &values(2, 4), 3, 4);
-        assert!(packed.forward(&[]).is_empty());
+        assert!(packed.forward(&[], None).is_empty());
     }
 
     #[test]
     #[should_panic(expected = "whole rows")]
     fn ragged_input_is_refused() {
-        PackedLinear::new(&values(1, 12), &values(2, 4), 3, 4).forward(&[1.0; 7]);
+        PackedLinear::new(&values(1, 12), &values(2, 4), 3, 4).forward(&[1.0; 7], None);
     }
 
     proptest! {
@@ -303,7 +323,7 @@ mod tests {
         fn matches_the_reference(rows in 0usize..110, k in 1usize..70, n in 1usize..50, seed: u64) {
             prop_assume!(PackedLinear::supported());
             let (x, wt, b) = (values(seed, rows * k), values(seed ^ 1, k * n), values(seed ^ 2, n));
-            let got = PackedLinear::new(&wt, &b, k, n).forward(&x);
+            let got = PackedLinear::new(&wt, &b, k, n).forward(&x, None);
             let want = reference(&x, &wt, &b, k, n);
             prop_assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {

@@ -29,9 +29,10 @@ use crate::{EmbeddingViews, Encoder, ModelError, TextRole};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
     /// Worker threads; default one per core. Pair with single-threaded
-    /// kernels ([`prefer_single_threaded_kernels`]): on the 2-core host,
-    /// candle's intra-op threading cost 60–70% more CPU per message in
-    /// batches, and extra workers would mostly wait on candle's own pool.
+    /// candle kernels ([`prefer_single_threaded_kernels`]): on the 2-core
+    /// host, candle's intra-op threading cost 60–70% more CPU per message in
+    /// batches. The encoder's linear layers have their own kernel threads
+    /// ([`crate::E5Options::kernel_threads`]), which the workers share.
     pub workers: usize,
     /// Requests that may wait in the queue before `embed` reports
     /// [`ModelError::Overloaded`].
@@ -47,12 +48,18 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            workers: one_per_core(),
             queue_capacity: 256,
             max_batch: 16,
             max_wait: Duration::from_millis(2),
         }
     }
+}
+
+/// One thread per available core, at most 8: the default for both the
+/// pool's workers and each forward's kernel threads.
+pub fn one_per_core() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Makes candle's CPU kernels single-threaded (`RAYON_NUM_THREADS=1`,

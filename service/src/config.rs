@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
-use xiaoer_models::PoolConfig;
+use xiaoer_models::{E5Options, PoolConfig};
 
 use crate::auth::{TokenEntry, Tokens};
 use crate::policy::PolicyConfig;
@@ -44,9 +44,12 @@ pub struct ServeArgs {
     /// Log format: "pretty" or "json" [default: pretty].
     #[arg(long, env = "XIAOER_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// Inference threads, each running single-threaded kernels [default: one per core, at most 8].
+    /// Inference worker threads, each batching requests [default: one per core, at most 8].
     #[arg(long, env = "XIAOER_INFERENCE_THREADS")]
     pub inference_threads: Option<usize>,
+    /// Threads one forward pass splits the encoder's linear layers over, shared by the workers [default: one per core, at most 8].
+    #[arg(long, env = "XIAOER_KERNEL_THREADS")]
+    pub kernel_threads: Option<usize>,
     /// Most requests handled at once before RESOURCE_EXHAUSTED [default: 64].
     #[arg(long, env = "XIAOER_MAX_CONCURRENT")]
     pub max_concurrent: Option<usize>,
@@ -99,6 +102,7 @@ struct FileSettings {
     kb_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     inference_threads: Option<usize>,
+    kernel_threads: Option<usize>,
     max_concurrent: Option<usize>,
     conversation_burst: Option<u32>,
     conversation_rate: Option<u32>,
@@ -121,6 +125,7 @@ pub struct ServeConfig {
     pub kb_dir: PathBuf,
     pub log_format: LogFormat,
     pub inference_threads: usize,
+    pub kernel_threads: usize,
     pub max_concurrent: usize,
     /// Per-conversation flood limit on Reply.
     pub conversation_limit: RateLimit,
@@ -196,6 +201,11 @@ impl ServeArgs {
                 .inference_threads
                 .or(file.inference_threads)
                 .unwrap_or_else(|| PoolConfig::default().workers)
+                .max(1),
+            kernel_threads: self
+                .kernel_threads
+                .or(file.kernel_threads)
+                .unwrap_or_else(|| E5Options::default().kernel_threads)
                 .max(1),
             max_concurrent: self
                 .max_concurrent

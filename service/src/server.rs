@@ -13,7 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 use xiaoer_kb::KnowledgeBase;
-use xiaoer_models::{Classifier, E5Encoder, Encoder, InferencePool, PoolConfig};
+use xiaoer_models::{Classifier, E5Encoder, E5Options, Encoder, InferencePool, PoolConfig};
 use xiaoer_proto::v1::auto_reply_server::AutoReplyServer;
 use xiaoer_proto::v1::handoffs_server::HandoffsServer;
 use xiaoer_proto::v1::knowledge_base_server::KnowledgeBaseServer;
@@ -68,14 +68,16 @@ impl App {
         let store = Store::connect(&config.database_url)
             .await
             .context("database")?;
-        let (models_dir, heads_dir, kb_dir) = (
+        let (models_dir, heads_dir, kb_dir, kernel_threads) = (
             config.models_dir.clone(),
             config.heads_dir.clone(),
             config.kb_dir.clone(),
+            config.kernel_threads,
         );
-        let models =
-            tokio::task::spawn_blocking(move || load_models(&models_dir, &heads_dir, &kb_dir))
-                .await??;
+        let models = tokio::task::spawn_blocking(move || {
+            load_models(&models_dir, &heads_dir, &kb_dir, kernel_threads)
+        })
+        .await??;
         let pool = InferencePool::start(
             Arc::clone(&models.encoder),
             PoolConfig {
@@ -98,8 +100,17 @@ impl App {
     }
 }
 
-fn load_models(models_dir: &Path, heads_dir: &Path, kb_dir: &Path) -> anyhow::Result<Models> {
-    let mut e5 = E5Encoder::load(models_dir).with_context(|| {
+fn load_models(
+    models_dir: &Path,
+    heads_dir: &Path,
+    kb_dir: &Path,
+    kernel_threads: usize,
+) -> anyhow::Result<Models> {
+    let options = E5Options {
+        kernel_threads,
+        ..E5Options::default()
+    };
+    let mut e5 = E5Encoder::load_with(models_dir, options).with_context(|| {
         format!(
             "encoder in {} — run scripts/fetch-weights.sh",
             models_dir.display()
