@@ -463,9 +463,10 @@ impl BertModel {
                 ))
             }
             1 => None,
+            // The calling thread computes a share itself.
             n => Some(Arc::new(
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
+                    .num_threads(n - 1)
                     .thread_name(|i| format!("xiaoer-kernel-{i}"))
                     .build()
                     .map_err(|e| ModelError::Inference(format!("kernel threads: {e}")))?,
@@ -479,7 +480,7 @@ impl BertModel {
     pub fn kernel_threads(&self) -> usize {
         self.kernel_threads
             .as_ref()
-            .map_or(1, |pool| pool.current_num_threads())
+            .map_or(1, |pool| pool.current_num_threads() + 1)
     }
 
     /// How the linear weights are held.

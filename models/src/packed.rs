@@ -12,8 +12,6 @@
 //! The kernel needs AVX2 + FMA ([`PackedLinear::supported`]); on other CPUs
 //! the encoder keeps candle's GEMM.
 
-use rayon::prelude::*;
-
 /// Output columns per packed panel: two 8-lane AVX registers.
 const PANEL: usize = 16;
 /// Most activation rows one kernel call keeps in registers: 6 rows × 2
@@ -112,12 +110,20 @@ impl PackedLinear {
         let rows = x.len() / self.in_dim.max(1);
         let mut out = vec![0f32; rows * self.out_dim];
         match threads {
-            Some(pool) if rows > 1 && pool.current_num_threads() > 1 => {
-                let share = rows.div_ceil(pool.current_num_threads().min(rows));
-                pool.install(|| {
-                    out.par_chunks_mut(share * self.out_dim)
-                        .zip(x.par_chunks(share * self.in_dim))
-                        .for_each(|(out, x)| self.forward_rows(x, out));
+            Some(pool) if rows > 1 => {
+                // The calling thread takes the first share, the pool's
+                // threads the others.
+                let parts = (pool.current_num_threads() + 1).min(rows);
+                let share = rows.div_ceil(parts);
+                let mut shares = out
+                    .chunks_mut(share * self.out_dim)
+                    .zip(x.chunks(share * self.in_dim));
+                let (first_out, first_x) = shares.next().expect("rows > 1");
+                pool.in_place_scope(|scope| {
+                    for (out, x) in shares {
+                        scope.spawn(move |_| self.forward_rows(x, out));
+                    }
+                    self.forward_rows(first_x, first_out);
                 });
             }
             _ => self.forward_rows(x, &mut out),
