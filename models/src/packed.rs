@@ -97,8 +97,9 @@ impl PackedLinear {
 
     /// `x Wᵀ + b` for `x` of `[rows, in_dim]` row-major; returns
     /// `[rows, out_dim]` row-major. With `threads`, the rows are split into
-    /// one contiguous share per thread of that pool (each share streams the
-    /// whole weight, which the second reader mostly finds in the shared L3).
+    /// contiguous shares, one for the calling thread and one per thread of
+    /// that pool (each share streams the whole weight, which the second
+    /// reader mostly finds in the shared L3).
     ///
     /// # Panics
     /// If `x` is not a whole number of `in_dim` rows, or the CPU lacks the
