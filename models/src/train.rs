@@ -1157,19 +1157,31 @@ pub fn train_shipped(
         sources.extend(set.sources.iter().cloned());
     }
 
-    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5_9117);
-    let (mut it_train, it_val) =
-        split_validation(intent_train.examples, config.val_fraction, &mut rng);
+    // Each head's validation split draws from its own stream, so examples
+    // added to one head's files leave the other heads' splits (and heads)
+    // as they were.
+    let split_rng = |stream: u64| StdRng::seed_from_u64(config.seed ^ 0x5_9117 ^ (stream << 32));
+    let (mut it_train, it_val) = split_validation(
+        intent_train.examples,
+        config.val_fraction,
+        &mut split_rng(0),
+    );
     it_train.extend(public_i.examples);
-    let (mut st_train, mut st_val) =
-        split_validation(sentiment_train.examples, config.val_fraction, &mut rng);
+    let (mut st_train, mut st_val) = split_validation(
+        sentiment_train.examples,
+        config.val_fraction,
+        &mut split_rng(1),
+    );
     st_train.extend(public_s.examples);
     st_train.extend(small_talk_as_neutral(&it_train));
     st_val.extend(small_talk_as_neutral(&it_val));
     let mut sentiment_heldout_examples = sentiment_heldout.examples;
     sentiment_heldout_examples.extend(small_talk_as_neutral(&intent_heldout.examples));
-    let (mut rq_train, mut rq_val) =
-        split_validation(request_train.examples, config.val_fraction, &mut rng);
+    let (mut rq_train, mut rq_val) = split_validation(
+        request_train.examples,
+        config.val_fraction,
+        &mut split_rng(2),
+    );
     // Our intent examples are nearly all questions and requests the bot can
     // serve: as `self_service` they give the request head the real mix of
     // traffic, where asking staff to act is the exception (each split stays
