@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_server::{AutoReply, AutoReplyServer};
@@ -217,9 +217,12 @@ pub(crate) async fn spawn_with_delay(
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(AutoReplyServer::new(bot))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
     );
     FakeServer {
         url: format!("http://{addr}"),

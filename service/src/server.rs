@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 use xiaoer_kb::KnowledgeBase;
@@ -238,7 +238,13 @@ pub async fn serve(
         .add_service(KnowledgeBaseServer::new(KnowledgeBaseService(Arc::clone(
             &responder,
         ))))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
+        // Nagle's algorithm on the accepted sockets held each small reply
+        // back until the client's delayed ACK: +40 ms on every call
+        // (measured: 14 ms in the server, 56 ms at the client).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            draining,
+        )
         .await;
     drop(watcher);
     drop(stop_retention);
