@@ -8,8 +8,9 @@
 //! format's alone). Kernels are single-threaded, as recommended for the
 //! server (see `prefer_single_threaded_kernels`); export
 //! `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=2` first to measure candle's
-//! intra-op threading instead, or `XIAOER_KERNEL_THREADS=2` to split each
-//! forward's linear layers over two threads of its own. Weights come from `$XIAOER_MODELS_DIR` or
+//! intra-op threading instead. `XIAOER_KERNEL_THREADS=N` sets how many
+//! threads each forward splits its linear layers over (default one per
+//! core, as `serve`). Weights come from `$XIAOER_MODELS_DIR` or
 //! `models/weights` (`scripts/fetch-weights.sh`); the heads' adapter (f32
 //! only) from `$XIAOER_HEADS_DIR` or `models/heads`. `N` messages (default 1000)
 //! are synthesised from shop-chat fragments — short, long, Chinese, English
@@ -147,7 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .map(|s| s.parse())
         .transpose()?
-        .unwrap_or(1);
+        .unwrap_or_else(|| E5Options::default().kernel_threads);
 
     let started = Instant::now();
     let mut encoder = E5Encoder::load_with(
