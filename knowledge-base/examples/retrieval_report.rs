@@ -276,7 +276,7 @@ fn main() -> Res<()> {
 
     // ---- latency ----
     println!(
-        "\n## latency over {} test queries x {rounds} rounds (single thread)",
+        "\n## latency over {} test queries x {rounds} rounds (one search at a time)",
         test.len()
     );
     let mut bm25 = Vec::new();
