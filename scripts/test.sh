@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# A clean run is a one-off build: incremental state would only cost disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# If a step fails, say how much disk and memory were left: a full disk makes
+# rustc and the linker fail in ways that do not name the cause.
+trap 'echo "--- test.sh failed at line $LINENO; disk and memory:" >&2; df -h "$root" /tmp >&2; free -m >&2' ERR
+echo "disk before the build: $(df -h --output=avail "$root" | tail -1 | tr -d ' ') free"
 scripts/fetch-weights.sh
 
 pgdir=$(mktemp -d /tmp/xiaoer-pg.XXXXXX)
@@ -17,7 +23,11 @@ XIAOER_TEST_POSTGRES_URL=$(scripts/pg-test-cluster.sh start "$pgdir" "$port")
 XIAOER_TEST_POSTGRES_DIR=$pgdir
 export XIAOER_TEST_POSTGRES_URL XIAOER_TEST_POSTGRES_DIR
 
-cargo build --bin xiaoer
+# One build for everything: `cargo test` builds the binary too (its integration
+# tests start it), with dev-dependencies' features unified in. A separate
+# `cargo build --bin xiaoer` resolves features differently and would compile
+# tantivy, candle and the rest a second time.
+cargo test --workspace --no-run
 xiaoer="$root/target/debug/xiaoer"
 "$xiaoer" kb check
 
