@@ -87,6 +87,9 @@ impl Linear {
     fn from_f32(weight_t: Tensor, bias: Tensor) -> candle_core::Result<Self> {
         let weight = if PackedLinear::supported() {
             let (in_dim, out_dim) = weight_t.dims2()?;
+            if in_dim == 0 {
+                candle_core::bail!("linear layer with no inputs: broken model file");
+            }
             Weight::Packed(PackedLinear::new(
                 &weight_t.flatten_all()?.to_vec1::<f32>()?,
                 &bias.to_vec1::<f32>()?,
@@ -120,8 +123,7 @@ impl Linear {
             Weight::Q4(w) => w.forward(x)?.broadcast_add(&self.bias),
             Weight::F32(wt) => x.matmul(wt)?.broadcast_add(&self.bias),
             Weight::Packed(p) => {
-                let dims = (x.dim(0)?, p.out_dim());
-                let y = with_f32_slice(x, |v| p.forward(v, threads))?;
+                let (y, dims) = packed_forward(p, x, threads)?;
                 Tensor::from_vec(y, dims, &Device::Cpu)
             }
         }
@@ -135,10 +137,7 @@ impl Linear {
         threads: Option<&ThreadPool>,
     ) -> candle_core::Result<Tensor> {
         let (mut data, dims) = match &self.weight {
-            Weight::Packed(p) => (
-                with_f32_slice(x, |v| p.forward(v, threads))?,
-                (x.dim(0)?, p.out_dim()),
-            ),
+            Weight::Packed(p) => packed_forward(p, x, threads)?,
             Weight::Q4(_) | Weight::F32(_) => {
                 let y = self.forward(x, threads)?;
                 let dims = y.dims2()?;
@@ -150,6 +149,17 @@ impl Linear {
         }
         Tensor::from_vec(data, dims, &Device::Cpu)
     }
+}
+
+/// The packed kernel's `x Wᵀ + b` as flat values and their `[rows, out]`
+/// shape, so GELU can run in place before a tensor is built.
+fn packed_forward(
+    p: &PackedLinear,
+    x: &Tensor,
+    threads: Option<&ThreadPool>,
+) -> candle_core::Result<(Vec<f32>, (usize, usize))> {
+    let dims = (x.dim(0)?, p.out_dim());
+    Ok((with_f32_slice(x, |v| p.forward(v, threads))?, dims))
 }
 
 /// Runs `f` on the contiguous f32 values of a CPU tensor without copying

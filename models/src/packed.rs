@@ -47,7 +47,12 @@ impl PackedLinear {
     }
 
     /// Packs `Wᵀ` (`[in_dim, out_dim]` row-major) and `b` (`out_dim`).
+    ///
+    /// # Panics
+    /// If `in_dim` is 0 (a layer without inputs is a broken model file,
+    /// which `bert::Linear::from_f32` reports as an error first) or the lengths disagree.
     pub(crate) fn new(weight_t: &[f32], bias: &[f32], in_dim: usize, out_dim: usize) -> Self {
+        assert!(in_dim > 0, "a linear layer needs at least one input");
         assert_eq!(weight_t.len(), in_dim * out_dim, "Wᵀ is not [in, out]");
         assert_eq!(bias.len(), out_dim, "bias length is not out_dim");
         let panel_count = out_dim.div_ceil(PANEL);
@@ -106,9 +111,9 @@ impl PackedLinear {
     /// kernel's features (callers check [`PackedLinear::supported`] once at
     /// load).
     pub(crate) fn forward(&self, x: &[f32], threads: Option<&rayon::ThreadPool>) -> Vec<f32> {
-        assert_eq!(x.len() % self.in_dim.max(1), 0, "input is not whole rows");
+        assert_eq!(x.len() % self.in_dim, 0, "input is not whole rows");
         assert!(Self::supported(), "packed GEMM needs AVX2 + FMA");
-        let rows = x.len() / self.in_dim.max(1);
+        let rows = x.len() / self.in_dim;
         let mut out = vec![0f32; rows * self.out_dim];
         match threads {
             Some(pool) if rows > 1 => {
@@ -134,15 +139,16 @@ impl PackedLinear {
 
     /// The single-threaded product of [`PackedLinear::forward`] into `out`.
     fn forward_rows(&self, x: &[f32], out: &mut [f32]) {
-        let rows = x.len() / self.in_dim.max(1);
+        let rows = x.len() / self.in_dim;
         for first_row in (0..rows).step_by(CHUNK_ROWS) {
             let blocks = balanced_blocks(CHUNK_ROWS.min(rows - first_row));
             for (p, panel) in self.panels.chunks_exact(self.in_dim * PANEL).enumerate() {
                 let first_col = p * PANEL;
-                let tile = Panel {
+                let mut tile = Panel {
                     weights: panel,
                     bias: &self.bias[first_col..first_col + PANEL],
                     width: PANEL.min(self.out_dim - first_col),
+                    prefetch: true,
                 };
                 let mut row = first_row;
                 for &block in &blocks {
@@ -152,8 +158,10 @@ impl PackedLinear {
                     // checks the slice lengths it relies on.
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
-                        avx2::block(a, &tile, c, self.out_dim, row == first_row)
+                        avx2::block(a, &tile, c, self.out_dim)
                     };
+                    // Later blocks find the panel in cache.
+                    tile.prefetch = false;
                     row += block;
                 }
             }
@@ -169,6 +177,9 @@ struct Panel<'a> {
     bias: &'a [f32],
     /// Real (unpadded) output columns in this panel.
     width: usize,
+    /// Fetch the panel ahead of use: set for its first block of rows, when
+    /// it comes from memory rather than cache.
+    prefetch: bool,
 }
 
 /// Splits `rows` into the fewest blocks of at most [`MAX_BLOCK_ROWS`], as
@@ -189,27 +200,19 @@ mod avx2 {
 
     /// One block of `a.len() / k` rows (1..=6) against one panel, written
     /// to the first `panel.width` columns of `c`'s rows (`ldc` apart).
-    /// `prefetch`: fetch the panel ahead of use (its first block, when it
-    /// comes from memory rather than cache).
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn block(
-        a: &[f32],
-        panel: &Panel<'_>,
-        c: &mut [f32],
-        ldc: usize,
-        prefetch: bool,
-    ) {
+    pub(super) unsafe fn block(a: &[f32], panel: &Panel<'_>, c: &mut [f32], ldc: usize) {
         let k = panel.weights.len() / PANEL;
         match a.len() / k {
-            1 => rows::<1>(a, panel, c, ldc, prefetch),
-            2 => rows::<2>(a, panel, c, ldc, prefetch),
-            3 => rows::<3>(a, panel, c, ldc, prefetch),
-            4 => rows::<4>(a, panel, c, ldc, prefetch),
-            5 => rows::<5>(a, panel, c, ldc, prefetch),
-            6 => rows::<6>(a, panel, c, ldc, prefetch),
+            1 => rows::<1>(a, panel, c, ldc),
+            2 => rows::<2>(a, panel, c, ldc),
+            3 => rows::<3>(a, panel, c, ldc),
+            4 => rows::<4>(a, panel, c, ldc),
+            5 => rows::<5>(a, panel, c, ldc),
+            6 => rows::<6>(a, panel, c, ldc),
             n => unreachable!("block of {n} rows (at most {MAX_BLOCK_ROWS})"),
         }
     }
@@ -218,15 +221,9 @@ mod avx2 {
     /// value.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn rows<const R: usize>(
-        a: &[f32],
-        panel: &Panel<'_>,
-        c: &mut [f32],
-        ldc: usize,
-        prefetch: bool,
-    ) {
+    unsafe fn rows<const R: usize>(a: &[f32], panel: &Panel<'_>, c: &mut [f32], ldc: usize) {
         let k = panel.weights.len() / PANEL;
-        let width = panel.width;
+        let (width, prefetch) = (panel.width, panel.prefetch);
         assert!(a.len() >= R * k && panel.bias.len() >= PANEL);
         assert!(width <= PANEL && c.len() >= (R - 1) * ldc + width);
         let (a, w, b) = (a.as_ptr(), panel.weights.as_ptr(), panel.bias.as_ptr());
@@ -314,6 +311,12 @@ mod tests {
         }
         let packed = PackedLinear::new(&values(1, 12), &values(2, 4), 3, 4);
         assert!(packed.forward(&[], None).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one input")]
+    fn layer_without_inputs_is_refused() {
+        PackedLinear::new(&[], &values(2, 4), 0, 4);
     }
 
     #[test]

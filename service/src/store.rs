@@ -394,28 +394,46 @@ impl Store {
     /// Claims a waiting handoff for an agent. The conditional update makes the
     /// race atomic on both backends: exactly one of several agents wins.
     pub async fn claim_handoff(&self, id: &str, agent_id: &str) -> StoreResult<HandoffRecord> {
-        let done = sqlx::query("UPDATE handoffs SET status = 2, claimed_by = $1, claimed_at = $2 WHERE id = $3 AND status = 1")
-            .bind(agent_id)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        let current = self.handoff(id).await?;
-        if done.rows_affected() == 1 {
-            return Ok(current);
-        }
-        Err(StoreError::Conflict(match current.state {
-            HandoffState::Claimed => {
-                format!("handoff {id} is already claimed by {}", current.claimed_by)
-            }
-            _ => format!("handoff {id} is resolved and cannot be claimed"),
-        }))
+        self.transition_handoff(
+            id,
+            "UPDATE handoffs SET status = 2, claimed_by = $1, claimed_at = $2 WHERE id = $3 AND status = 1",
+            agent_id,
+            |current| match current.state {
+                HandoffState::Claimed => {
+                    format!("handoff {id} is already claimed by {}", current.claimed_by)
+                }
+                _ => format!("handoff {id} is resolved and cannot be claimed"),
+            },
+        )
+        .await
     }
 
     /// Resolves a claimed handoff with the agent's note.
     pub async fn resolve_handoff(&self, id: &str, resolution: &str) -> StoreResult<HandoffRecord> {
-        let done = sqlx::query("UPDATE handoffs SET status = 3, resolution = $1, resolved_at = $2 WHERE id = $3 AND status = 2")
-            .bind(resolution)
+        self.transition_handoff(
+            id,
+            "UPDATE handoffs SET status = 3, resolution = $1, resolved_at = $2 WHERE id = $3 AND status = 2",
+            resolution,
+            |current| match current.state {
+                HandoffState::Waiting => format!("handoff {id} must be claimed before it is resolved"),
+                _ => format!("handoff {id} is already resolved"),
+            },
+        )
+        .await
+    }
+
+    /// One state transition as a single conditional `update` (binds: `value`,
+    /// now, `id`; its WHERE names the state it leaves). If no row changed,
+    /// the handoff was in another state and `conflict` explains which.
+    async fn transition_handoff(
+        &self,
+        id: &str,
+        update: &'static str,
+        value: &str,
+        conflict: impl FnOnce(&HandoffRecord) -> String,
+    ) -> StoreResult<HandoffRecord> {
+        let done = sqlx::query(update)
+            .bind(value)
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -424,10 +442,7 @@ impl Store {
         if done.rows_affected() == 1 {
             return Ok(current);
         }
-        Err(StoreError::Conflict(match current.state {
-            HandoffState::Waiting => format!("handoff {id} must be claimed before it is resolved"),
-            _ => format!("handoff {id} is already resolved"),
-        }))
+        Err(StoreError::Conflict(conflict(&current)))
     }
 
     /// Whether a turn id belongs to a conversation (feedback must point at a real turn).
