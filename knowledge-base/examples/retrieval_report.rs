@@ -63,7 +63,7 @@ fn main() -> Res<()> {
 
     let set = ArticleSet::load(&crate_dir)?;
     let t = Instant::now();
-    let mut index = KnowledgeIndex::build(set, &encoder)?;
+    let mut index = KnowledgeIndex::build_for_tuning(set, &encoder)?;
     println!(
         "index: {} articles, version {}, built in {:.1?}",
         index.len(),
@@ -124,7 +124,7 @@ fn main() -> Res<()> {
     }
     // Fit the decision on the dev-best fusion; the shipped config is restored before testing.
     let best = trials.first().map_or(shipped_config, |t| t.config);
-    index = index.with_config(best);
+    index = index.with_config(best)?;
     if std::env::var_os("KB_SHOW_DEV_MISSES").is_some() {
         for q in dev
             .iter()
@@ -167,7 +167,7 @@ fn main() -> Res<()> {
         ..best
     };
     println!("  dev choice (to ship as RetrievalConfig::default()): {chosen:?}");
-    index = index.with_config(shipped_config);
+    index = index.with_config(shipped_config)?;
     let same_fusion = RetrievalConfig {
         decision: shipped_config.decision,
         ..chosen

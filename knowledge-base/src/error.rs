@@ -73,6 +73,11 @@ pub enum KbError {
         /// What is wrong with it.
         message: String,
     },
+    /// A retrieval config weighs answer bodies, but the index was built
+    /// without their embeddings (only [`crate::KnowledgeIndex::build_for_tuning`]
+    /// or a config that weighs them embeds answer bodies).
+    #[error("the retrieval config weighs answer bodies, but this index has no answer-body embeddings; build it with KnowledgeIndex::build_for_tuning")]
+    NoBodyEmbeddings,
     /// An evaluation query names an article the index does not have.
     #[error("query {query}: article {article:?} is not in the knowledge base")]
     UnknownArticle {

@@ -197,6 +197,7 @@ pub fn evaluate_embedded(
     config: &RetrievalConfig,
 ) -> Result<RetrievalMetrics, KbError> {
     check_gold(index, queries)?;
+    index.check_supports(config)?;
     let mut sums = (0.0, 0.0, 0.0);
     let mut n = 0usize;
     for (i, q) in queries.iter().enumerate() {
@@ -817,6 +818,20 @@ mod tests {
         let index = KnowledgeIndex::build(sf.set, &enc).expect("build");
         let m = evaluate(&index, &sf.queries, &enc, RetrievalMode::Bm25).expect("evaluate");
         assert_eq!(m.n, 2);
+        // The shipped build skips answer bodies: a config that weighs them
+        // is refused instead of scoring them as zero.
+        let body = RetrievalConfig {
+            fusion: Fusion::Weighted {
+                dense_weight: 0.5,
+                passage_weight: 0.3,
+                bm25_half: 5.0,
+            },
+            ..RetrievalConfig::default()
+        };
+        assert!(matches!(
+            evaluate_embedded(&index, &sf.queries, None, RetrievalMode::Hybrid, &body),
+            Err(KbError::NoBodyEmbeddings)
+        ));
 
         write(
             dir.path(),

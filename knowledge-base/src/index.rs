@@ -138,6 +138,15 @@ pub enum Fusion {
     },
 }
 
+impl Fusion {
+    /// Whether this fusion reads the answer-body similarity: only then does
+    /// an index need the answer bodies embedded (a third of the build's
+    /// encoder work, since bodies are long).
+    pub fn weighs_answer_bodies(&self) -> bool {
+        matches!(self, Fusion::Weighted { passage_weight, .. } if *passage_weight > 0.0)
+    }
+}
+
 /// Thresholds of [`KnowledgeIndex::decide`] on hybrid scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecisionConfig {
@@ -233,7 +242,9 @@ pub struct KnowledgeIndex {
     fields: Bilingual<LangFields>,
     analyzers: Bilingual<TextAnalyzer>,
     questions: Vectors,
-    passages: Vectors,
+    /// Answer-body embeddings; `None` unless a config that weighs them (or
+    /// tuning) asked for them.
+    passages: Option<Vectors>,
     dim: usize,
     encoder_name: String,
     config: RetrievalConfig,
@@ -246,7 +257,10 @@ impl std::fmt::Debug for KnowledgeIndex {
             .field("version", &self.set.version())
             .field("encoder", &self.encoder_name)
             .field("question_vectors", &self.questions.owner.len())
-            .field("passage_vectors", &self.passages.owner.len())
+            .field(
+                "passage_vectors",
+                &self.passages.as_ref().map_or(0, |p| p.owner.len()),
+            )
             .finish()
     }
 }
@@ -259,11 +273,29 @@ impl KnowledgeIndex {
         KnowledgeIndex::build_with_config(set, encoder, RetrievalConfig::default())
     }
 
-    /// Like [`KnowledgeIndex::build`] with explicit tunables (evaluations, experiments).
+    /// Like [`KnowledgeIndex::build`] with explicit tunables (evaluations,
+    /// experiments). Answer bodies are embedded only if `config` weighs them.
     pub fn build_with_config(
         set: ArticleSet,
         encoder: &dyn Encoder,
         config: RetrievalConfig,
+    ) -> Result<KnowledgeIndex, KbError> {
+        let embed_bodies = config.fusion.weighs_answer_bodies();
+        KnowledgeIndex::build_inner(set, encoder, config, embed_bodies)
+    }
+
+    /// The default config, with answer bodies embedded too, so that
+    /// [`KnowledgeIndex::with_config`] and the evaluation functions can try
+    /// configs that weigh them (`examples/retrieval_report.rs`).
+    pub fn build_for_tuning(set: ArticleSet, encoder: &dyn Encoder) -> Result<KnowledgeIndex, KbError> {
+        KnowledgeIndex::build_inner(set, encoder, RetrievalConfig::default(), true)
+    }
+
+    fn build_inner(
+        set: ArticleSet,
+        encoder: &dyn Encoder,
+        config: RetrievalConfig,
+        embed_bodies: bool,
     ) -> Result<KnowledgeIndex, KbError> {
         let zh_options = text_options(ZH_TOKENIZER);
         let en_options = text_options(EN_TOKENIZER);
@@ -326,9 +358,16 @@ impl KnowledgeIndex {
                 .chain(a.questions(lang).iter().map(String::as_str))
                 .collect()
         })?;
-        let passages = embed_articles(set.articles(), encoder, TextRole::Passage, |a, lang| {
-            vec![a.answer(lang)]
-        })?;
+        let passages = if embed_bodies {
+            Some(embed_articles(
+                set.articles(),
+                encoder,
+                TextRole::Passage,
+                |a, lang| vec![a.answer(lang)],
+            )?)
+        } else {
+            None
+        };
         Ok(KnowledgeIndex {
             set,
             searcher,
@@ -344,10 +383,20 @@ impl KnowledgeIndex {
     }
 
     /// The same index with other tunables; they only act at query time, so
-    /// nothing is rebuilt.
-    pub fn with_config(mut self, config: RetrievalConfig) -> KnowledgeIndex {
+    /// nothing is rebuilt. Fails with [`KbError::NoBodyEmbeddings`] if
+    /// `config` weighs answer bodies this index did not embed.
+    pub fn with_config(mut self, config: RetrievalConfig) -> Result<KnowledgeIndex, KbError> {
+        self.check_supports(&config)?;
         self.config = config;
-        self
+        Ok(self)
+    }
+
+    /// Whether this index holds every embedding `config` reads.
+    pub(crate) fn check_supports(&self, config: &RetrievalConfig) -> Result<(), KbError> {
+        if config.fusion.weighs_answer_bodies() && self.passages.is_none() {
+            return Err(KbError::NoBodyEmbeddings);
+        }
+        Ok(())
     }
 
     /// The tunables in force.
@@ -448,8 +497,8 @@ impl KnowledgeIndex {
                 self.questions
                     .top_similarities(q, self.set.len(), KEPT_SIMILARITIES)
             }),
-            passage: query.as_ref().map(|q| {
-                self.passages
+            passage: query.as_ref().zip(self.passages.as_ref()).map(|(q, passages)| {
+                passages
                     .top_similarities(q, self.set.len(), 1)
                     .into_iter()
                     .map(|best| best.first().copied().unwrap_or(0.0))
@@ -813,8 +862,10 @@ pub(crate) mod tests {
         ArticleSet::load(dir.path()).expect("fixture loads")
     }
 
+    /// The fixture articles indexed for tuning (answer bodies embedded), so
+    /// tests can try every config.
     pub(crate) fn fixture_index(enc: &HashEncoder) -> KnowledgeIndex {
-        KnowledgeIndex::build(fixture_set(), enc).expect("fixture index")
+        KnowledgeIndex::build_for_tuning(fixture_set(), enc).expect("fixture index")
     }
 
     fn ids(hits: &[Hit]) -> Vec<&str> {
@@ -890,7 +941,8 @@ pub(crate) mod tests {
                 body: 5.0,
             },
             ..RetrievalConfig::default()
-        });
+        })
+        .expect("config");
         let hits = body_first.search(&query("work", None, Language::En, RetrievalMode::Bm25));
         assert_eq!(ids(&hits), vec!["invoice", "returns"]);
     }
@@ -901,7 +953,8 @@ pub(crate) mod tests {
         let index = fixture_index(&enc).with_config(RetrievalConfig {
             dense: DenseAggregate::Max,
             ..RetrievalConfig::default()
-        });
+        })
+        .expect("config");
         let text = "when will it ship";
         let e = enc.embed(text);
         let dense = index.search(&query(text, Some(&e), Language::En, RetrievalMode::Dense));
@@ -946,12 +999,35 @@ pub(crate) mod tests {
         let index = fixture_index(&enc).with_config(RetrievalConfig {
             fusion: body_only,
             ..RetrievalConfig::default()
-        });
+        })
+        .expect("config");
         let text = "Request an e-invoice from the order details page; it also works for returns paperwork.";
         let e = enc.embed(text);
         let hits = index.search(&query(text, Some(&e), Language::En, RetrievalMode::Hybrid));
         assert_eq!(hits[0].article_id, "invoice");
         assert!((hits[0].score - 1.0).abs() < 1e-4, "{hits:?}");
+    }
+
+    #[test]
+    fn answer_bodies_are_embedded_only_when_a_config_weighs_them() {
+        let enc = HashEncoder::new();
+        let shipped = KnowledgeIndex::build(fixture_set(), &enc).expect("index");
+        assert!(shipped.passages.is_none());
+        let body = RetrievalConfig {
+            fusion: Fusion::Weighted {
+                dense_weight: 0.5,
+                passage_weight: 0.3,
+                bm25_half: 5.0,
+            },
+            ..RetrievalConfig::default()
+        };
+        assert!(matches!(
+            shipped.with_config(body),
+            Err(KbError::NoBodyEmbeddings)
+        ));
+        let weighing = KnowledgeIndex::build_with_config(fixture_set(), &enc, body).expect("index");
+        assert!(weighing.passages.is_some());
+        assert!(fixture_index(&enc).with_config(body).is_ok());
     }
 
     #[test]
@@ -961,7 +1037,8 @@ pub(crate) mod tests {
             fusion: Fusion::Rrf { k: 60.0 },
             dense: DenseAggregate::TopMean(2),
             ..RetrievalConfig::default()
-        });
+        })
+        .expect("config");
         let e = enc.embed("where is my order");
         let hits = index.search(&query(
             "where is my order",
