@@ -820,14 +820,7 @@ mod tests {
         assert_eq!(m.n, 2);
         // The shipped build skips answer bodies: a config that weighs them
         // is refused instead of scoring them as zero.
-        let body = RetrievalConfig {
-            fusion: Fusion::Weighted {
-                dense_weight: 0.5,
-                passage_weight: 0.3,
-                bm25_half: 5.0,
-            },
-            ..RetrievalConfig::default()
-        };
+        let body = crate::index::tests::body_weighing_config();
         assert!(matches!(
             evaluate_embedded(&index, &sf.queries, None, RetrievalMode::Hybrid, &body),
             Err(KbError::NoBodyEmbeddings)

@@ -868,6 +868,18 @@ pub(crate) mod tests {
         KnowledgeIndex::build_for_tuning(fixture_set(), enc).expect("fixture index")
     }
 
+    /// A config that weighs answer bodies: needs `build_for_tuning`.
+    pub(crate) fn body_weighing_config() -> RetrievalConfig {
+        RetrievalConfig {
+            fusion: Fusion::Weighted {
+                dense_weight: 0.5,
+                passage_weight: 0.3,
+                bm25_half: 5.0,
+            },
+            ..RetrievalConfig::default()
+        }
+    }
+
     fn ids(hits: &[Hit]) -> Vec<&str> {
         hits.iter().map(|h| h.article_id.as_str()).collect()
     }
@@ -1013,14 +1025,7 @@ pub(crate) mod tests {
         let enc = HashEncoder::new();
         let shipped = KnowledgeIndex::build(fixture_set(), &enc).expect("index");
         assert!(shipped.passages.is_none());
-        let body = RetrievalConfig {
-            fusion: Fusion::Weighted {
-                dense_weight: 0.5,
-                passage_weight: 0.3,
-                bm25_half: 5.0,
-            },
-            ..RetrievalConfig::default()
-        };
+        let body = body_weighing_config();
         assert!(matches!(
             shipped.with_config(body),
             Err(KbError::NoBodyEmbeddings)
