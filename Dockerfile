@@ -10,17 +10,20 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 python3
 COPY Cargo.toml Cargo.lock ./
 COPY proto/Cargo.toml proto/build.rs proto/
 COPY proto/xiaoer proto/xiaoer
+COPY domain/Cargo.toml domain/
+COPY privacy/Cargo.toml privacy/
 COPY models/Cargo.toml models/
 COPY knowledge-base/Cargo.toml knowledge-base/
-COPY evals/Cargo.toml evals/
 COPY service/Cargo.toml service/
-RUN for c in proto models knowledge-base evals; do mkdir -p $c/src && echo "" > $c/src/lib.rs; done \
- && mkdir -p service/src && echo "fn main() {}" > service/src/main.rs && echo "" > service/src/lib.rs \
+COPY evals/Cargo.toml evals/
+COPY cli/Cargo.toml cli/
+RUN for c in proto domain privacy models knowledge-base service evals cli; do mkdir -p $c/src && echo "" > $c/src/lib.rs; done \
+ && echo "fn main() {}" > cli/src/main.rs \
  && echo 'pub mod v1 { tonic::include_proto!("xiaoer.v1"); } pub const FILE_DESCRIPTOR_SET: &[u8] = &[];' > proto/src/lib.rs \
  && cargo build --release --bin xiaoer || true
 # 2) The project itself.
 COPY . .
-RUN touch proto/src/lib.rs models/src/lib.rs knowledge-base/src/lib.rs evals/src/lib.rs service/src/lib.rs service/src/main.rs \
+RUN touch proto/src/lib.rs domain/src/lib.rs privacy/src/lib.rs models/src/lib.rs knowledge-base/src/lib.rs service/src/lib.rs evals/src/lib.rs cli/src/lib.rs cli/src/main.rs \
  && cargo build --release --bin xiaoer
 RUN scripts/fetch-weights.sh
 

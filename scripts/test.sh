@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Quick start, step 2: the whole test suite. Fetches the weights (tests use the
-# real model), starts a throwaway PostgreSQL so the store tests run on both
-# backends, runs the eval gate against the committed baseline and the
-# external contract check, then `cargo test --workspace`.
+# Quick start, step 2: the whole test suite. Checks the contract (buf lint and
+# breaking) and formatting, fetches the weights (tests use the real model),
+# starts a throwaway PostgreSQL so the store tests run on both backends, runs
+# the eval gate against the committed baseline and the external contract
+# check, fuzzes, runs clippy, then `cargo test --workspace`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -12,6 +13,9 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # rustc and the linker fail in ways that do not name the cause.
 trap 'echo "--- test.sh failed at line $LINENO; disk and memory:" >&2; df -h "$root" /tmp >&2; free -m >&2' ERR
 echo "disk before the build: $(df -h --output=avail "$root" | tail -1 | tr -d ' ') free"
+# Cheap checks first: a contract break or unformatted code fails in seconds.
+scripts/check-proto.sh
+cargo fmt --all --check
 scripts/fetch-weights.sh
 
 pgdir=$(mktemp -d /tmp/xiaoer-pg.XXXXXX)
@@ -50,7 +54,10 @@ fi
 "$xiaoer" eval cases --out "${XIAOER_REPORT_DIR:-reports/ci-cases}" --baseline evals/baseline/cases.json
 
 # Fuzzing: every parser that reads outside input, 30 s a target (issue #8;
-# README "Fuzzing"). Its own workspace and target dir under fuzz/.
+# docs/operations.md "Fuzzing"). Its own workspace and target dir under fuzz/.
 scripts/fuzz.sh --seconds "${XIAOER_FUZZ_SECONDS:-30}"
+
+# Lints on every target (tests, benches, examples) with warnings as errors.
+cargo clippy --workspace --all-targets -- -D warnings
 
 cargo test --workspace --no-fail-fast

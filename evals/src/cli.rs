@@ -111,19 +111,50 @@ impl std::fmt::Debug for ClientAuthArgs {
     }
 }
 
-/// Options of `xiaoer eval bench`; the service runs the model on the dataset
-/// and hands the predictions to [`crate::bench::write_bench_report`].
+/// Options of `xiaoer eval bench`, run by [`crate::bench::run`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Benchmark dataset name or path, as understood by the service.
+    /// Benchmark: banking77, clinc150, goemotions, chinese_online_shopping_10_cats, stackfaq or retrieval.
     #[arg(value_name = "DATASET")]
     pub dataset: String,
     /// Score at most this many examples (a quick look rather than the full set).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
-    /// Report folder [default: reports/<YYYYMMDD-HHMMSS>-<git rev> under the current directory].
+    /// Report folder [default: reports/bench-<DATASET> under the current directory].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Runs one `xiaoer eval` command. Case suites without `--endpoint` go
+/// through the real server started in this process on a loopback port with
+/// a throwaway database, so cases always travel over gRPC.
+pub async fn run(command: EvalCommand) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Cases(args) => {
+            let outcome = match args.endpoint.clone() {
+                Some(endpoint) => crate::run_cases(&args, &endpoint).await?,
+                None => {
+                    let server = tokio::task::spawn_blocking(|| {
+                        xiaoer_service::embedded::EmbeddedServer::start(Default::default())
+                    })
+                    .await??;
+                    let outcome = crate::run_cases(&args, &server.url()).await;
+                    let data_dir = tokio::task::spawn_blocking(move || server.stop()).await?;
+                    let _ = std::fs::remove_dir_all(data_dir);
+                    outcome?
+                }
+            };
+            if outcome.regressed {
+                anyhow::bail!("regression against the baseline");
+            }
+            Ok(())
+        }
+        EvalCommand::Load(args) => {
+            crate::run_load(&args).await?;
+            Ok(())
+        }
+        EvalCommand::Bench(args) => crate::bench::run(&args).await,
+    }
 }
 
 /// Longest load run accepted, so a typo cannot start an hour-long run.

@@ -9,7 +9,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use xiaoer_proto::v1 as pb;
 
-use crate::cases::{Action, Case, Expectation, HandoffReason, Lang, Origin};
+use xiaoer_domain::HandoffReason;
+use xiaoer_service::conversions::handoff_reason_from_pb;
+
+use crate::cases::{Action, Case, Expectation, Lang, Origin};
 
 /// The parts of a `ReplyResponse` the suite scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +51,7 @@ impl Observation {
             handoff_reason: response
                 .handoff
                 .as_ref()
-                .and_then(|handoff| HandoffReason::from_proto(handoff.reason)),
+                .and_then(|handoff| handoff_reason_from_pb(handoff.reason)),
             intent: intent.map(|intent| intent.name.clone()),
             intent_confidence: if confidence.is_nan() {
                 0.0

@@ -5,10 +5,11 @@
 //!   writes a report folder with plots and gates on a baseline.
 //! * [`run_load`] drives a bounded, loopback-only load test and reports
 //!   throughput, latency percentiles and errors by gRPC status.
-//! * [`bench::write_bench_report`] writes the report of a public benchmark
-//!   run that the service performs with the model crates.
+//! * [`bench::run`] reruns a public benchmark (intent, sentiment, retrieval)
+//!   with the model and knowledge-base crates and writes its figures.
 //!
-//! The `xiaoer` binary embeds [`EvalCommand`] as its `eval` subcommand.
+//! The `xiaoer` binary embeds [`EvalCommand`] as its `eval` subcommand and
+//! hands it to [`run`].
 #![warn(missing_docs)]
 
 pub mod baseline;
@@ -30,9 +31,8 @@ mod progress;
 #[cfg(test)]
 mod test_server;
 
-pub use bench::{write_bench_report, BenchOutcome, BenchRun};
 pub use classification::Predictions;
-pub use cli::{BenchArgs, CasesArgs, ClientAuthArgs, EvalCommand, LoadArgs};
+pub use cli::{run, BenchArgs, CasesArgs, ClientAuthArgs, EvalCommand, LoadArgs};
 pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT};
 pub use load::{run_load, LoadOutcome};
 pub use runner::{run_cases, CasesOutcome};

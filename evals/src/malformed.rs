@@ -20,12 +20,12 @@ pub struct Malformed {
 const KINDS: usize = 8;
 
 /// The `n`-th malformed request (kinds cycle); `id` keeps conversation ids
-/// apart from the well-formed traffic's.
-pub fn nth(n: u64, id: &str) -> Malformed {
+/// apart from the well-formed traffic's, `channel` labels it as that traffic is.
+pub fn nth(n: u64, id: &str, channel: &str) -> Malformed {
     let request = |conversation_id: String, text: String| pb::ReplyRequest {
         conversation_id,
         text,
-        channel: crate::load::LOAD_CHANNEL.to_string(),
+        channel: channel.to_string(),
         ..Default::default()
     };
     let ok_id = || format!("{id}-bad-{n}");
@@ -85,23 +85,31 @@ mod tests {
 
     #[test]
     fn kinds_cycle_and_each_is_really_malformed() {
-        let kinds: BTreeSet<&str> = (0..KINDS as u64).map(|n| nth(n, "c").kind).collect();
+        let kinds: BTreeSet<&str> = (0..KINDS as u64)
+            .map(|n| nth(n, "c", "test").kind)
+            .collect();
         assert_eq!(kinds.len(), KINDS, "every kind is distinct");
-        assert_eq!(nth(0, "c").kind, nth(KINDS as u64, "c").kind);
-        assert!(nth(0, "c").request.text.is_empty());
-        assert!(nth(1, "c").request.text.trim().is_empty());
-        assert!(nth(2, "c").request.text.len() >= 99_000);
-        assert!(nth(3, "c").request.conversation_id.is_empty());
-        assert!(nth(4, "c")
+        assert_eq!(
+            nth(0, "c", "test").kind,
+            nth(KINDS as u64, "c", "test").kind
+        );
+        assert!(nth(0, "c", "test").request.text.is_empty());
+        assert!(nth(1, "c", "test").request.text.trim().is_empty());
+        assert!(nth(2, "c", "test").request.text.len() >= 99_000);
+        assert!(nth(3, "c", "test").request.conversation_id.is_empty());
+        assert!(nth(4, "c", "test")
             .request
             .conversation_id
             .chars()
             .any(char::is_control));
-        assert!(nth(5, "c").request.conversation_id.len() > 128);
-        assert!(nth(6, "c").request.client_turn_id.len() > 128);
-        assert!(nth(7, "c").request.text.len() > 4 << 20);
+        assert!(nth(5, "c", "test").request.conversation_id.len() > 128);
+        assert!(nth(6, "c", "test").request.client_turn_id.len() > 128);
+        assert!(nth(7, "c", "test").request.text.len() > 4 << 20);
         // Otherwise-valid fields stay valid, so each request has exactly one fault.
-        assert!(!nth(2, "c").request.conversation_id.is_empty());
-        assert_eq!(nth(2, "c").request.text.chars().count(), 2 * (100_000 / 6));
+        assert!(!nth(2, "c", "test").request.conversation_id.is_empty());
+        assert_eq!(
+            nth(2, "c", "test").request.text.chars().count(),
+            2 * (100_000 / 6)
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cases::{Action, HandoffReason};
+use xiaoer_domain::HandoffReason;
+
+use crate::cases::Action;
 use crate::classification::{ClassificationMetrics, MetricsError, Predictions, Ratio, NO_LABEL};
 use crate::judge::CaseResult;
 use crate::latency::LatencySummary;

@@ -102,21 +102,10 @@ pub fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// UTC calendar date and time of a unix timestamp: (year, month, day, hour,
-/// minute, second). Shared by report names and timestamps in the service, so
-/// no crate needs a date library.
+/// minute, second), for report names and headers.
 pub fn civil_from_unix(seconds: u64) -> (i64, u32, u32, u32, u32, u32) {
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
-    let days = (seconds / 86_400) as i64;
+    let (year, month, day) = xiaoer_service::clock::civil_from_days((seconds / 86_400) as i64);
     let rem = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
     (
         year,
         month,

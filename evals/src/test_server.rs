@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_server::{AutoReply, AutoReplyServer};
 
-use crate::cases::HandoffReason;
+use xiaoer_domain::HandoffReason;
+use xiaoer_service::conversions::handoff_reason_pb;
 
 /// Text that makes the fake server fail the call.
 pub(crate) const FAIL_TEXT: &str = "__fail__";
@@ -61,13 +62,9 @@ impl Reply {
     }
 
     fn to_response(&self) -> pb::ReplyResponse {
-        let reason = match self.reason {
-            Some(HandoffReason::CustomerRequest) => pb::HandoffReason::CustomerRequest,
-            Some(HandoffReason::NegativeSentiment) => pb::HandoffReason::NegativeSentiment,
-            Some(HandoffReason::LowConfidence) => pb::HandoffReason::LowConfidence,
-            Some(HandoffReason::NeedsAgent) => pb::HandoffReason::NeedsAgent,
-            None => pb::HandoffReason::Unspecified,
-        };
+        let reason = self
+            .reason
+            .map_or(pb::HandoffReason::Unspecified, handoff_reason_pb);
         pb::ReplyResponse {
             action: self.action as i32,
             text: "ok".into(),

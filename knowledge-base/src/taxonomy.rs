@@ -2,12 +2,15 @@
 //! articles. Articles name the intents they answer; [`crate::check`] rejects
 //! any name outside this list so a typo cannot silently unlink an article.
 
-/// The 24 shopper intents, defined once by the classifier that predicts them.
-pub use xiaoer_models::data::INTENTS;
+use xiaoer_domain::Intent;
 
-/// Whether `name` is one of [`INTENTS`].
+/// The 24 shopper intents, defined once in the domain vocabulary the
+/// classifier predicts.
+pub const INTENTS: &[Intent] = Intent::ALL;
+
+/// Whether `name` is one of [`INTENTS`] as written in article files.
 pub fn is_intent(name: &str) -> bool {
-    INTENTS.contains(&name)
+    name.parse::<Intent>().is_ok()
 }
 
 #[cfg(test)]
@@ -16,7 +19,7 @@ mod tests {
 
     #[test]
     fn taxonomy_has_24_unique_names() {
-        let mut names: Vec<&str> = INTENTS.to_vec();
+        let mut names: Vec<&str> = INTENTS.iter().map(|i| i.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 24);

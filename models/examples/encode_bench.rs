@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use xiaoer_models::perf::{
     measure_batch_throughput, measure_single_latency, process_cpu_time, resident_memory,
 };
@@ -86,7 +86,7 @@ const EN: &[&str] = &[
 /// A message of 1–4 fragments (3% get 8–14, to include truncated inputs),
 /// each fragment Chinese or English, so languages mix within messages too.
 fn messages(n: usize) -> Vec<String> {
-    let mut rng = StdRng::seed_from_u64(2026);
+    let mut rng = ChaCha12Rng::seed_from_u64(2026);
     (0..n)
         .map(|_| {
             let parts = if rng.random_bool(0.03) {

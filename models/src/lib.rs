@@ -1,16 +1,24 @@
 //! Local text understanding for xiaoer: a bilingual sentence encoder
 //! (multilingual-e5-small, 4-bit, run with candle on CPU) plus small intent and
 //! sentiment heads trained on top of it.
+//!
+//! The served path (encoder, inference pool, heads, tone, language and
+//! identifier rules, the calibration applied at inference) is always built.
+//! Training, threshold fitting, the embedding cache and the public
+//! benchmarks are behind the `train` feature, so the service does not
+//! compile them. The labels the heads predict are the shared
+//! [`xiaoer_domain`] vocabulary.
 
 use std::fmt;
 
 pub mod adapter;
+#[cfg(feature = "train")]
 pub mod bench;
 pub mod bert;
+#[cfg(feature = "train")]
 pub mod cache;
 pub mod calibrate;
 pub mod container;
-pub mod data;
 pub mod e5;
 pub mod heads;
 pub mod identifiers;
@@ -18,27 +26,31 @@ pub mod lang;
 mod packed;
 pub mod perf;
 pub mod pool;
+#[cfg(feature = "train")]
 pub mod sentiment_bench;
-#[cfg(test)]
+#[cfg(all(test, feature = "train"))]
 mod test_support;
 pub mod tone;
+#[cfg(feature = "train")]
 pub mod train;
 pub mod unigram;
 
 pub use bert::{EmbeddingViews, LinearFormat};
 pub use e5::{E5Encoder, E5Options};
-pub use heads::{
-    Classifier, IntentScores, RequestScores, SentimentLabel, SentimentScores, Thresholds,
-};
+pub use heads::{Classifier, IntentScores, RequestScores, SentimentScores, Thresholds};
 pub use lang::{detect_language, Language};
 pub use pool::{prefer_single_threaded_kernels, InferencePool, PoolConfig};
+#[cfg(feature = "train")]
 pub use train::{train_shipped, TrainConfig, TrainReport};
 
 /// What a text is for, because E5 models are trained with a role prefix:
 /// `"query: "` for questions and symmetric tasks, `"passage: "` for documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextRole {
+    /// A shopper's message (or any text compared with its like); its order,
+    /// tracking and phone numbers are stripped before encoding.
     Query,
+    /// A knowledge-base article, encoded as written.
     Passage,
 }
 
@@ -46,12 +58,22 @@ pub enum TextRole {
 /// them to gRPC statuses in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A weights, tokenizer or heads file is missing, malformed or does not
+    /// fit this build or encoder: the service cannot start with it.
     #[error("model file {path}: {reason}")]
-    Load { path: String, reason: String },
+    Load {
+        /// The file, as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Encoding or classifying failed on valid-looking input.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The pool's queue is full: back off (`RESOURCE_EXHAUSTED`).
     #[error("inference queue is full")]
     Overloaded,
+    /// The pool's workers are gone (shutdown or a panic).
     #[error("inference workers have stopped")]
     Stopped,
     /// One line of a data file is unusable (malformed JSON, missing field,
@@ -59,21 +81,34 @@ pub enum ModelError {
     /// data file can be fixed without hunting.
     #[error("{path}:{line}: {reason}")]
     Record {
+        /// The data file, as given.
         path: String,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with the line.
         reason: String,
     },
     /// A data file or a whole training set is unusable: missing, unreadable,
     /// or a class without a single example.
     #[error("data {path}: {reason}")]
-    Data { path: String, reason: String },
+    Data {
+        /// The file, directory or set, as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Training could not produce a usable head (bad shapes, no data, numeric
     /// failure), kept apart from `Inference` so the CLI can tell the two apart.
     #[error("training failed: {0}")]
     Training(String),
     /// A trained artefact (heads, report, embedding cache) could not be written.
     #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    Write {
+        /// The file or directory that could not be written.
+        path: String,
+        /// The I/O or serialisation error.
+        reason: String,
+    },
 }
 
 impl From<candle_core::Error> for ModelError {

@@ -15,6 +15,7 @@ pub struct HashEncoder {
 }
 
 impl HashEncoder {
+    /// An encoder of `dim`-sized vectors that has encoded nothing yet.
     pub fn new(dim: usize) -> HashEncoder {
         HashEncoder {
             dim,

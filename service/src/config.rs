@@ -12,6 +12,7 @@ use xiaoer_models::{E5Options, PoolConfig};
 use crate::auth::{TokenEntry, Tokens};
 use crate::policy::PolicyConfig;
 use crate::ratelimit::RateLimit;
+use crate::telemetry::LogFormat;
 use crate::tls::TlsFiles;
 
 /// Flags of `xiaoer serve`; each is also an environment variable.
@@ -76,17 +77,6 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "XIAOER_TLS_KEY", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
-}
-
-/// Log output style.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable, for a terminal.
-    #[default]
-    Pretty,
-    /// One JSON object per line, for log collectors.
-    Json,
 }
 
 /// The TOML file's shape: the same keys as the flags, plus `[policy]`.

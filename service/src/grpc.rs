@@ -8,14 +8,16 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
+use xiaoer_domain::Queue;
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_server::AutoReply;
 use xiaoer_proto::v1::handoffs_server::Handoffs;
 use xiaoer_proto::v1::knowledge_base_server::KnowledgeBase;
 
+use crate::conversions::handoff_state_filter;
 use crate::error::{bounded, require_id, ServiceError};
-use crate::responder::Responder;
-use crate::store::{page_token, parse_page_token, HandoffQuery, HandoffState};
+use crate::reply::Responder;
+use crate::store::{page_token, parse_page_token, HandoffQuery};
 use crate::telemetry::RpcTimer;
 
 /// Runs one RPC body inside a span, with metrics and the one error mapping.
@@ -43,7 +45,9 @@ where
     span.in_scope(|| match &outcome {
         Ok(_) => tracing::debug!("ok"),
         Err(status) => {
-            tracing::info!(code = ?status.code(), message = status.message(), "request failed")
+            // Masked: a refusal may quote what the caller sent.
+            let message = xiaoer_privacy::mask(status.message());
+            tracing::info!(code = ?status.code(), %message, "request failed")
         }
     });
     timer.finish(code);
@@ -121,36 +125,20 @@ impl HandoffsService {
         &self,
         req: pb::ListHandoffsRequest,
     ) -> Result<pb::ListHandoffsResponse, ServiceError> {
-        let state = match pb::HandoffStatus::try_from(req.status) {
-            Ok(pb::HandoffStatus::Unspecified) => None,
-            Ok(pb::HandoffStatus::Waiting) => Some(HandoffState::Waiting),
-            Ok(pb::HandoffStatus::Claimed) => Some(HandoffState::Claimed),
-            Ok(pb::HandoffStatus::Resolved) => Some(HandoffState::Resolved),
-            Err(_) => {
-                return Err(ServiceError::invalid(
-                    "status",
-                    format!("unknown handoff status {}", req.status),
-                ))
-            }
+        let state = handoff_state_filter(req.status)?;
+        let queue = match req.queue.trim() {
+            "" => None,
+            name => Some(name.parse::<Queue>().map_err(|_| {
+                let expected: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
+                ServiceError::invalid(
+                    "queue",
+                    format!(
+                        "unknown queue {name:?}; expected one of {}",
+                        expected.join(", ")
+                    ),
+                )
+            })?),
         };
-        const QUEUES: &[&str] = &[
-            "logistics",
-            "after_sales",
-            "payments",
-            "presale",
-            "complaints",
-            "general",
-        ];
-        let queue = req.queue.trim();
-        if !queue.is_empty() && !QUEUES.contains(&queue) {
-            return Err(ServiceError::invalid(
-                "queue",
-                format!(
-                    "unknown queue {queue:?}; expected one of {}",
-                    QUEUES.join(", ")
-                ),
-            ));
-        }
         let limit = bounded("page_size", req.page_size, 20, 100)? as u32;
         let after = match req.page_token.as_str() {
             "" => None,
@@ -163,7 +151,7 @@ impl HandoffsService {
         let mut records = store
             .list_handoffs(&HandoffQuery {
                 state,
-                queue: (!queue.is_empty()).then(|| queue.to_string()),
+                queue,
                 limit: limit + 1,
                 after,
             })
@@ -241,7 +229,7 @@ impl Handoffs for HandoffsService {
             let record = self
                 .0
                 .store()
-                .resolve_handoff(id, &crate::privacy::mask(resolution))
+                .resolve_handoff(id, &xiaoer_privacy::mask(resolution))
                 .await?;
             self.0.handoff_with_transcript(&record).await
         })

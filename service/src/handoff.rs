@@ -8,10 +8,11 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::phrasing::topic_label;
+use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
 use xiaoer_models::Language;
 
-use crate::policy::{HandoffCause, OrderFact};
+use crate::phrasing::topic_label;
+use crate::policy::OrderFact;
 use crate::store::{DraftReply, NewHandoff, TurnRecord};
 
 static ORDER_ID: LazyLock<Regex> = LazyLock::new(|| {
@@ -35,7 +36,7 @@ pub fn extract_entities(turns: &[TurnRecord], orders: &[OrderFact]) -> BTreeMap<
             list.push(value.to_string());
         }
     };
-    for turn in turns.iter().filter(|t| t.role == "customer") {
+    for turn in turns.iter().filter(|t| t.role == TurnRole::Customer) {
         for c in TRACKING.captures_iter(&turn.text) {
             if let Some(m) = c.get(1).or_else(|| c.get(2)) {
                 add("tracking_number", m.as_str());
@@ -92,11 +93,11 @@ pub fn anger_trend(anger: &[f32]) -> Trend {
 #[derive(Debug, Clone)]
 pub struct PackageInput<'a> {
     pub lang: Language,
-    pub cause: HandoffCause,
-    pub queue: &'static str,
+    pub cause: HandoffReason,
+    pub queue: Queue,
     pub priority: i32,
-    /// The topic the shopper wants help with (intent name).
-    pub topic: &'a str,
+    /// The topic the shopper wants help with.
+    pub topic: Intent,
     /// Masked transcript including the current customer turn.
     pub transcript: &'a [TurnRecord],
     pub orders: &'a [OrderFact],
@@ -109,14 +110,14 @@ pub fn build_package(input: PackageInput<'_>) -> NewHandoff {
     let anger: Vec<f32> = input
         .transcript
         .iter()
-        .filter(|t| t.role == "customer")
+        .filter(|t| t.role == TurnRole::Customer)
         .map(|t| t.anger)
         .collect();
     let mut tried: Vec<String> = Vec::new();
     for article in input
         .transcript
         .iter()
-        .filter(|t| t.role == "bot")
+        .filter(|t| t.role == TurnRole::Bot)
         .flat_map(|t| t.articles.iter())
     {
         if !tried.contains(article) {
@@ -125,8 +126,8 @@ pub fn build_package(input: PackageInput<'_>) -> NewHandoff {
     }
     let summary = summarise(&input, &entities, &anger, &tried);
     NewHandoff {
-        reason: input.cause as i32,
-        queue: input.queue.to_string(),
+        reason: input.cause,
+        queue: input.queue,
         priority: input.priority,
         summary,
         kb_articles_tried: tried,
@@ -150,7 +151,7 @@ fn summarise(
         .transcript
         .iter()
         .rev()
-        .find(|t| t.role == "customer")
+        .find(|t| t.role == TurnRole::Customer)
         .map(|t| t.text.as_str())
         .unwrap_or("");
     let latest: String = latest.chars().take(120).collect();
@@ -158,10 +159,10 @@ fn summarise(
     match lang {
         Language::Zh => {
             let reason = match input.cause {
-                HandoffCause::CustomerRequest => "顾客要求人工服务",
-                HandoffCause::NegativeSentiment => "顾客情绪激动，需优先安抚",
-                HandoffCause::LowConfidence => "机器人连续两次未能理解顾客问题",
-                HandoffCause::NeedsAgent => "该诉求需人工办理",
+                HandoffReason::CustomerRequest => "顾客要求人工服务",
+                HandoffReason::NegativeSentiment => "顾客情绪激动，需优先安抚",
+                HandoffReason::LowConfidence => "机器人连续两次未能理解顾客问题",
+                HandoffReason::NeedsAgent => "该诉求需人工办理",
             };
             let trend = match trend {
                 Trend::Rising => "上升",
@@ -188,12 +189,12 @@ fn summarise(
         }
         Language::En => {
             let reason = match input.cause {
-                HandoffCause::CustomerRequest => "the shopper asked for a person",
-                HandoffCause::NegativeSentiment => "the shopper is upset and needs priority care",
-                HandoffCause::LowConfidence => {
+                HandoffReason::CustomerRequest => "the shopper asked for a person",
+                HandoffReason::NegativeSentiment => "the shopper is upset and needs priority care",
+                HandoffReason::LowConfidence => {
                     "the bot did not understand the shopper twice in a row"
                 }
-                HandoffCause::NeedsAgent => "the request needs an agent to act",
+                HandoffReason::NeedsAgent => "the request needs an agent to act",
             };
             let trend = match trend {
                 Trend::Rising => "rising",
@@ -224,14 +225,14 @@ fn summarise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::privacy::mask;
+    use xiaoer_privacy::mask;
 
-    fn turn(role: &str, text: &str, anger: f32, articles: &[&str]) -> TurnRecord {
+    fn turn(role: TurnRole, text: &str, anger: f32, articles: &[&str]) -> TurnRecord {
         TurnRecord {
             id: "t".into(),
-            role: role.into(),
+            role,
             text: mask(text),
-            intent: "order_tracking".into(),
+            intent: Intent::OrderTracking,
             sentiment: 2,
             anger,
             action: 0,
@@ -244,12 +245,17 @@ mod tests {
     fn entities_come_from_text_and_orders_with_phone_masked() {
         let turns = vec![
             turn(
-                "customer",
+                TurnRole::Customer,
                 "订单号：TB20261101889 到哪了，电话13812345678",
                 0.1,
                 &[],
             ),
-            turn("customer", "快递单号 SF1234567890123 一直不动", 0.3, &[]),
+            turn(
+                TurnRole::Customer,
+                "快递单号 SF1234567890123 一直不动",
+                0.3,
+                &[],
+            ),
         ];
         let e = extract_entities(&turns, &[]);
         assert_eq!(e["order_id"], "TB20261101889");
@@ -261,7 +267,7 @@ mod tests {
     #[test]
     fn english_order_numbers_are_found() {
         let turns = vec![turn(
-            "customer",
+            TurnRole::Customer,
             "where is order #A10293? tracking number 1Z999AA10123456784",
             0.2,
             &[],
@@ -281,10 +287,15 @@ mod tests {
     #[test]
     fn package_summarises_in_the_conversation_language() {
         let transcript = vec![
-            turn("customer", "我的订单号 TB998877 怎么还没到", 0.2, &[]),
-            turn("bot", "...", 0.0, &["order-tracking-howto"]),
             turn(
-                "customer",
+                TurnRole::Customer,
+                "我的订单号 TB998877 怎么还没到",
+                0.2,
+                &[],
+            ),
+            turn(TurnRole::Bot, "...", 0.0, &["order-tracking-howto"]),
+            turn(
+                TurnRole::Customer,
                 "你们太差劲了，家住上海市浦东新区张江路123号5栋301室，电话13912345678",
                 0.9,
                 &[],
@@ -292,10 +303,10 @@ mod tests {
         ];
         let package = build_package(PackageInput {
             lang: Language::Zh,
-            cause: HandoffCause::NegativeSentiment,
-            queue: "logistics",
+            cause: HandoffReason::NegativeSentiment,
+            queue: Queue::Logistics,
             priority: 1,
-            topic: "order_tracking",
+            topic: Intent::OrderTracking,
             transcript: &transcript,
             orders: &[],
             suggested_replies: vec![],
@@ -309,6 +320,6 @@ mod tests {
             package.summary
         );
         assert_eq!(package.kb_articles_tried, vec!["order-tracking-howto"]);
-        assert_eq!(package.reason, HandoffCause::NegativeSentiment as i32);
+        assert_eq!(package.reason, HandoffReason::NegativeSentiment);
     }
 }

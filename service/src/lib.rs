@@ -1,21 +1,22 @@
-//! The xiaoer service: gRPC handlers, the reply pipeline, the dialogue policy
-//! and the store, wired together. Model and knowledge-base logic live in their
-//! own crates; this crate decides, renders and records.
+//! The xiaoer server library: gRPC handlers, the reply pipeline, the dialogue
+//! policy and the store, wired together. Model and knowledge-base logic live
+//! in their own crates and the `xiaoer` command line in `xiaoer-cli`; this
+//! crate decides, renders and records.
 
 pub mod auth;
-pub mod bench;
-pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod conversions;
 pub mod cues;
+pub mod embedded;
 pub mod error;
 pub mod grpc;
 pub mod handoff;
 pub mod outage;
 pub mod phrasing;
 pub mod policy;
-pub mod privacy;
 pub mod ratelimit;
-pub mod responder;
+pub mod reply;
 pub mod retention;
 pub mod server;
 pub mod store;

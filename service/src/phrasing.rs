@@ -3,37 +3,38 @@
 //! messages for handoffs and order-status answers. Texts never promise what
 //! the shop cannot control (no 肯定/保证/绝对, no "guarantee").
 
+use xiaoer_domain::{HandoffReason, Intent};
 use xiaoer_models::Language;
 
-use crate::policy::{HandoffCause, OrderFact};
+use crate::policy::OrderFact;
 
 /// Human-readable name of a topic (intent) for clarifying questions and summaries.
-pub fn topic_label(intent: &str, lang: Language) -> &'static str {
+pub fn topic_label(intent: Intent, lang: Language) -> &'static str {
     let (zh, en) = match intent {
-        "greeting" => ("打招呼", "greeting"),
-        "thanks_goodbye" => ("致谢/结束", "thanks"),
-        "product_info" => ("商品信息", "product details"),
-        "size_advice" => ("尺码建议", "size advice"),
-        "stock_availability" => ("库存与补货", "stock and restocks"),
-        "price_and_promotions" => ("价格与优惠", "prices and promotions"),
-        "shipping_options" => ("发货与配送", "shipping and delivery"),
-        "order_tracking" => ("物流查询", "tracking an order"),
-        "modify_order" => ("修改订单", "changing an order"),
-        "cancel_order" => ("取消订单", "cancelling an order"),
-        "payment_methods" => ("支付方式", "payment methods"),
-        "payment_problem" => ("支付问题", "a payment problem"),
-        "invoice_request" => ("开发票", "invoices"),
-        "return_request" => ("退货", "returns"),
-        "exchange_request" => ("换货", "exchanges"),
-        "refund_status" => ("退款进度", "refund status"),
-        "damaged_or_wrong_item" => ("破损/错发/漏发", "a damaged, wrong or missing item"),
-        "warranty_repair" => ("保修与维修", "warranty and repairs"),
-        "account_access" => ("账号登录", "account access"),
-        "membership_and_points" => ("会员与积分", "membership and points"),
-        "service_hours" => ("客服时间", "service hours"),
-        "human_agent" => ("人工客服", "talking to a person"),
-        "complaint" => ("投诉", "a complaint"),
-        _ => ("其他问题", "something else"),
+        Intent::Greeting => ("打招呼", "greeting"),
+        Intent::ThanksGoodbye => ("致谢/结束", "thanks"),
+        Intent::ProductInfo => ("商品信息", "product details"),
+        Intent::SizeAdvice => ("尺码建议", "size advice"),
+        Intent::StockAvailability => ("库存与补货", "stock and restocks"),
+        Intent::PriceAndPromotions => ("价格与优惠", "prices and promotions"),
+        Intent::ShippingOptions => ("发货与配送", "shipping and delivery"),
+        Intent::OrderTracking => ("物流查询", "tracking an order"),
+        Intent::ModifyOrder => ("修改订单", "changing an order"),
+        Intent::CancelOrder => ("取消订单", "cancelling an order"),
+        Intent::PaymentMethods => ("支付方式", "payment methods"),
+        Intent::PaymentProblem => ("支付问题", "a payment problem"),
+        Intent::InvoiceRequest => ("开发票", "invoices"),
+        Intent::ReturnRequest => ("退货", "returns"),
+        Intent::ExchangeRequest => ("换货", "exchanges"),
+        Intent::RefundStatus => ("退款进度", "refund status"),
+        Intent::DamagedOrWrongItem => ("破损/错发/漏发", "a damaged, wrong or missing item"),
+        Intent::WarrantyRepair => ("保修与维修", "warranty and repairs"),
+        Intent::AccountAccess => ("账号登录", "account access"),
+        Intent::MembershipAndPoints => ("会员与积分", "membership and points"),
+        Intent::ServiceHours => ("客服时间", "service hours"),
+        Intent::HumanAgent => ("人工客服", "talking to a person"),
+        Intent::Complaint => ("投诉", "a complaint"),
+        Intent::OutOfScope => ("其他问题", "something else"),
     };
     match lang {
         Language::Zh => zh,
@@ -77,18 +78,18 @@ pub fn clarify(options: &[String], lang: Language) -> String {
 
 /// Holding message when a person takes over. An angry shopper hears
 /// acknowledgement and an apology first, never an FAQ answer.
-pub fn handoff_holding(cause: HandoffCause, wait_minutes: u32, lang: Language) -> String {
+pub fn handoff_holding(cause: HandoffReason, wait_minutes: u32, lang: Language) -> String {
     match (lang, cause) {
-        (Language::Zh, HandoffCause::NegativeSentiment) => format!(
+        (Language::Zh, HandoffReason::NegativeSentiment) => format!(
             "非常抱歉给您带来了不好的体验，您的心情我们完全理解。我已将您的问题和聊天记录转给人工客服专员优先处理，预计{wait_minutes}分钟内会有同事联系您，您无需重复描述，请您稍等。"
         ),
-        (Language::En, HandoffCause::NegativeSentiment) => format!(
+        (Language::En, HandoffReason::NegativeSentiment) => format!(
             "I'm really sorry about this experience, and I understand your frustration. I've passed your conversation to a senior agent as a priority; someone should be with you within about {wait_minutes} minutes, and you won't need to repeat anything."
         ),
-        (Language::Zh, HandoffCause::CustomerRequest) => {
+        (Language::Zh, HandoffReason::CustomerRequest) => {
             format!("好的，正在为您转接人工客服，预计{wait_minutes}分钟内会有同事接待您。您之前的聊天记录已同步给客服，无需重复描述，请稍等。")
         }
-        (Language::En, HandoffCause::CustomerRequest) => format!(
+        (Language::En, HandoffReason::CustomerRequest) => format!(
             "Sure, I'm connecting you with a member of our team. Someone should be with you within about {wait_minutes} minutes, and they can already see our conversation, so there's no need to repeat anything."
         ),
         (Language::Zh, _) => format!("您的问题需要人工客服进一步处理，我已把情况转给同事，预计{wait_minutes}分钟内会联系您，请您稍等，感谢您的耐心。"),
@@ -146,6 +147,15 @@ pub fn ask_order_number(lang: Language) -> &'static str {
     }
 }
 
+/// The first draft offered to an agent taking over from an angry shopper:
+/// an apology, and the assurance that they need not repeat themselves.
+pub fn agent_apology_draft(lang: Language) -> &'static str {
+    match lang {
+        Language::Zh => "非常抱歉让您久等了，给您带来不便真的很抱歉。我是人工客服，已经看到您之前的消息，现在马上为您核实处理，请您稍等一两分钟。",
+        Language::En => "I'm so sorry for the trouble and the wait. I'm a member of the team and I've read your earlier messages, so there's no need to repeat anything. Let me check this for you right now.",
+    }
+}
+
 /// Words that make a promise the shop cannot keep; replies must never contain them.
 pub const ABSOLUTE_PROMISES: &[&str] = &[
     "肯定",
@@ -177,13 +187,9 @@ mod tests {
             texts.push(with_agent(lang));
             texts.push(order_status(&order, lang));
             texts.push(ask_order_number(lang).to_string());
-            for cause in [
-                HandoffCause::CustomerRequest,
-                HandoffCause::NegativeSentiment,
-                HandoffCause::LowConfidence,
-                HandoffCause::NeedsAgent,
-            ] {
-                texts.push(handoff_holding(cause, 5, lang));
+            texts.push(agent_apology_draft(lang).to_string());
+            for cause in HandoffReason::ALL {
+                texts.push(handoff_holding(*cause, 5, lang));
             }
         }
         texts
@@ -204,18 +210,18 @@ mod tests {
     #[test]
     fn angry_holding_message_apologises_first() {
         assert!(
-            handoff_holding(HandoffCause::NegativeSentiment, 3, Language::Zh)
+            handoff_holding(HandoffReason::NegativeSentiment, 3, Language::Zh)
                 .starts_with("非常抱歉")
         );
         assert!(
-            handoff_holding(HandoffCause::NegativeSentiment, 3, Language::En)
+            handoff_holding(HandoffReason::NegativeSentiment, 3, Language::En)
                 .starts_with("I'm really sorry")
         );
     }
 
     #[test]
     fn every_intent_has_a_label_in_both_languages() {
-        for intent in crate::policy::FAQ_INTENTS
+        for &intent in crate::policy::FAQ_INTENTS
             .iter()
             .chain(crate::policy::ORDER_INTENTS)
         {

@@ -5,46 +5,47 @@
 //! so every rule is unit-tested and thresholds come from configuration.
 
 use serde::Deserialize;
-
+use xiaoer_domain::{HandoffReason, Intent, Queue};
 use xiaoer_models::Language;
 
 /// Intents whose questions the knowledge base answers.
-pub const FAQ_INTENTS: &[&str] = &[
-    "product_info",
-    "size_advice",
-    "stock_availability",
-    "price_and_promotions",
-    "shipping_options",
-    "payment_methods",
-    "payment_problem",
-    "invoice_request",
-    "return_request",
-    "exchange_request",
-    "damaged_or_wrong_item",
-    "warranty_repair",
-    "account_access",
-    "membership_and_points",
-    "service_hours",
+pub const FAQ_INTENTS: &[Intent] = &[
+    Intent::ProductInfo,
+    Intent::SizeAdvice,
+    Intent::StockAvailability,
+    Intent::PriceAndPromotions,
+    Intent::ShippingOptions,
+    Intent::PaymentMethods,
+    Intent::PaymentProblem,
+    Intent::InvoiceRequest,
+    Intent::ReturnRequest,
+    Intent::ExchangeRequest,
+    Intent::DamagedOrWrongItem,
+    Intent::WarrantyRepair,
+    Intent::AccountAccess,
+    Intent::MembershipAndPoints,
+    Intent::ServiceHours,
 ];
 
 /// Intents about one specific order: answered from the storefront's order
 /// facts when it sends them, otherwise with the how-to and a request for the
 /// order number.
-pub const ORDER_INTENTS: &[&str] = &[
-    "order_tracking",
-    "modify_order",
-    "cancel_order",
-    "refund_status",
+pub const ORDER_INTENTS: &[Intent] = &[
+    Intent::OrderTracking,
+    Intent::ModifyOrder,
+    Intent::CancelOrder,
+    Intent::RefundStatus,
 ];
 
-/// Why a conversation goes to a person; numbers match the contract's `HandoffReason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandoffCause {
-    CustomerRequest = 1,
-    NegativeSentiment = 2,
-    LowConfidence = 3,
-    NeedsAgent = 4,
-}
+/// Intents that do not say what a conversation is about, so they never
+/// become its topic (a bare "转人工" is routed by the topic before it).
+pub const NON_TOPIC_INTENTS: &[Intent] = &[
+    Intent::Greeting,
+    Intent::ThanksGoodbye,
+    Intent::HumanAgent,
+    Intent::OutOfScope,
+    Intent::Complaint,
+];
 
 /// Tunable thresholds, from the `[policy]` table of the config file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -164,7 +165,7 @@ pub struct History {
     pub earlier_anger: Vec<f32>,
     /// The latest earlier customer intent that names a topic (not greeting,
     /// human_agent, ...), used to route a bare "转人工" to the right queue.
-    pub last_topic_intent: Option<String>,
+    pub last_topic_intent: Option<Intent>,
 }
 
 /// Everything the policy reads for one message.
@@ -172,7 +173,7 @@ pub struct History {
 pub struct PolicyInput {
     pub lang: Language,
     /// Ranked calibrated intents, best first.
-    pub intents: Vec<(String, f32)>,
+    pub intents: Vec<(Intent, f32)>,
     pub out_of_scope: bool,
     /// Calibrated P(angry).
     pub anger: f32,
@@ -183,12 +184,12 @@ pub struct PolicyInput {
 }
 
 impl PolicyInput {
-    /// The top intent name, or out_of_scope when the classifier gave none.
-    pub fn top_intent(&self) -> &str {
+    /// The top intent, or out_of_scope when the classifier gave none.
+    pub fn top_intent(&self) -> Intent {
         self.intents
             .first()
-            .map(|(name, _)| name.as_str())
-            .unwrap_or("out_of_scope")
+            .map(|(intent, _)| *intent)
+            .unwrap_or(Intent::OutOfScope)
     }
 
     fn top_confidence(&self) -> f32 {
@@ -224,8 +225,8 @@ pub enum Decision {
     },
     /// Hand off to a person.
     Handoff {
-        cause: HandoffCause,
-        queue: &'static str,
+        cause: HandoffReason,
+        queue: Queue,
         priority: i32,
     },
     /// Already with a person: record the turn and reassure the shopper.
@@ -236,7 +237,7 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClarifyOption {
     Article(String),
-    Intent(String),
+    Intent(Intent),
 }
 
 /// Decides what to do with one shopper message. Rules are checked from the
@@ -250,11 +251,12 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
         return Decision::WithAgent;
     }
     let asks_for_person = input.cues.asks_for_person
-        || (intent == "human_agent" && input.top_confidence() >= config.agent_intent_confidence);
+        || (intent == Intent::HumanAgent
+            && input.top_confidence() >= config.agent_intent_confidence);
     if asks_for_person {
-        let topic = input.history.last_topic_intent.as_deref().unwrap_or(intent);
+        let topic = input.history.last_topic_intent.unwrap_or(intent);
         return Decision::Handoff {
-            cause: HandoffCause::CustomerRequest,
+            cause: HandoffReason::CustomerRequest,
             queue: queue_for(topic),
             priority: if angry { 1 } else { 2 },
         };
@@ -263,32 +265,32 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
         let topic = if confident {
             intent
         } else {
-            input.history.last_topic_intent.as_deref().unwrap_or(intent)
+            input.history.last_topic_intent.unwrap_or(intent)
         };
         return Decision::Handoff {
-            cause: HandoffCause::NegativeSentiment,
+            cause: HandoffReason::NegativeSentiment,
             queue: queue_for(topic),
             priority: 1,
         };
     }
-    if confident && intent == "complaint" {
+    if confident && intent == Intent::Complaint {
         return Decision::Handoff {
-            cause: HandoffCause::NeedsAgent,
-            queue: "complaints",
+            cause: HandoffReason::NeedsAgent,
+            queue: Queue::Complaints,
             priority: 2,
         };
     }
     if confident && needs_staff(input, intent) {
         return Decision::Handoff {
-            cause: HandoffCause::NeedsAgent,
+            cause: HandoffReason::NeedsAgent,
             queue: queue_for(intent),
             priority: 3,
         };
     }
     if confident {
         match intent {
-            "greeting" => return Decision::Answer(Answer::Greeting),
-            "thanks_goodbye" => return Decision::Answer(Answer::Farewell),
+            Intent::Greeting => return Decision::Answer(Answer::Greeting),
+            Intent::ThanksGoodbye => return Decision::Answer(Answer::Farewell),
             _ => {}
         }
         if let Some(answer) = order_answer(input, intent) {
@@ -324,10 +326,9 @@ fn clarify_or_escalate(input: &PolicyInput, options: Vec<ClarifyOption>) -> Deci
         let topic = input
             .history
             .last_topic_intent
-            .as_deref()
-            .unwrap_or("out_of_scope");
+            .unwrap_or(Intent::OutOfScope);
         return Decision::Handoff {
-            cause: HandoffCause::LowConfidence,
+            cause: HandoffReason::LowConfidence,
             queue: queue_for(topic),
             priority: 4,
         };
@@ -340,10 +341,10 @@ fn intent_options(input: &PolicyInput) -> Vec<ClarifyOption> {
     input
         .intents
         .iter()
-        .map(|(name, _)| name.as_str())
-        .filter(|name| FAQ_INTENTS.contains(name) || ORDER_INTENTS.contains(name))
+        .map(|(intent, _)| *intent)
+        .filter(|intent| FAQ_INTENTS.contains(intent) || ORDER_INTENTS.contains(intent))
         .take(2)
-        .map(|name| ClarifyOption::Intent(name.to_string()))
+        .map(ClarifyOption::Intent)
         .collect()
 }
 
@@ -358,8 +359,8 @@ fn anger_rising(input: &PolicyInput, config: &PolicyConfig) -> bool {
 
 /// Requests the bot may not carry out itself: changing or cancelling an order
 /// that has already shipped, or actions that need staff approval.
-fn needs_staff(input: &PolicyInput, intent: &str) -> bool {
-    let changes_order = matches!(intent, "modify_order" | "cancel_order");
+fn needs_staff(input: &PolicyInput, intent: Intent) -> bool {
+    let changes_order = matches!(intent, Intent::ModifyOrder | Intent::CancelOrder);
     let shipped =
         input.cues.says_already_shipped || input.orders.first().is_some_and(OrderFact::has_shipped);
     (changes_order && shipped)
@@ -367,7 +368,7 @@ fn needs_staff(input: &PolicyInput, intent: &str) -> bool {
             && (ORDER_INTENTS.contains(&intent) || FAQ_INTENTS.contains(&intent)))
 }
 
-fn order_answer(input: &PolicyInput, intent: &str) -> Option<Answer> {
+fn order_answer(input: &PolicyInput, intent: Intent) -> Option<Answer> {
     if !ORDER_INTENTS.contains(&intent) {
         return None;
     }
@@ -378,7 +379,7 @@ fn order_answer(input: &PolicyInput, intent: &str) -> Option<Answer> {
     }
     .or_else(|| default_article(intent).map(str::to_string));
     match (input.orders.first(), intent) {
-        (Some(order), "order_tracking" | "refund_status") => Some(Answer::OrderStatus {
+        (Some(order), Intent::OrderTracking | Intent::RefundStatus) => Some(Answer::OrderStatus {
             order: order.clone(),
             article_id,
         }),
@@ -387,307 +388,31 @@ fn order_answer(input: &PolicyInput, intent: &str) -> Option<Answer> {
 }
 
 /// The how-to article for an order intent when retrieval found nothing better.
-fn default_article(intent: &str) -> Option<&'static str> {
+fn default_article(intent: Intent) -> Option<&'static str> {
     match intent {
-        "order_tracking" => Some("order-tracking-howto"),
-        "modify_order" => Some("change-address"),
-        "cancel_order" => Some("cancel-order"),
-        "refund_status" => Some("refund-timeline"),
+        Intent::OrderTracking => Some("order-tracking-howto"),
+        Intent::ModifyOrder => Some("change-address"),
+        Intent::CancelOrder => Some("cancel-order"),
+        Intent::RefundStatus => Some("refund-timeline"),
         _ => None,
     }
 }
 
 /// Helpdesk queue for a topic.
-pub fn queue_for(intent: &str) -> &'static str {
+pub fn queue_for(intent: Intent) -> Queue {
+    use Intent::*;
     match intent {
-        "shipping_options" | "order_tracking" | "modify_order" | "cancel_order" => "logistics",
-        "return_request"
-        | "exchange_request"
-        | "refund_status"
-        | "damaged_or_wrong_item"
-        | "warranty_repair" => "after_sales",
-        "payment_methods" | "payment_problem" | "invoice_request" => "payments",
-        "product_info" | "size_advice" | "stock_availability" | "price_and_promotions" => "presale",
-        "complaint" => "complaints",
-        _ => "general",
+        ShippingOptions | OrderTracking | ModifyOrder | CancelOrder => Queue::Logistics,
+        ReturnRequest | ExchangeRequest | RefundStatus | DamagedOrWrongItem | WarrantyRepair => {
+            Queue::AfterSales
+        }
+        PaymentMethods | PaymentProblem | InvoiceRequest => Queue::Payments,
+        ProductInfo | SizeAdvice | StockAvailability | PriceAndPromotions => Queue::Presale,
+        Complaint => Queue::Complaints,
+        Greeting | ThanksGoodbye | AccountAccess | MembershipAndPoints | ServiceHours
+        | HumanAgent | OutOfScope => Queue::General,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn input(intent: &str, confidence: f32) -> PolicyInput {
-        PolicyInput {
-            lang: Language::Zh,
-            intents: vec![
-                (intent.to_string(), confidence),
-                ("shipping_options".into(), 0.05),
-            ],
-            out_of_scope: false,
-            anger: 0.02,
-            cues: Cues::default(),
-            kb: KbMatch::None,
-            history: History::default(),
-            orders: vec![],
-        }
-    }
-
-    fn confident_kb(id: &str) -> KbMatch {
-        KbMatch::Confident {
-            article_id: id.into(),
-            score: 0.9,
-        }
-    }
-
-    #[test]
-    fn explicit_request_for_a_person_hands_off_even_without_the_intent() {
-        let mut i = input("order_tracking", 0.9);
-        i.cues.asks_for_person = true;
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::CustomerRequest,
-                queue: "logistics",
-                priority: 2
-            }
-        );
-    }
-
-    #[test]
-    fn bare_agent_request_routes_to_the_earlier_topic() {
-        let mut i = input("human_agent", 0.95);
-        i.history.last_topic_intent = Some("refund_status".into());
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::CustomerRequest,
-                queue: "after_sales",
-                priority: 2
-            }
-        );
-    }
-
-    #[test]
-    fn anger_beats_a_confident_faq_answer() {
-        let mut i = input("shipping_options", 0.9);
-        i.kb = confident_kb("shipping-times");
-        i.anger = 0.8;
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::NegativeSentiment,
-                queue: "logistics",
-                priority: 1
-            }
-        );
-    }
-
-    #[test]
-    fn rising_anger_hands_off_before_the_threshold() {
-        let mut i = input("order_tracking", 0.9);
-        i.history.earlier_anger = vec![0.1, 0.3];
-        i.anger = 0.48;
-        assert!(matches!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::NegativeSentiment,
-                ..
-            }
-        ));
-        i.history.earlier_anger = vec![0.4, 0.3];
-        assert!(matches!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Answer(_)
-        ));
-    }
-
-    #[test]
-    fn the_model_cut_applies_unless_the_config_sets_one() {
-        let mut i = input("order_tracking", 0.9);
-        i.kb = confident_kb("order-tracking-howto");
-        i.anger = 0.3;
-        let model = PolicyConfig::default().with_model_anger_cut(0.25);
-        assert_eq!(model.anger_cut(), 0.25);
-        assert!(matches!(
-            decide(&i, &model),
-            Decision::Handoff {
-                cause: HandoffCause::NegativeSentiment,
-                ..
-            }
-        ));
-        let configured = PolicyConfig {
-            anger_threshold: Some(0.6),
-            ..PolicyConfig::default()
-        }
-        .with_model_anger_cut(0.25);
-        assert_eq!(configured.anger_cut(), 0.6);
-        assert!(matches!(decide(&i, &configured), Decision::Answer(_)));
-    }
-
-    #[test]
-    fn calm_complaint_goes_to_the_complaints_queue() {
-        let i = input("complaint", 0.8);
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::NeedsAgent,
-                queue: "complaints",
-                priority: 2
-            }
-        );
-    }
-
-    #[test]
-    fn faq_with_confident_match_answers_with_the_article() {
-        let mut i = input("return_request", 0.9);
-        i.kb = confident_kb("return-policy");
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Answer(Answer::Article {
-                article_id: "return-policy".into()
-            })
-        );
-    }
-
-    #[test]
-    fn close_call_between_articles_asks_which_one() {
-        let mut i = input("return_request", 0.9);
-        i.kb = KbMatch::Ambiguous {
-            first: "return-policy".into(),
-            second: "exchange-policy".into(),
-        };
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Clarify {
-                options: vec![
-                    ClarifyOption::Article("return-policy".into()),
-                    ClarifyOption::Article("exchange-policy".into())
-                ]
-            }
-        );
-    }
-
-    #[test]
-    fn order_question_uses_storefront_facts_when_sent() {
-        let mut i = input("order_tracking", 0.9);
-        let order = OrderFact {
-            order_id: "A1".into(),
-            status: "shipped".into(),
-            carrier: "SF".into(),
-            tracking_number: "SF1".into(),
-        };
-        i.orders = vec![order.clone()];
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Answer(Answer::OrderStatus {
-                order,
-                article_id: Some("order-tracking-howto".into())
-            })
-        );
-    }
-
-    #[test]
-    fn order_question_without_facts_gives_how_to_and_asks_for_the_number() {
-        let i = input("cancel_order", 0.9);
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Answer(Answer::ArticleAskOrderNumber {
-                article_id: "cancel-order".into()
-            })
-        );
-    }
-
-    #[test]
-    fn changing_a_shipped_order_needs_an_agent() {
-        let mut i = input("modify_order", 0.9);
-        i.orders = vec![OrderFact {
-            status: "已发货".into(),
-            ..Default::default()
-        }];
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::NeedsAgent,
-                queue: "logistics",
-                priority: 3
-            }
-        );
-        let mut j = input("cancel_order", 0.9);
-        j.cues.says_already_shipped = true;
-        assert!(matches!(
-            decide(&j, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::NeedsAgent,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn greeting_and_farewell_answer_without_articles() {
-        assert_eq!(
-            decide(&input("greeting", 0.9), &PolicyConfig::default()),
-            Decision::Answer(Answer::Greeting)
-        );
-        assert_eq!(
-            decide(&input("thanks_goodbye", 0.9), &PolicyConfig::default()),
-            Decision::Answer(Answer::Farewell)
-        );
-    }
-
-    #[test]
-    fn out_of_scope_clarifies_then_hands_off() {
-        let mut i = input("out_of_scope", 0.9);
-        i.out_of_scope = true;
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Clarify {
-                options: vec![ClarifyOption::Intent("shipping_options".into())]
-            }
-        );
-        i.history.last_bot_clarified = true;
-        assert_eq!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Handoff {
-                cause: HandoffCause::LowConfidence,
-                queue: "general",
-                priority: 4
-            }
-        );
-    }
-
-    #[test]
-    fn low_confidence_clarifies_even_with_a_kb_match() {
-        let mut i = input("return_request", 0.2);
-        i.kb = confident_kb("return-policy");
-        assert!(matches!(
-            decide(&i, &PolicyConfig::default()),
-            Decision::Clarify { .. }
-        ));
-    }
-
-    #[test]
-    fn handed_off_conversation_is_not_auto_answered() {
-        let mut i = input("shipping_options", 0.9);
-        i.kb = confident_kb("shipping-times");
-        i.history.handed_off = true;
-        assert_eq!(decide(&i, &PolicyConfig::default()), Decision::WithAgent);
-    }
-
-    #[test]
-    fn queues_cover_the_helpdesk_routes() {
-        let queues: std::collections::BTreeSet<_> = [
-            "order_tracking",
-            "refund_status",
-            "payment_problem",
-            "size_advice",
-            "complaint",
-            "greeting",
-        ]
-        .iter()
-        .map(|i| queue_for(i))
-        .collect();
-        assert_eq!(queues.len(), 6);
-    }
-}
+mod tests;

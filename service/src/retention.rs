@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::responder::rfc3339;
+use crate::clock::rfc3339;
 use crate::store::{Store, StoreResult};
 
 /// How often the purge runs after the one at startup.
@@ -52,7 +52,7 @@ pub fn spawn(
                 biased;
                 () = &mut stop => break,
                 _ = ticks.tick() => {
-                    match purge_once(&store, days, crate::store::now_ms()).await {
+                    match purge_once(&store, days, crate::clock::now_ms()).await {
                         Ok(removed) => info!(removed, days, "retention: deleted conversations idle past the limit"),
                         Err(e) => warn!(error = %e, "retention purge failed; retrying at the next interval"),
                     }

@@ -21,7 +21,7 @@ use xiaoer_proto::v1::knowledge_base_server::KnowledgeBaseServer;
 use crate::auth::AuthLayer;
 use crate::config::ServeConfig;
 use crate::grpc::{AutoReplyService, HandoffsService, KnowledgeBaseService};
-use crate::responder::{Models, Responder};
+use crate::reply::{Models, Responder};
 use crate::retention;
 use crate::store::Store;
 

@@ -13,6 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
+
+use crate::clock::now_ms;
 
 /// Store failures, split by what the caller should do about them.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +75,10 @@ impl HandoffState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnRecord {
     pub id: String,
-    pub role: String,
+    pub role: TurnRole,
     pub text: String,
-    pub intent: String,
+    /// The message's top intent (the bot's turn repeats its shopper's).
+    pub intent: Intent,
     /// `SentimentLabel` number from the contract.
     pub sentiment: i32,
     /// Calibrated probability of anger for customer turns, 0 for bot turns.
@@ -97,9 +101,8 @@ pub struct DraftReply {
 /// Everything needed to create a handoff; the store adds id, status and time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewHandoff {
-    /// `HandoffReason` number from the contract.
-    pub reason: i32,
-    pub queue: String,
+    pub reason: HandoffReason,
+    pub queue: Queue,
     pub priority: i32,
     pub summary: String,
     pub kb_articles_tried: Vec<String>,
@@ -184,7 +187,7 @@ pub struct FeedbackRecord {
 #[derive(Debug, Clone, Default)]
 pub struct HandoffQuery {
     pub state: Option<HandoffState>,
-    pub queue: Option<String>,
+    pub queue: Option<Queue>,
     pub limit: u32,
     /// Resume after this (created_at, id) key; opaque to callers.
     pub after: Option<(i64, String)>,
@@ -194,14 +197,6 @@ pub struct HandoffQuery {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-}
-
-/// Current time in unix milliseconds, the unit every table uses.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 fn new_id() -> String {
@@ -382,7 +377,7 @@ impl Store {
              AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at, id LIMIT $5"
         ))
         .bind(query.state.map(|s| s as i64).unwrap_or(0))
-        .bind(query.queue.clone().unwrap_or_default())
+        .bind(query.queue.map(Queue::as_str).unwrap_or_default())
         .bind(after_at)
         .bind(after_id)
         .bind(i64::from(query.limit))
@@ -605,9 +600,9 @@ async fn insert_turn(
     .bind(&turn.id)
     .bind(conversation_id)
     .bind(seq)
-    .bind(&turn.role)
+    .bind(turn.role.as_str())
     .bind(&turn.text)
-    .bind(&turn.intent)
+    .bind(turn.intent.as_str())
     .bind(i64::from(turn.sentiment))
     .bind(f64::from(turn.anger))
     .bind(i64::from(turn.action))
@@ -631,8 +626,8 @@ async fn insert_handoff(
     )
     .bind(&record.id)
     .bind(&record.conversation_id)
-    .bind(i64::from(new.reason))
-    .bind(&new.queue)
+    .bind(reason_code(new.reason))
+    .bind(new.queue.as_str())
     .bind(i64::from(new.priority))
     .bind(&new.summary)
     .bind(to_json(&new.kb_articles_tried))
@@ -647,9 +642,9 @@ async fn insert_handoff(
 fn turn_from_row(row: &AnyRow) -> StoreResult<TurnRecord> {
     Ok(TurnRecord {
         id: row.try_get(0)?,
-        role: row.try_get(1)?,
+        role: parse_column(row, 1)?,
         text: row.try_get(2)?,
-        intent: row.try_get(3)?,
+        intent: parse_column(row, 3)?,
         sentiment: row.try_get::<i64, _>(4)? as i32,
         anger: row.try_get::<f64, _>(5)? as f32,
         action: row.try_get::<i64, _>(6)? as i32,
@@ -663,8 +658,8 @@ fn handoff_from_row(row: &AnyRow) -> StoreResult<HandoffRecord> {
         id: row.try_get(0)?,
         conversation_id: row.try_get(1)?,
         details: NewHandoff {
-            reason: row.try_get::<i64, _>(2)? as i32,
-            queue: row.try_get(4)?,
+            reason: reason_from_code(row.try_get(2)?)?,
+            queue: parse_column(row, 4)?,
             priority: row.try_get::<i64, _>(5)? as i32,
             summary: row.try_get(6)?,
             kb_articles_tried: from_json(&row.try_get::<String, _>(7)?)?,
@@ -676,6 +671,33 @@ fn handoff_from_row(row: &AnyRow) -> StoreResult<HandoffRecord> {
         claimed_by: row.try_get(11)?,
         resolution: row.try_get(12)?,
     })
+}
+
+/// A domain word stored as its name; an unknown name means the database was
+/// written by something else, a setup problem rather than bad input.
+fn parse_column<T>(row: &AnyRow, index: usize) -> StoreResult<T>
+where
+    T: FromStr<Err = xiaoer_domain::UnknownName>,
+{
+    row.try_get::<String, _>(index)?
+        .parse()
+        .map_err(|e| StoreError::Setup(format!("{e} in database")))
+}
+
+/// Handoff reasons are stored as the contract's `HandoffReason` numbers
+/// (1-based, in [`HandoffReason::ALL`] order), as they always were.
+fn reason_code(reason: HandoffReason) -> i64 {
+    HandoffReason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .map_or(0, |i| i as i64 + 1)
+}
+
+fn reason_from_code(code: i64) -> StoreResult<HandoffReason> {
+    usize::try_from(code - 1)
+        .ok()
+        .and_then(|i| HandoffReason::ALL.get(i).copied())
+        .ok_or_else(|| StoreError::Setup(format!("unknown handoff reason {code} in database")))
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

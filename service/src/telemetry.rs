@@ -8,9 +8,19 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use metrics::{counter, gauge, histogram};
+use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// Log output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// Installs the global log subscriber; `RUST_LOG` overrides the default `info`.
 pub fn init_logging(format: LogFormat) {

@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::Row;
+use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
+use xiaoer_service::clock::now_ms;
 use xiaoer_service::retention;
 use xiaoer_service::store::{
-    now_ms, ConversationMeta, Exchange, HandoffRecord, HandoffState, NewHandoff, Store, TurnRecord,
+    ConversationMeta, Exchange, HandoffRecord, HandoffState, NewHandoff, Store, TurnRecord,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -34,12 +36,12 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-fn turn(role: &str, at_ms: i64) -> TurnRecord {
+fn turn(role: TurnRole, at_ms: i64) -> TurnRecord {
     TurnRecord {
         id: unique("turn"),
-        role: role.into(),
+        role,
         text: "我的快递到哪了".into(),
-        intent: "order_tracking".into(),
+        intent: Intent::OrderTracking,
         sentiment: 2,
         anger: 0.1,
         action: 1,
@@ -60,8 +62,8 @@ async fn conversation(
         HandoffRecord::open(
             &id,
             NewHandoff {
-                reason: 1,
-                queue: "general".into(),
+                reason: HandoffReason::CustomerRequest,
+                queue: Queue::General,
                 priority: 2,
                 summary: "顾客要求人工".into(),
                 kb_articles_tried: vec![],
@@ -80,8 +82,8 @@ async fn conversation(
                 channel: "web".into(),
                 language: "zh".into(),
             },
-            customer: turn("customer", at),
-            bot: turn("bot", at),
+            customer: turn(TurnRole::Customer, at),
+            bot: turn(TurnRole::Bot, at),
             client_turn_id: None,
             response: vec![],
             handoff,

@@ -7,20 +7,22 @@
 use std::time::{Duration, Instant};
 
 use tonic::Code;
+use xiaoer_domain::{Intent, TurnRole};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
+use xiaoer_service::clock::now_ms;
 use xiaoer_service::config::ServeArgs;
 use xiaoer_service::server::{serve, App};
 use xiaoer_service::store::{
-    now_ms, sqlite_url, ConversationMeta, Exchange, Store, StoreTable, TurnRecord,
+    sqlite_url, ConversationMeta, Exchange, Store, StoreTable, TurnRecord,
 };
 
-fn turn(role: &str, at_ms: i64) -> TurnRecord {
+fn turn(role: TurnRole, at_ms: i64) -> TurnRecord {
     TurnRecord {
         id: uuid::Uuid::new_v4().simple().to_string(),
-        role: role.into(),
+        role,
         text: "退货运费谁出".into(),
-        intent: "return_shipping_fee".into(),
+        intent: Intent::ReturnRequest,
         sentiment: 2,
         anger: 0.0,
         action: 1,
@@ -39,8 +41,8 @@ async fn seed_old_conversation(store: &Store, id: &str, age_days: i64) {
                 channel: "web".into(),
                 language: "zh".into(),
             },
-            customer: turn("customer", at),
-            bot: turn("bot", at),
+            customer: turn(TurnRole::Customer, at),
+            bot: turn(TurnRole::Bot, at),
             client_turn_id: None,
             response: vec![],
             handoff: None,

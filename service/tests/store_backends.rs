@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
+use xiaoer_service::clock::now_ms;
 use xiaoer_service::store::{
-    now_ms, ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffQuery, HandoffRecord,
+    ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffQuery, HandoffRecord,
     HandoffState, NewHandoff, Recorded, Store, StoreError, StoreTable, TurnRecord,
 };
 
@@ -30,12 +32,12 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-fn turn(role: &str, text: &str) -> TurnRecord {
+fn turn(role: TurnRole, text: &str) -> TurnRecord {
     TurnRecord {
         id: unique("turn"),
-        role: role.into(),
+        role,
         text: text.into(),
-        intent: "order_tracking".into(),
+        intent: Intent::OrderTracking,
         sentiment: 2,
         anger: 0.25,
         action: 1,
@@ -46,8 +48,8 @@ fn turn(role: &str, text: &str) -> TurnRecord {
 
 fn exchange(conversation: &str, with_handoff: bool, client_turn_id: Option<&str>) -> Exchange {
     let details = NewHandoff {
-        reason: 2,
-        queue: "logistics".into(),
+        reason: HandoffReason::NegativeSentiment,
+        queue: Queue::Logistics,
         priority: 1,
         summary: "顾客情绪激动".into(),
         kb_articles_tried: vec!["order-tracking-howto".into()],
@@ -65,8 +67,8 @@ fn exchange(conversation: &str, with_handoff: bool, client_turn_id: Option<&str>
             channel: "web".into(),
             language: "zh".into(),
         },
-        customer: turn("customer", "我的快递到哪了"),
-        bot: turn("bot", "您好，..."),
+        customer: turn(TurnRole::Customer, "我的快递到哪了"),
+        bot: turn(TurnRole::Bot, "您好，..."),
         client_turn_id: client_turn_id.map(str::to_string),
         response: vec![1, 2, 3, 255],
         handoff: with_handoff.then(|| HandoffRecord::open(conversation, details, now_ms())),
@@ -94,8 +96,8 @@ async fn exchange_round_trips_turns_and_handoff() {
         let created = sent.handoff.unwrap();
         let turns = store.conversation_turns(&conv, 10).await.unwrap();
         assert_eq!(
-            turns.iter().map(|t| t.role.as_str()).collect::<Vec<_>>(),
-            ["customer", "bot"],
+            turns.iter().map(|t| t.role).collect::<Vec<_>>(),
+            [TurnRole::Customer, TurnRole::Bot],
             "{name}"
         );
         assert_eq!(turns[0].articles, vec!["order-tracking-howto"], "{name}");
@@ -249,7 +251,7 @@ async fn listing_pages_by_keyset_and_filters() {
             let page = store
                 .list_handoffs(&HandoffQuery {
                     state: Some(HandoffState::Waiting),
-                    queue: Some("logistics".into()),
+                    queue: Some(Queue::Logistics),
                     limit: 2,
                     after: after.clone(),
                 })
@@ -270,7 +272,7 @@ async fn listing_pages_by_keyset_and_filters() {
         );
         let none = store
             .list_handoffs(&HandoffQuery {
-                queue: Some("payments-nonexistent".into()),
+                queue: Some(Queue::Payments),
                 limit: 10,
                 ..Default::default()
             })

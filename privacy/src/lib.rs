@@ -1,0 +1,96 @@
+//! Masking of shoppers' personal data before anything is stored, logged or
+//! shown to an agent.
+//!
+//! Shop service teams' rule is "mask, then keep": phone numbers, e-mail
+//! addresses, resident ID, bank card, passport and travel-permit numbers,
+//! WeChat/QQ/Alipay accounts, street addresses and names are replaced before
+//! a transcript reaches the database, a log line or an agent's screen.
+//! Order and tracking numbers, prices, sizes, dates and coupon codes stay
+//! readable, because agents need them and they identify a purchase, not a
+//! person. docs/privacy.md lists every form and rule.
+//!
+//! Design: every detector reads the original text once (full-width
+//! characters folded to ASCII for detection only) and proposes spans; the
+//! spans are settled together (keyword-named personal values beat order
+//! numbers, which beat shape-only matches; overlaps merge) and rendered in
+//! one pass. A value is therefore masked whole or not at all, and nothing
+//! runs "until the text stops changing". Masked forms never match a
+//! detector again, so masking is idempotent (property-tested).
+//!
+//! Modules, one job each: `norm` (half-width folding), `detect` (the
+//! detectors), `span` (settling overlaps), `render` (masked forms),
+//! `checks` (Luhn, ID checksum and dates).
+
+mod checks;
+mod detect;
+#[cfg(any(test, feature = "invariants"))]
+pub mod invariants;
+mod norm;
+mod render;
+mod span;
+
+use std::ops::Range;
+
+pub use render::{ADDRESS_EN, ADDRESS_ZH, NAME_EN, NAME_ZH};
+pub use span::Kind;
+
+/// Returns `text` with personal data replaced by masked forms that keep just
+/// enough (last four digits, first letter of an e-mail) for an agent to match
+/// what the shopper says without exposing the whole value.
+///
+/// The same as [`mask_keeping`] with no storefront orders: numbers written
+/// right after an order or tracking keyword still stay readable.
+pub fn mask(text: &str) -> String {
+    mask_keeping(text, &[])
+}
+
+/// [`mask`], keeping readable every standalone occurrence of `known_orders`
+/// — the order ids and tracking numbers the storefront passed in
+/// `customer.orders` — even where one has the shape of an ID or a card
+/// number (long all-digit order numbers exist). A number right after a
+/// personal keyword ("身份证", "卡号", "phone") is masked all the same.
+pub fn mask_keeping(text: &str, known_orders: &[&str]) -> String {
+    let found = find(text, known_orders);
+    if found.is_empty() {
+        return text.to_owned();
+    }
+    let folded = norm::Folded::new(text);
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut copied = 0;
+    for f in &found {
+        out.push_str(&text[copied..f.range.start]);
+        out.push_str(&render::render(f.kind, &folded.text[f.folded.clone()]));
+        copied = f.range.end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// One personal value [`find`] located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// What it is.
+    pub kind: Kind,
+    /// Byte range in the text given to [`find`].
+    pub range: Range<usize>,
+    folded: Range<usize>,
+}
+
+/// The personal values [`mask_keeping`] would mask, in order and disjoint,
+/// with their kinds: for callers that count or report what was hidden
+/// (metrics, tests) without parsing masked text.
+pub fn find(text: &str, known_orders: &[&str]) -> Vec<Found> {
+    let folded = norm::Folded::new(text);
+    let proposals = detect::propose(&folded.text, known_orders);
+    span::resolve(proposals.personal, &proposals.keep)
+        .into_iter()
+        .map(|(kind, r)| Found {
+            kind,
+            range: folded.original(r.start)..folded.original(r.end),
+            folded: r,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,456 @@
+//! The reply pipeline. One shopper message goes through five stages, each
+//! its own module: [`understand`] (one encoder pass feeds the heads and
+//! dense retrieval) → [`retrieve`] (hybrid search reconciled with the
+//! intent) → decide ([`crate::policy`], pure) → [`render`] (the words and
+//! citations) → [`record`] (masked, with any handoff, in one transaction).
+//!
+//! Handlers in `grpc` only translate; this is where requests are validated,
+//! where I/O happens and where failures become [`ServiceError`]s.
+
+pub mod helpdesk;
+pub mod history;
+pub mod record;
+pub mod render;
+pub mod retrieve;
+pub mod understand;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{info, warn};
+use xiaoer_domain::Intent;
+use xiaoer_kb::KnowledgeBase;
+use xiaoer_models::{Classifier, Encoder, InferencePool};
+use xiaoer_proto::v1 as pb;
+
+pub use understand::Understanding;
+
+use crate::clock::now_ms;
+use crate::conversions::{handoff_pb, order_facts, source_pb};
+use crate::error::{bounded, require_id, require_text, ServiceError};
+use crate::handoff::{build_package, PackageInput};
+use crate::outage::OutageGate;
+use crate::policy::{self, Decision, History, PolicyConfig, PolicyInput};
+use crate::ratelimit::{ConversationLimiter, RateLimit, DEFAULT_MAX_TRACKED};
+use crate::store::{
+    ConversationMeta, Exchange, HandoffRecord, Recorded, Store, StoreError, TurnRecord,
+};
+use crate::{cues, telemetry};
+
+/// How many earlier turns the policy and the handoff transcript read.
+const HISTORY_TURNS: u32 = 40;
+/// After a database failure, how long requests skip the store before one probes it.
+const OUTAGE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Drafts stored with a new handoff for the agent who picks it up.
+const HANDOFF_DRAFTS: usize = 3;
+/// Articles retrieved for one Reply: enough for a close call to show.
+const REPLY_HITS: usize = 3;
+
+/// Everything the pipeline needs, shared by all handlers.
+pub struct Responder {
+    encoder: Arc<dyn Encoder>,
+    pool: InferencePool,
+    classifier: Arc<Classifier>,
+    kb: Arc<KnowledgeBase>,
+    store: Store,
+    policy: PolicyConfig,
+    /// Bounds requests in flight; past it callers get RESOURCE_EXHAUSTED at once.
+    admission: Arc<Semaphore>,
+    /// Per-conversation flood limit on Reply.
+    limiter: Mutex<ConversationLimiter>,
+    /// Skips the store while the database is down, so replies stay fast.
+    db_gate: OutageGate,
+}
+
+/// The loaded models a responder answers with, checked against each other
+/// at start-up (the heads fit the encoder, the index was built with it).
+pub struct Models {
+    /// The encoder the inference pool runs and the index was embedded with.
+    pub encoder: Arc<dyn Encoder>,
+    /// Intent, sentiment and request heads.
+    pub classifier: Arc<Classifier>,
+    /// The live knowledge base (reloadable).
+    pub kb: Arc<KnowledgeBase>,
+}
+
+/// The conversation as stored before this message.
+struct Earlier {
+    turns: Vec<TurnRecord>,
+    open_handoff: Option<HandoffRecord>,
+    /// False when the store could not be read: the reply goes out, but
+    /// nothing that must be recorded (a handoff) may be promised.
+    store_up: bool,
+}
+
+impl Responder {
+    /// Wires the parts; the pool must run `models.encoder`.
+    pub fn new(
+        models: Models,
+        pool: InferencePool,
+        store: Store,
+        policy: PolicyConfig,
+        max_concurrent: usize,
+        conversation_limit: RateLimit,
+    ) -> Self {
+        let Models {
+            encoder,
+            classifier,
+            kb,
+        } = models;
+        let policy = policy.with_model_anger_cut(classifier.thresholds().angry);
+        Self {
+            encoder,
+            pool,
+            classifier,
+            kb,
+            store,
+            policy,
+            admission: Arc::new(Semaphore::new(max_concurrent)),
+            limiter: Mutex::new(ConversationLimiter::new(
+                conversation_limit,
+                DEFAULT_MAX_TRACKED,
+            )),
+            db_gate: OutageGate::new(OUTAGE_PROBE_INTERVAL),
+        }
+    }
+
+    /// Admits one request or refuses at once when the server is saturated,
+    /// so a traffic spike is answered quickly instead of queued without bound.
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+        Arc::clone(&self.admission)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ServiceError::Overloaded("server is at its concurrency limit, please retry".into())
+            })
+    }
+
+    /// Takes one message from a conversation's rate budget, refusing floods
+    /// before any inference or database work is spent on them.
+    fn check_rate(&self, conversation_id: &str) -> Result<(), ServiceError> {
+        let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(limiter.check(conversation_id, Instant::now())?)
+    }
+
+    /// Runs a store call unless the database is known to be down, and notes
+    /// the outcome, so during an outage only one probe per interval waits on
+    /// the pool while every other request fails over at once.
+    async fn with_store<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if !self.db_gate.should_try(Instant::now()) {
+            return Err(StoreError::Unavailable(
+                "skipped: the database failed moments ago".into(),
+            ));
+        }
+        let result = call.await;
+        self.db_gate.record(&result, Instant::now());
+        result
+    }
+
+    /// The encoder, for rebuilding the knowledge-base index.
+    pub fn encoder(&self) -> &Arc<dyn Encoder> {
+        &self.encoder
+    }
+
+    /// The live knowledge base, for reloads triggered by folder changes.
+    pub fn knowledge_base(&self) -> &Arc<KnowledgeBase> {
+        &self.kb
+    }
+
+    /// The store, for the helpdesk handlers.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stage 1 for every RPC that reads a message.
+    pub async fn understand(
+        &self,
+        text: &str,
+        locale: &str,
+    ) -> Result<Understanding, ServiceError> {
+        understand::understand(&self.pool, &self.classifier, text, locale).await
+    }
+
+    /// `AutoReply/Classify`: stores nothing.
+    pub async fn classify(
+        &self,
+        req: pb::ClassifyRequest,
+    ) -> Result<pb::ClassifyResponse, ServiceError> {
+        let text = require_text("text", &req.text)?;
+        let u = self.understand(text, &req.locale).await?;
+        Ok(pb::ClassifyResponse {
+            intent: u.intent_pb(),
+            alternatives: u.alternatives_pb(),
+            sentiment: Some(u.sentiment_pb()),
+            out_of_scope: u.out_of_scope,
+            language: u.lang.code().to_string(),
+        })
+    }
+
+    /// `KnowledgeBase/Search`.
+    pub async fn search(&self, req: pb::SearchRequest) -> Result<pb::SearchResponse, ServiceError> {
+        let text = require_text("query", &req.query)?;
+        let limit = bounded("limit", req.limit, 5, 50)?;
+        let u = self.understand(text, &req.locale).await?;
+        let results = retrieve::search(&self.kb.current(), text, &u, limit)
+            .into_iter()
+            .map(source_pb)
+            .collect();
+        Ok(pb::SearchResponse { results })
+    }
+
+    /// `KnowledgeBase/Reload`: a broken article set leaves the live index alone.
+    pub async fn reload(&self) -> Result<pb::ReloadResponse, ServiceError> {
+        let kb = Arc::clone(&self.kb);
+        let encoder = Arc::clone(&self.encoder);
+        let outcome = tokio::task::spawn_blocking(move || kb.reload(encoder.as_ref()))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reload task: {e}")))?
+            .map_err(|e| {
+                ServiceError::FailedPrecondition(format!(
+                    "knowledge base not reloaded, previous version stays live: {e}"
+                ))
+            })?;
+        info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
+        Ok(pb::ReloadResponse {
+            articles: outcome.articles as i32,
+            version: outcome.version,
+        })
+    }
+
+    /// `AutoReply/Reply`: one decision per shopper message, through the five
+    /// stages; a retry with the same client turn id gets the first answer.
+    pub async fn reply(&self, req: pb::ReplyRequest) -> Result<pb::ReplyResponse, ServiceError> {
+        let conversation_id = require_id("conversation_id", &req.conversation_id)?.to_string();
+        let text = require_text("text", &req.text)?;
+        let client_turn_id = match req.client_turn_id.trim() {
+            "" => None,
+            id => Some(require_id("client_turn_id", id)?.to_string()),
+        };
+        self.check_rate(&conversation_id)?;
+        if let Some(client_id) = &client_turn_id {
+            if let Ok(Some(bytes)) = self
+                .with_store(self.store.replayed_response(&conversation_id, client_id))
+                .await
+            {
+                return record::decode_response(&bytes);
+            }
+        }
+
+        let u = self.understand(text, &req.locale).await?;
+        let index = self.kb.current();
+        let hits = retrieve::search(&index, text, &u, REPLY_HITS);
+        let earlier = self.earlier(&conversation_id).await;
+        let orders = order_facts(req.customer.as_ref());
+        let input = PolicyInput {
+            lang: u.lang,
+            intents: u.intents.clone(),
+            out_of_scope: u.out_of_scope,
+            anger: u.anger,
+            cues: cues::detect(text).with_staff_action(u.asks_staff_action),
+            kb: retrieve::reconcile(&index, &hits, &u),
+            history: history::summarise(&earlier.turns, earlier.open_handoff.is_some()),
+            orders,
+        };
+        let decision = policy::decide(&input, &self.policy);
+        let rendered = render::render(&index, &decision, u.lang, &hits);
+
+        let now = now_ms();
+        let known = record::known_numbers(&input.orders);
+        let customer_turn = record::customer_turn(text, &known, &u, now);
+        let bot_turn = record::bot_turn(&rendered, &known, &u, now);
+        let mut transcript = earlier.turns;
+        transcript.push(customer_turn.clone());
+        let new_handoff = match &decision {
+            Decision::Handoff {
+                cause,
+                queue,
+                priority,
+            } => {
+                let details = build_package(PackageInput {
+                    lang: u.lang,
+                    cause: *cause,
+                    queue: *queue,
+                    priority: *priority,
+                    topic: handoff_topic(&input.history, &u),
+                    transcript: &transcript,
+                    orders: &input.orders,
+                    suggested_replies: render::drafts(
+                        &index,
+                        &hits,
+                        u.lang,
+                        u.anger >= self.policy.anger_cut(),
+                        HANDOFF_DRAFTS,
+                    ),
+                });
+                Some(HandoffRecord::open(&conversation_id, details, now))
+            }
+            _ => None,
+        };
+        let must_record = new_handoff.is_some() || earlier.open_handoff.is_some();
+        if !earlier.store_up && must_record {
+            return Err(ServiceError::Unavailable(
+                "database unavailable: the handoff could not be recorded, please retry".into(),
+            ));
+        }
+        transcript.push(bot_turn.clone());
+        let shown_handoff = new_handoff.as_ref().or(earlier.open_handoff.as_ref());
+        let response = pb::ReplyResponse {
+            action: rendered.action as i32,
+            text: rendered.text,
+            intent: u.intent_pb(),
+            alternatives: u.alternatives_pb(),
+            sentiment: Some(u.sentiment_pb()),
+            sources: rendered.sources,
+            handoff: shown_handoff.map(|h| handoff_pb(h, &transcript)),
+            turn_id: bot_turn.id.clone(),
+            language: u.lang.code().to_string(),
+        };
+        let exchange = Exchange {
+            conversation: ConversationMeta {
+                id: conversation_id,
+                shop_id: req.shop_id,
+                channel: req.channel,
+                language: u.lang.code().to_string(),
+            },
+            customer: customer_turn,
+            bot: bot_turn,
+            client_turn_id,
+            // Stored so a retry with the same client turn id gets this very answer.
+            response: prost::Message::encode_to_vec(&response),
+            handoff: new_handoff,
+        };
+        if let Some(replayed) = self.record(&exchange, must_record).await? {
+            return Ok(replayed);
+        }
+        telemetry::record_reply_action(record::action_metric(rendered.action));
+        Ok(response)
+    }
+
+    /// The conversation's earlier turns and open handoff; a store outage
+    /// answers without history rather than failing the shopper.
+    async fn earlier(&self, conversation_id: &str) -> Earlier {
+        let read = async {
+            let turns = self
+                .with_store(
+                    self.store
+                        .conversation_turns(conversation_id, HISTORY_TURNS),
+                )
+                .await?;
+            let open_handoff = self
+                .with_store(self.store.open_handoff(conversation_id))
+                .await?;
+            Ok::<_, StoreError>((turns, open_handoff))
+        };
+        match read.await {
+            Ok((turns, open_handoff)) => Earlier {
+                turns,
+                open_handoff,
+                store_up: true,
+            },
+            Err(e) => {
+                warn!(conversation_id, error = %e, "history unavailable, answering without it");
+                Earlier {
+                    turns: Vec::new(),
+                    open_handoff: None,
+                    store_up: false,
+                }
+            }
+        }
+    }
+
+    /// Writes the exchange. Returns the earlier response when a concurrent
+    /// or retried request with the same client turn id got there first; a
+    /// store failure fails the call only when something must be recorded.
+    async fn record(
+        &self,
+        exchange: &Exchange,
+        must_record: bool,
+    ) -> Result<Option<pb::ReplyResponse>, ServiceError> {
+        let conversation_id = exchange.conversation.id.as_str();
+        match self.with_store(self.store.record_exchange(exchange)).await {
+            Ok(Recorded::New) => {
+                if let Some(created) = &exchange.handoff {
+                    telemetry::record_handoff(record::reason_metric(created.details.reason));
+                    info!(conversation_id, handoff_id = %created.id, queue = %created.details.queue, "handed off");
+                }
+                Ok(None)
+            }
+            Ok(Recorded::Replayed { response }) => record::decode_response(&response).map(Some),
+            Err(StoreError::Conflict(why)) => {
+                // A concurrent request for this conversation won the race
+                // (same client turn id, or it opened the handoff first).
+                if let Some(client_id) = exchange.client_turn_id.as_deref() {
+                    if let Some(bytes) = self
+                        .store
+                        .replayed_response(conversation_id, client_id)
+                        .await?
+                    {
+                        return record::decode_response(&bytes).map(Some);
+                    }
+                }
+                Err(ServiceError::Unavailable(format!(
+                    "conflicting concurrent write, please retry: {why}"
+                )))
+            }
+            Err(e) if must_record => Err(e.into()),
+            Err(e) => {
+                telemetry::record_degraded_reply();
+                warn!(conversation_id, error = %e, "reply not recorded: database unavailable");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// What a handoff is about: a bare "转人工" goes to the queue and summary of
+/// the topic the conversation was about before it.
+fn handoff_topic(history: &History, u: &Understanding) -> Intent {
+    match (u.top_intent(), history.last_topic_intent) {
+        (Intent::HumanAgent, Some(earlier)) => earlier,
+        (now, _) => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xiaoer_domain::SentimentLabel;
+    use xiaoer_models::Language;
+
+    fn understood(intent: Intent) -> Understanding {
+        Understanding {
+            lang: Language::En,
+            embedding: vec![],
+            intents: vec![(intent, 0.9)],
+            out_of_scope: false,
+            sentiment: SentimentLabel::Neutral,
+            anger: 0.0,
+            asks_staff_action: false,
+        }
+    }
+
+    #[test]
+    fn a_bare_request_for_a_person_keeps_the_earlier_topic() {
+        let history = History {
+            last_topic_intent: Some(Intent::RefundStatus),
+            ..History::default()
+        };
+        assert_eq!(
+            handoff_topic(&history, &understood(Intent::HumanAgent)),
+            Intent::RefundStatus
+        );
+        assert_eq!(
+            handoff_topic(&history, &understood(Intent::Complaint)),
+            Intent::Complaint,
+            "a message with its own topic is routed by it"
+        );
+        assert_eq!(
+            handoff_topic(&History::default(), &understood(Intent::HumanAgent)),
+            Intent::HumanAgent
+        );
+    }
+}
