@@ -271,6 +271,76 @@ async fn explicit_request_hands_off_with_a_masked_package() {
     assert_eq!(twice.code(), Code::FailedPrecondition);
 }
 
+/// Issue #21: every value that once reached the stored transcript in clear,
+/// sent through Reply, is masked in what GetHandoff returns — transcript,
+/// summary, drafts and entities alike — while the storefront's order number
+/// stays readable even though it has the shape of a resident ID.
+#[tokio::test]
+async fn personal_data_is_masked_in_what_get_handoff_returns() {
+    const PERSONAL: [&str; 8] = [
+        "+44 20 7946 0958",
+        "010-12345678",
+        "110105194912310021",
+        "6222 0212 3456 7890 123",
+        "wxid_abc123456",
+        "E12345678",
+        "221B Baker Street",
+        "NW1 6XE",
+    ];
+    let order_id = "110105195001010017";
+    let mut client = auto_reply().await;
+    let conv = conversation();
+    let messages = [
+        "call me on +44 20 7946 0958",
+        "我电话 010-12345678",
+        "身份证110105194912310021",
+        "卡号 6222 0212 3456 7890 123",
+        "微信号 wxid_abc123456，护照 E12345678",
+        "I live at 221B Baker Street, London NW1 6XE",
+        "110105195001010017 这个订单到哪了",
+        "转人工",
+    ];
+    let mut last = None;
+    for text in messages {
+        let response = client
+            .reply(pb::ReplyRequest {
+                conversation_id: conv.clone(),
+                text: text.into(),
+                customer: Some(pb::CustomerContext {
+                    orders: vec![pb::OrderSummary {
+                        order_id: order_id.into(),
+                        status: "paid".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("reply to {text:?}: {s}"))
+            .into_inner();
+        last = Some(response);
+    }
+    let handoff = last.and_then(|r| r.handoff).expect("handed off");
+    let got = handoffs()
+        .await
+        .get_handoff(pb::GetHandoffRequest {
+            handoff_id: handoff.handoff_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let shown = format!("{got:?}");
+    for value in PERSONAL {
+        assert!(!shown.contains(value), "{value:?} in clear: {shown}");
+    }
+    assert!(
+        got.transcript.iter().any(|t| t.text.contains(order_id)),
+        "the storefront's order number stays readable: {:?}",
+        got.transcript
+    );
+}
+
 #[tokio::test]
 async fn angry_shopper_gets_empathy_and_a_priority_handoff() {
     let mut client = auto_reply().await;
