@@ -35,6 +35,15 @@ cargo test --workspace --no-run
 xiaoer="$root/target/debug/xiaoer"
 "$xiaoer" kb check
 
+# The public data sets' pins hold for the copies this machine carries, and the
+# fetcher installs them idempotently (its download path needs the internet).
+if [ -d ../shared/datasets ]; then
+  dsdir=$(mktemp -d /tmp/xiaoer-datasets.XXXXXX)
+  scripts/fetch-datasets.sh --from ../shared/datasets --dir "$dsdir" >/dev/null
+  scripts/fetch-datasets.sh --check --dir "$dsdir"
+  rm -rf "$dsdir"
+fi
+
 # External contract check: an independent Python client built from reflection.
 if [ -f ../shared/tools/contract_check.py ]; then
   python3 -m pip install --quiet grpcio grpcio-reflection grpcio-health-checking protobuf

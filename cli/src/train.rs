@@ -14,8 +14,9 @@ pub struct TrainArgs {
     /// Hand-written training data (intents/ and sentiment/) [default: models/data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Public data sets (bitext, clinc150, goemotions, ...) [default: ../shared/datasets].
-    #[arg(long)]
+    /// Public data sets (bitext, clinc150, goemotions, ...) [default: datasets/ when fetched,
+    /// else ../shared/datasets]; `scripts/fetch-datasets.sh` fetches them.
+    #[arg(long, env = "XIAOER_DATASETS_DIR")]
     pub datasets_dir: Option<PathBuf>,
     /// Encoder weights [default: models/weights].
     #[arg(long, env = "XIAOER_MODELS_DIR")]

@@ -16,6 +16,7 @@ use xiaoer_models::bench::{run_banking77, run_clinc150, BenchConfig};
 use xiaoer_models::cache::ClassificationView;
 use xiaoer_models::e5::SHIPPED_FEATURE_LAYERS;
 use xiaoer_models::sentiment_bench::{run_goemotions, run_online_shopping};
+use xiaoer_models::train::datasets::missing_set;
 use xiaoer_models::{E5Encoder, Encoder};
 
 use xiaoer_service::config::workspace_path;
@@ -30,6 +31,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(format!("bench-{dataset}")));
     let limit = args.limit.map(|n| n as usize);
+    let datasets_dir = args.datasets_dir.clone();
     let figures = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
         let workspace = workspace_path(".");
         let mut encoder = E5Encoder::load(&workspace.join("models/weights"))
@@ -38,7 +40,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         // shipped heads; retrieval keeps the encoder's own embedding.
         encoder.set_feature_layers(&SHIPPED_FEATURE_LAYERS)?;
         let features = ClassificationView::new(&encoder)?;
-        let config = BenchConfig::for_workspace(&workspace);
+        let mut config = BenchConfig::for_workspace(&workspace);
+        if let Some(dir) = &datasets_dir {
+            config.datasets_dir = dir.clone();
+        }
         Ok(match dataset.as_str() {
             "banking77" => serde_json::to_value(run_banking77(&config, &features)?)?,
             "clinc150" => serde_json::to_value(run_clinc150(&config, &features)?)?,
@@ -47,6 +52,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 serde_json::to_value(run_online_shopping(&config, &features)?)?
             }
             "stackfaq" => {
+                if !config.datasets_dir.join("stackfaq").is_dir() {
+                    return Err(missing_set(&config.datasets_dir, "stackfaq").into());
+                }
                 let faq = xiaoer_kb::load_stackfaq(config.datasets_dir.join("stackfaq"))?;
                 let index = KnowledgeIndex::build(faq.set, &encoder)?;
                 retrieval_table(

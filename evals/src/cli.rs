@@ -123,6 +123,10 @@ pub struct BenchArgs {
     /// Report folder [default: reports/bench-<DATASET> under the current directory].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Public data sets [default: datasets/ when fetched, else ../shared/datasets];
+    /// `scripts/fetch-datasets.sh` fetches them.
+    #[arg(long, value_name = "DIR", env = "XIAOER_DATASETS_DIR")]
+    pub datasets_dir: Option<PathBuf>,
 }
 
 /// Runs one `xiaoer eval` command. Case suites without `--endpoint` go

@@ -5,7 +5,7 @@
 //! cargo run --release -p xiaoer-kb --example retrieval_report
 //! ```
 //! Environment (all optional): `XIAOER_MODELS_DIR` (default `models/weights`),
-//! `XIAOER_DATASETS` (default `../shared/datasets` next to the repo),
+//! `XIAOER_DATASETS_DIR` (default `datasets/` when fetched, else `../shared/datasets`),
 //! `KB_LATENCY_ROUNDS` (default 5); `KB_SHOW_DEV_MISSES=1` lists the dev
 //! queries the best dev configuration gets wrong; `KB_DEV_ONLY=1` stops after
 //! the dev half (for tuning without ever printing test numbers).
@@ -30,6 +30,7 @@ use xiaoer_kb::{
     DecisionMetrics, EvalQuery, Fusion, KnowledgeIndex, Language, QueryLang, RetrievalConfig,
     RetrievalMetrics, RetrievalMode, SearchQuery,
 };
+use xiaoer_models::train::datasets::{resolve_datasets_dir, DATASETS_ENV};
 use xiaoer_models::{E5Encoder, Encoder, TextRole};
 
 /// Confident precision the decision thresholds must reach on dev.
@@ -46,7 +47,8 @@ fn main() -> Res<()> {
         .ok_or("crate has no parent folder")?
         .to_path_buf();
     let models = env_path("XIAOER_MODELS_DIR", repo.join("models/weights"));
-    let datasets = env_path("XIAOER_DATASETS", repo.join("../shared/datasets"));
+    let explicit = std::env::var_os(DATASETS_ENV).map(PathBuf::from);
+    let datasets = resolve_datasets_dir(explicit.as_deref(), &repo);
     let rounds: usize = std::env::var("KB_LATENCY_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -102,7 +102,7 @@ impl BenchConfig {
     /// 10k+ training examples.
     pub fn for_workspace(workspace: &Path) -> BenchConfig {
         BenchConfig {
-            datasets_dir: workspace.join("..").join("shared").join("datasets"),
+            datasets_dir: crate::train::datasets::resolve_datasets_dir(None, workspace),
             cache_dir: workspace.join("target").join("embedding-cache"),
             seed: 7,
             head: HeadConfig {

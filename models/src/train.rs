@@ -27,6 +27,7 @@ use xiaoer_domain::{Intent, RequestLabel, SentimentLabel};
 
 pub mod adapter;
 pub mod data;
+pub mod datasets;
 pub mod fit;
 mod prepare;
 pub mod public;
@@ -99,7 +100,7 @@ impl TrainConfig {
     pub fn for_workspace(workspace: &Path) -> TrainConfig {
         TrainConfig {
             data_dir: workspace.join("models").join("data"),
-            datasets_dir: workspace.join("..").join("shared").join("datasets"),
+            datasets_dir: datasets::resolve_datasets_dir(None, workspace),
             models_dir: workspace.join("models").join("weights"),
             out_dir: workspace.join("models").join("heads"),
             cache_dir: workspace.join("target").join("embedding-cache"),

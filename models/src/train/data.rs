@@ -321,6 +321,9 @@ pub fn load_public_pairs(
     dataset: &str,
     file: &str,
 ) -> Result<(Vec<(String, String)>, SourceFile), ModelError> {
+    if !datasets_dir.join(dataset).is_dir() {
+        return Err(super::datasets::missing_set(datasets_dir, dataset));
+    }
     let path = datasets_dir.join(dataset).join(file);
     let raw = read_raw(&path, path.display().to_string())?;
     let mut pairs = Vec::new();
@@ -348,6 +351,9 @@ pub fn load_public_labels(
     dataset: &str,
     file: &str,
 ) -> Result<(Vec<LabelledRow>, SourceFile), ModelError> {
+    if !datasets_dir.join(dataset).is_dir() {
+        return Err(super::datasets::missing_set(datasets_dir, dataset));
+    }
     let path = datasets_dir.join(dataset).join(file);
     let raw = read_raw(&path, path.display().to_string())?;
     let mut rows = Vec::new();

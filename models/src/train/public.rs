@@ -356,9 +356,11 @@ pub fn public_sentiment(
     set.sources.push(source);
 
     // Chinese online-shopping reviews: integer label 1 positive / 0 negative.
-    let path = datasets_dir
-        .join("chinese_online_shopping_10_cats")
-        .join("train.jsonl");
+    let reviews = "chinese_online_shopping_10_cats";
+    if !datasets_dir.join(reviews).is_dir() {
+        return Err(super::datasets::missing_set(datasets_dir, reviews));
+    }
+    let path = datasets_dir.join(reviews).join("train.jsonl");
     let raw = read_raw(&path, path.display().to_string())?;
     let mut pos = Vec::new();
     let mut neg = Vec::new();
