@@ -8,7 +8,6 @@ use xiaoer_proto::v1 as pb;
 use crate::clock::rfc3339;
 use crate::error::ServiceError;
 use crate::policy::OrderFact;
-use crate::reply::Understanding;
 use crate::store::{DraftReply, HandoffRecord, HandoffState, TurnRecord};
 
 /// The contract's sentiment label for a domain one.
@@ -67,35 +66,33 @@ pub fn handoff_state_filter(status: i32) -> Result<Option<HandoffState>, Service
 }
 
 /// One ranked intent as the contract shows it.
-pub fn intent_prediction_pb((intent, confidence): &(Intent, f32)) -> pb::IntentPrediction {
+fn intent_prediction_pb((intent, confidence): &(Intent, f32)) -> pb::IntentPrediction {
     pb::IntentPrediction {
         name: intent.to_string(),
         confidence: *confidence,
     }
 }
 
-impl Understanding {
-    /// The top intent for a response.
-    pub fn intent_pb(&self) -> Option<pb::IntentPrediction> {
-        self.intents.first().map(intent_prediction_pb)
-    }
+/// The top intent for a response.
+pub fn intent_pb(ranked: &[(Intent, f32)]) -> Option<pb::IntentPrediction> {
+    ranked.first().map(intent_prediction_pb)
+}
 
-    /// The runners-up (at most three) for a response.
-    pub fn alternatives_pb(&self) -> Vec<pb::IntentPrediction> {
-        self.intents
-            .iter()
-            .skip(1)
-            .take(3)
-            .map(intent_prediction_pb)
-            .collect()
-    }
+/// The runners-up (at most three) for a response.
+pub fn alternatives_pb(ranked: &[(Intent, f32)]) -> Vec<pb::IntentPrediction> {
+    ranked
+        .iter()
+        .skip(1)
+        .take(3)
+        .map(intent_prediction_pb)
+        .collect()
+}
 
-    /// Sentiment label and calibrated P(angry) for a response.
-    pub fn sentiment_pb(&self) -> pb::Sentiment {
-        pb::Sentiment {
-            label: sentiment_label_pb(self.sentiment) as i32,
-            score: self.anger,
-        }
+/// Sentiment label and calibrated P(angry) for a response.
+pub fn sentiment_pb(label: SentimentLabel, anger: f32) -> pb::Sentiment {
+    pb::Sentiment {
+        label: sentiment_label_pb(label) as i32,
+        score: anger,
     }
 }
 

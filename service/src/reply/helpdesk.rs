@@ -7,7 +7,7 @@ use xiaoer_proto::v1 as pb;
 
 use super::{record, render, retrieve, Responder, HISTORY_TURNS};
 use crate::clock::now_ms;
-use crate::conversions::{handoff_pb, suggested_reply_pb};
+use crate::conversions::{handoff_pb, intent_pb, sentiment_pb, suggested_reply_pb};
 use crate::error::{bounded, require_id, require_text, ServiceError};
 use crate::store::{FeedbackRecord, HandoffRecord};
 
@@ -33,8 +33,8 @@ impl Responder {
             .collect();
         Ok(pb::SuggestRepliesResponse {
             suggestions,
-            intent: u.intent_pb(),
-            sentiment: Some(u.sentiment_pb()),
+            intent: intent_pb(&u.intents),
+            sentiment: Some(sentiment_pb(u.sentiment, u.anger)),
         })
     }
 

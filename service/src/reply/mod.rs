@@ -28,7 +28,9 @@ use xiaoer_proto::v1 as pb;
 pub use understand::Understanding;
 
 use crate::clock::now_ms;
-use crate::conversions::{handoff_pb, order_facts, source_pb};
+use crate::conversions::{
+    alternatives_pb, handoff_pb, intent_pb, order_facts, sentiment_pb, source_pb,
+};
 use crate::error::{bounded, require_id, require_text, ServiceError};
 use crate::handoff::{build_package, PackageInput};
 use crate::outage::OutageGate;
@@ -182,9 +184,9 @@ impl Responder {
         let text = require_text("text", &req.text)?;
         let u = self.understand(text, &req.locale).await?;
         Ok(pb::ClassifyResponse {
-            intent: u.intent_pb(),
-            alternatives: u.alternatives_pb(),
-            sentiment: Some(u.sentiment_pb()),
+            intent: intent_pb(&u.intents),
+            alternatives: alternatives_pb(&u.intents),
+            sentiment: Some(sentiment_pb(u.sentiment, u.anger)),
             out_of_scope: u.out_of_scope,
             language: u.lang.code().to_string(),
         })
@@ -301,9 +303,9 @@ impl Responder {
         let response = pb::ReplyResponse {
             action: rendered.action as i32,
             text: rendered.text,
-            intent: u.intent_pb(),
-            alternatives: u.alternatives_pb(),
-            sentiment: Some(u.sentiment_pb()),
+            intent: intent_pb(&u.intents),
+            alternatives: alternatives_pb(&u.intents),
+            sentiment: Some(sentiment_pb(u.sentiment, u.anger)),
             sources: rendered.sources,
             handoff: shown_handoff.map(|h| handoff_pb(h, &transcript)),
             turn_id: bot_turn.id.clone(),
