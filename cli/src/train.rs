@@ -18,6 +18,10 @@ pub struct TrainArgs {
     /// else ../shared/datasets]; `scripts/fetch-datasets.sh` fetches them.
     #[arg(long, env = "XIAOER_DATASETS_DIR")]
     pub datasets_dir: Option<PathBuf>,
+    /// Train on the shop's own hand-written examples alone, without any
+    /// public data set (none needs to be present).
+    #[arg(long)]
+    pub only_shop_data: bool,
     /// Encoder weights [default: models/weights].
     #[arg(long, env = "XIAOER_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
@@ -57,6 +61,9 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
         if let Some(value) = value {
             *slot = value;
         }
+    }
+    if args.only_shop_data {
+        config.public = xiaoer_models::train::PublicMix::none();
     }
     if let Some(seed) = args.seed {
         config.seed = seed;

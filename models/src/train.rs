@@ -143,7 +143,11 @@ pub fn train_shipped(
 ) -> Result<TrainReport, ModelError> {
     let start = Instant::now();
     let own = load_own(&config.data_dir)?;
-    let public_i = public_intents(&config.datasets_dir, &config.public, config.seed)?;
+    let public_i = if config.public.uses_intents() {
+        public_intents(&config.datasets_dir, &config.public, config.seed)?
+    } else {
+        LabelledSet::default()
+    };
     let public_s = if config.public.per_sentiment > 0 {
         public_sentiment(&config.datasets_dir, &config.public, config.seed)?
     } else {

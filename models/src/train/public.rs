@@ -46,6 +46,26 @@ pub struct PublicMix {
 /// held-out sentiment accuracy (held-out 95.3% without, 87–91% with): Reddit
 /// emotions and product reviews are another genre than messages to a shop,
 /// so sentiment trains on our own data only unless asked otherwise.
+impl PublicMix {
+    /// No public data at all: heads from the shop's own hand-written
+    /// examples alone (`xiaoer train --only-shop-data`), for shops that edit
+    /// their examples and have no public sets.
+    pub fn none() -> PublicMix {
+        PublicMix {
+            per_intent: 0,
+            out_of_scope_en: 0,
+            out_of_scope_zh: 0,
+            per_sentiment: 0,
+            ..PublicMix::default()
+        }
+    }
+
+    /// Whether any public intent or out-of-scope example is mixed in.
+    pub fn uses_intents(&self) -> bool {
+        self.per_intent + self.out_of_scope_en + self.out_of_scope_zh > 0
+    }
+}
+
 impl Default for PublicMix {
     fn default() -> Self {
         PublicMix {

@@ -104,6 +104,37 @@ fn fixture(root: &Path, skip_intent: Option<&str>) -> TrainConfig {
 }
 
 #[test]
+fn only_shop_data_trains_without_any_public_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = fixture(dir.path(), None);
+    config.datasets_dir = dir.path().join("no-such-folder");
+    config.public = PublicMix::none();
+    let report = train_shipped(config.clone(), &HashEncoder::new(64)).expect("train");
+    let public = [
+        "bitext",
+        "clinc150",
+        "smp2017",
+        "goemotions",
+        "chinese_online",
+    ];
+    let used: Vec<&str> = report.data.iter().map(|s| s.path.as_str()).collect();
+    assert!(
+        !used
+            .iter()
+            .any(|path| public.iter().any(|set| path.starts_with(set))),
+        "only the shop's own files: {used:?}"
+    );
+    Classifier::load(&config.out_dir).expect("servable heads");
+    // With the public mix on, the same missing folder is a clear error.
+    config.public = PublicMix::default();
+    let err = train_shipped(config, &HashEncoder::new(64)).unwrap_err();
+    assert!(
+        err.to_string().contains("scripts/fetch-datasets.sh"),
+        "{err}"
+    );
+}
+
+#[test]
 fn train_shipped_end_to_end_is_reproducible() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = fixture(dir.path(), None);
