@@ -17,10 +17,13 @@
 # Options: --timeout SECS (connect timeout, default 20), --retries N (default 3),
 # --mirror URL (replaces https://raw.githubusercontent.com, for a GitHub raw mirror).
 # DIR defaults to $XIAOER_DATASETS_DIR, else datasets/ at the repository root.
+# XIAOER_DATASETS_PINS: another pins file instead of scripts/datasets/pins.sha256
+# (same "sha256  name/file" format; its names are the known sets). For tests only:
+# scripts/datasets/tests/ pin the conversions of small fixture originals with it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 conv="$root/scripts/datasets"
-pins="$conv/pins.sha256"
+pins="${XIAOER_DATASETS_PINS:-$conv/pins.sha256}"
 export PYTHONDONTWRITEBYTECODE=1
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -54,6 +57,12 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import sys; sys.exit(sy
   echo "fetch-datasets: needs python3 (3.6 or newer) for the converters in scripts/datasets/" >&2
   exit 2
 fi
+if [ ! -f "$pins" ]; then
+  echo "fetch-datasets: pins file $pins not found (XIAOER_DATASETS_PINS?)" >&2
+  exit 2
+fi
+pins=$(cd "$(dirname "$pins")" && pwd)/$(basename "$pins")
+pins_name=${pins#"$root"/}   # as the messages show it
 if command -v sha256sum >/dev/null 2>&1; then
   sha() { sha256sum "$1" | cut -d' ' -f1; }
 elif command -v shasum >/dev/null 2>&1; then
@@ -106,14 +115,14 @@ writable() { [ -w "$1" ] && [ -n "$(find "$1" -maxdepth 0 -perm -u+w 2>/dev/null
 # (keeps reruns change-free; a SOURCE.md written by someone else is left alone)
 marker="## Download and check (scripts/fetch-datasets.sh)"
 write_source() { # name dir
-  local tmp
+  local tmp text
   writable "$2" || return 1
   if [ -f "$2/SOURCE.md" ] && ! grep -qxF "$marker" "$2/SOURCE.md"; then return 1; fi
+  text=$(python3 "$conv/$1.py" provenance "$pins") || return 1
+  # compared before any file is created: an unchanged set keeps even its folder's mtime
+  if [ -f "$2/SOURCE.md" ] && printf '%s\n' "$text" | cmp -s - "$2/SOURCE.md"; then return 1; fi
   tmp=$(mktemp "$2/.SOURCE.md.XXXXXX")
-  python3 "$conv/$1.py" provenance "$pins" > "$tmp"
-  if [ -f "$2/SOURCE.md" ] && cmp -s "$tmp" "$2/SOURCE.md"; then
-    rm -f "$tmp"; return 1
-  fi
+  printf '%s\n' "$text" > "$tmp"
   chmod 644 "$tmp"; mv -f "$tmp" "$2/SOURCE.md"
 }
 
@@ -168,7 +177,7 @@ fetch_one() { # name -> fills $work/out from the origin
   printf '%s\n' "$log" | sed 's/^/  /'
   local bad
   if ! bad=$(check_dir "$work/out" "$name"); then
-    fail "$name" "converted files do not match scripts/datasets/pins.sha256" "$bad" \
+    fail "$name" "converted files do not match $pins_name" "$bad" \
       "originals:" "$(originals "$name")" \
       "nothing was installed into $dest/$name" \
       "what to do: the origin changed or the download was altered; do not use these files. Copy a checked set from a machine" \
@@ -180,7 +189,7 @@ fetch_one() { # name -> fills $work/out from the origin
 copy_one() { # name -> fills $work/out from $from/name after checking pins
   local name="$1" bad want file
   if ! bad=$(check_dir "$from/$name" "$name"); then
-    fail "$name" "$from/$name does not match scripts/datasets/pins.sha256" "$(printf '%s\n' "$bad" | sed "s|^|$from/$name/|")" \
+    fail "$name" "$from/$name does not match $pins_name" "$(printf '%s\n' "$bad" | sed "s|^|$from/$name/|")" \
       "nothing was copied into $dest/$name" \
       "what to do: that copy is not the pinned data (edited, truncated or another version). Take it from a machine whose copy" \
       "  passes 'scripts/fetch-datasets.sh --check --dir DIR $name', or fetch it from the origin (run without --from)."
@@ -195,7 +204,7 @@ if [ "$mode" = check ]; then
     if bad=$(check_dir "$dest/$name" "$name"); then
       echo "ok $name"
     else
-      fail "$name" "$dest/$name does not match scripts/datasets/pins.sha256" "$bad" \
+      fail "$name" "$dest/$name does not match $pins_name" "$bad" \
         "what to do: run scripts/fetch-datasets.sh --dir $dest $name (or --from DIR) to replace it"
     fi
   done

@@ -43,6 +43,8 @@ if [ -d ../shared/datasets ]; then
   scripts/fetch-datasets.sh --check --dir "$dsdir"
   rm -rf "$dsdir"
 fi
+# Converters and fetcher offline: fixture originals, a local HTTP mirror, wrong pin, 404.
+scripts/datasets/tests/run.sh
 
 # External contract check: an independent Python client built from reflection.
 if [ -f ../shared/tools/contract_check.py ]; then

@@ -14,15 +14,26 @@ cut in the middle. It is never used by scripts/fetch-datasets.sh.
 
 Output format (what the loaders read and the pins were taken from): UTF-8,
 one `json.dumps(record, ensure_ascii=False)` per line, "\\n" line ends.
+
+`convert` writes into a hidden staging folder inside OUT and moves the files into
+OUT only when every step succeeded: a failed conversion leaves no file behind
+(not even the outputs of the steps that ran before the failure). Any error exits 1
+with the set's name and the original file(s) the failing step read.
+
+Tests (fixture originals, a local HTTP mirror, no network): scripts/datasets/tests/.
 """
 
 import argparse
+import csv
 import hashlib
 import json
 import os
 import random
+import shutil
 import sys
+import tempfile
 import urllib.parse
+import zipfile
 
 RAW_GITHUB = "https://raw.githubusercontent.com"
 
@@ -69,6 +80,61 @@ class Source:
             pending = line
         if pending is not None and not (self.partial and not pending.endswith("\n")):
             yield pending
+
+
+def csv_rows(src, fh, rel, columns, may_be_short=()):
+    """csv.DictReader rows of the text stream fh (read through src.lines).
+
+    The header must name every column in `columns`; a row without a value for
+    one of them (a line cut off, or not the original CSV) is an error naming
+    `rel` and the line, except for the columns in `may_be_short`, which come
+    through as None as csv.DictReader gives them.
+    """
+    reader = csv.DictReader(src.lines(fh))
+    header = reader.fieldnames or []
+    absent = [c for c in columns if c not in header]
+    if absent:
+        raise ConversionError("%s: no column %s in the header %r (not the original CSV?)"
+                              % (rel, ", ".join(absent), ",".join(header)))
+    required = [c for c in columns if c not in may_be_short]
+    for row in reader:
+        short = [c for c in required if row[c] is None]
+        if short:
+            raise ConversionError("%s line %d: no value for %s (a cut-off or malformed line)"
+                                  % (rel, reader.line_num, ", ".join(short)))
+        yield row
+
+
+def load_json(src, rel):
+    """The JSON document in the original `rel`."""
+    with src.open_text(rel) as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ConversionError("%s: not valid JSON (cut off, or not the original?): %s" % (rel, e))
+
+
+def json_lines(src, rel):
+    """The JSON value of each non-blank line of the original `rel` (JSON lines)."""
+    with src.open_text(rel) as f:
+        for n, line in enumerate(src.lines(f), 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError as e:
+                raise ConversionError("%s line %d: not valid JSON (cut off, or not the original?): %s" % (rel, n, e))
+
+
+def open_zip(src, rel):
+    """The original zip file `rel` as a zipfile.ZipFile."""
+    try:
+        return zipfile.ZipFile(src.path(rel))
+    except zipfile.BadZipFile:
+        raise ConversionError(
+            "%s is not a zip file (an HTML page from a proxy, or a Git LFS pointer?)" % rel
+        )
 
 
 class Out:
@@ -168,8 +234,24 @@ def provenance(mod, pins_path):
 
 
 def convert(mod, src_dir, out_dir, partial):
-    src = Source(src_dir, partial=partial)
-    out = Out(out_dir)
+    """Runs the steps into a staging folder inside out_dir; moves the files into
+    out_dir only when all steps succeeded, and removes the staging folder (and
+    out_dir, when this call created it and it is empty) either way."""
+    created = not os.path.isdir(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".convert-", dir=out_dir)
+    try:
+        run_steps(mod, Source(src_dir, partial=partial), Out(staging))
+        for name in sorted(os.listdir(staging)):
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not os.listdir(out_dir):
+            os.rmdir(out_dir)
+
+
+def run_steps(mod, src, out):
+    partial = src.partial
     for rel, blob in sorted(getattr(mod, "BLOBS", {}).items()):
         if partial and not src.has(rel):
             continue
@@ -186,7 +268,12 @@ def convert(mod, src_dir, out_dir, partial):
                 print("  skipped %s (absent: %s)" % (step.__name__, ", ".join(absent)))
                 continue
             raise Missing("original file missing: %s" % ", ".join(absent))
-        step(src, out)
+        try:
+            step(src, out)
+        except ConversionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - name the originals this step read
+            raise ConversionError("%s: %s: %s" % (", ".join(inputs), type(e).__name__, e))
         ran += 1
     if partial and ran == 0:
         raise Missing("no step could run: none of its originals are present")
@@ -210,9 +297,11 @@ def main(mod):
     elif a.cmd == "convert":
         try:
             convert(mod, a.src, a.out, a.partial)
+        except ConversionError as e:
+            # the message names the original file (and line) that is not as expected
+            print("%s: conversion failed: %s" % (mod.NAME, e), file=sys.stderr)
+            sys.exit(1)
         except Exception as e:  # noqa: BLE001 - any failure is reported with the set's name
-            # KeyError: a column or field the conversion needs is absent;
-            # BadZipFile / JSON / CSV errors: the download is not the original.
             print("%s: conversion failed: %s: %s" % (mod.NAME, type(e).__name__, e), file=sys.stderr)
             sys.exit(1)
     elif a.cmd == "provenance":

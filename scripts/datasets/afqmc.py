@@ -4,8 +4,6 @@ Conversion (afqmc.source.md): train/dev: each CSV row (csv.DictReader) ->
 {"a": sentence1, "b": sentence2, "label": int(label)}; test: each JSON line ->
 {"id": id, "a": sentence1, "b": sentence2, "label": null}. Order kept, nothing dropped.
 """
-import csv
-import json
 import sys
 
 import _common
@@ -22,7 +20,7 @@ def split(name):
 
     def step(src, out):
         with src.open_text(rel) as f:
-            rows = csv.DictReader(src.lines(f))
+            rows = _common.csv_rows(src, f, rel, ["sentence1", "sentence2", "label"])
             out.write_jsonl(
                 name + ".jsonl",
                 ({"a": r["sentence1"], "b": r["sentence2"], "label": int(r["label"])} for r in rows),
@@ -33,15 +31,11 @@ def split(name):
 
 
 def test(src, out):
-    def records():
-        with src.open_text("data/test.json") as f:
-            for line in src.lines(f):
-                if not line.strip():
-                    continue
-                r = json.loads(line)
-                yield {"id": r["id"], "a": r["sentence1"], "b": r["sentence2"], "label": None}
-
-    out.write_jsonl("test_unlabeled.jsonl", records())
+    records = _common.json_lines(src, "data/test.json")
+    out.write_jsonl(
+        "test_unlabeled.jsonl",
+        ({"id": r["id"], "a": r["sentence1"], "b": r["sentence2"], "label": None} for r in records),
+    )
 
 
 STEPS = [split("train"), split("dev"), (["data/test.json"], test)]

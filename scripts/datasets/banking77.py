@@ -4,8 +4,6 @@ Conversion (banking77.source.md): each CSV row (csv.DictReader, UTF-8) ->
 {"text": text, "label": category}, file order kept, nothing dropped;
 labels.txt = categories.json list, one per line.
 """
-import csv
-import json
 import sys
 
 import _common
@@ -22,7 +20,7 @@ def split(name):
 
     def step(src, out):
         with src.open_text(rel) as f:
-            rows = csv.DictReader(src.lines(f))
+            rows = _common.csv_rows(src, f, rel, ["text", "category"])
             out.write_jsonl(name + ".jsonl", ({"text": r["text"], "label": r["category"]} for r in rows))
 
     step.__name__ = name
@@ -30,8 +28,7 @@ def split(name):
 
 
 def labels(src, out):
-    with src.open_text("banking_data/categories.json") as f:
-        cats = json.load(f)
+    cats = _common.load_json(src, "banking_data/categories.json")
     if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
         raise _common.ConversionError("categories.json is not a list of names")
     out.write_lines("labels.txt", cats)

@@ -5,7 +5,6 @@ keep their "\\r\\n"); each row -> {"text": instruction, "label": intent,
 "category": category, "response": response, "tags": tags}; no official split, so
 80/20 stratified by intent with random.Random(13) (_common.stratified_split).
 """
-import csv
 import sys
 
 import _common
@@ -32,7 +31,7 @@ def convert(src, out):
                 "response": r["response"],
                 "tags": r["tags"],
             }
-            for r in csv.DictReader(src.lines(f))
+            for r in _common.csv_rows(src, f, CSV, ["instruction", "intent", "category", "response", "tags"])
         ]
     train, test = _common.stratified_split(rows, lambda r: r["label"], TEST_FRACTION, SEED)
     out.write_jsonl("train.jsonl", train)

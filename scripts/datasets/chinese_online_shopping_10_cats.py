@@ -5,10 +5,8 @@ csv.DictReader; review: U+FEFF removed, whitespace-stripped; empty reviews
 dropped; -> {"text": review, "label": int(label), "cat": cat}; 90/10 split
 stratified by (cat, label) with random.Random(13) (_common.stratified_split).
 """
-import csv
 import io
 import sys
-import zipfile
 
 import _common
 
@@ -25,7 +23,8 @@ TEST_FRACTION = 0.1
 
 def read_rows(fh, src):
     rows = []
-    for r in csv.DictReader(src.lines(fh)):
+    # a row without a review (None) is dropped like an empty one
+    for r in _common.csv_rows(src, fh, ZIP + ":" + MEMBER, ["cat", "label", "review"], may_be_short=["review"]):
         review = (r["review"] or "").replace("\ufeff", "").strip()
         if not review:
             continue
@@ -34,14 +33,7 @@ def read_rows(fh, src):
 
 
 def convert(src, out):
-    path = src.path(ZIP)
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise _common.ConversionError(
-            "%s is not a zip file (an HTML page from a proxy, or a Git LFS pointer?)" % ZIP
-        )
-    with zf:
+    with _common.open_zip(src, ZIP) as zf:
         names = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == MEMBER and "__MACOSX" not in n]
         if len(names) != 1:
             raise _common.ConversionError("%s: expected one %s inside, found %r" % (ZIP, MEMBER, names))

@@ -5,7 +5,6 @@ Conversion (clinc150.source.md): for each key K of data_full.json
 {"text": text, "label": label} in K.jsonl, order kept, nothing dropped;
 labels.txt = sorted set of the in-scope labels (train, val, test).
 """
-import json
 import sys
 
 import _common
@@ -19,8 +18,7 @@ KEYS = ["train", "val", "test", "oos_train", "oos_val", "oos_test"]
 
 
 def convert(src, out):
-    with src.open_text("data/data_full.json") as f:
-        data = json.load(f)
+    data = _common.load_json(src, "data/data_full.json")
     keys = [k for k in KEYS if k in data] if src.partial else KEYS
     in_scope = set()
     for k in keys:

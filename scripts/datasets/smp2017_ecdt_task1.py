@@ -9,7 +9,6 @@ labels.txt = sorted label names.
 import io
 import re
 import sys
-import zipfile
 
 import _common
 
@@ -24,14 +23,7 @@ MEMBER = re.compile(r"(?:^|/)Task1data/(train|develop|test)/(train|develop|test)
 
 
 def convert(src, out):
-    path = src.path(ZIP)
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise _common.ConversionError(
-            "%s is not a zip file (an HTML page from a proxy, or a Git LFS pointer?)" % ZIP
-        )
-    with zf:
+    with _common.open_zip(src, ZIP) as zf:
         by_split = {}
         for n in zf.namelist():
             if "__MACOSX" in n:

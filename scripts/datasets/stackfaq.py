@@ -5,7 +5,6 @@ Conversion (stackfaq.source.md): root.qapair[i] -> faqs.jsonl
 queries.jsonl {"query", "faq_id": i}; rephr/answer normalised to lists;
 empty answers dropped; empty or "*" paraphrases skipped; text verbatim.
 """
-import json
 import sys
 
 import _common
@@ -29,8 +28,7 @@ def empty(s):
 
 
 def convert(src, out):
-    with src.open_text(JSON) as f:
-        data = json.load(f)
+    data = _common.load_json(src, JSON)
     try:
         pairs = as_list(data["root"]["qapair"])
     except (KeyError, TypeError):
