@@ -5,8 +5,15 @@
 //! strings only at the edges — data files, the gRPC contract, the database
 //! — where [`std::str::FromStr`] and [`std::fmt::Display`] convert them.
 //! The names are fixed because other systems send and store them.
+//!
+//! [`hours`] holds the shop's service hours and the arithmetic of handoff
+//! due times, which count only the time the service team is working.
 
 use std::fmt;
+
+pub mod hours;
+
+pub use hours::{HoursError, ServiceHours};
 
 /// A name that is not part of a vocabulary, with the vocabulary's kind so
 /// the error says what was expected ("unknown intent \"returns\"").
