@@ -117,9 +117,19 @@ pub(crate) fn extension_start(value: &str) -> Option<usize> {
         .then_some(last_dash)
 }
 
-/// `a***@domain`: the local part's first character and the domain stay.
+/// `a***@domain`: the local part's first character and the domain stay;
+/// a spelled-out address keeps its "at" as written (`j*** at gmail dot com`).
 fn email(value: &str) -> Option<String> {
-    let at = value.rfind('@')?;
+    let Some(at) = value.rfind('@') else {
+        let lower = value.to_ascii_lowercase();
+        let at = ["[at]", "(at)", "{at}", "<at>", " at "]
+            .iter()
+            .filter_map(|m| lower.find(m))
+            .min()?;
+        let marker = value[..at].len() - value[..at].trim_end_matches([' ', '\t']).len();
+        let first = value.chars().next()?;
+        return Some(format!("{first}***{}", &value[at - marker..]));
+    };
     let first = value.chars().next().filter(|c| *c != '@')?;
     Some(format!("{first}***{}", &value[at..]))
 }
@@ -180,6 +190,11 @@ mod tests {
             email("jane.doe@example.co.uk").unwrap(),
             "j***@example.co.uk"
         );
+        assert_eq!(
+            email("ken dot wu at gmail dot com").unwrap(),
+            "k*** at gmail dot com"
+        );
+        assert_eq!(email("r.hall [at] uni.edu").unwrap(), "r*** [at] uni.edu");
         assert_eq!(card("6222 0212 3456 7890 123"), "**** 0123");
         assert_eq!(token("11010519491231002X"), "110***********002X");
         assert_eq!(token("E12345678"), "E******78");

@@ -152,6 +152,15 @@ fn pii() -> impl Strategy<Value = String> {
         Just("221B Baker Street, London NW1 6XE".to_string()),
         Just("9123 4567".to_string()),
         Just("(415) 555-2671".to_string()),
+        Just("ken dot wu at gmail dot com".to_string()),
+        Just("r.hall [at] uni.edu".to_string()),
+        Just("Flat 7C, Block 2, Sunny Bay Court, Tsuen Wan, Kowloon".to_string()),
+        Just("高雄市苓雅区自强路二段45巷6弄9号2楼".to_string()),
+        Just("文昌镇柏林村七组".to_string()),
+        Just("40 elm st apt 2 halifax ns b3h 1a1".to_string()),
+        Just("\nCheers,\nAnn Lee".to_string()),
+        Just("应该是欧阳明远，不是欧阳明园".to_string()),
+        Just("9205 5000 1234 5678 9012 34".to_string()),
         "[0-9]{1,19}",
         "[0-9 *-]{1,12}",
     ]
@@ -169,6 +178,10 @@ fn glue() -> impl Strategy<Value = String> {
         Just("收件人".to_string()),
         Just("#".to_string()),
         Just("+".to_string()),
+        Just("my wife ".to_string()),
+        Just("财务".to_string()),
+        Just("passport ".to_string()),
+        Just("deliver to Ann Lee, ".to_string()),
         "[a-zA-Z一-龥]{0,3}",
     ]
 }

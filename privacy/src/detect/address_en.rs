@@ -43,10 +43,12 @@ static STREET: LazyLock<Regex> = LazyLock::new(|| {
         (?P<words>(?:[a-z0-9][a-z0-9'.-]*\s+){0,3}?)
         (?P<type>street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|tce|crescent|cres|close|parkway|pkwy|highway|hwy|square|sq|grove|gardens|gdns|mews|row|hill|walk|circle|cir|trail|parade|pde|esplanade|rise|quay|wharf|loop|alley|ridge)
         (?-u:\b)\.?
+        (?:\s+(?:street|st|road|rd|drive|dr|avenue|ave|lane|ln|court|ct|place|pl|boulevard|blvd)(?-u:\b)\.?)?
         (?:\s+(?:n|s|e|w|ne|nw|se|sw|north|south|east|west)(?-u:\b)\.?)?
         (?:\s+\d{1,3}(?-u:\b))?
         (?:,?\s*(?:(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm)\.?\s*\#?[a-z0-9-]+|\#\d{1,3}-\d{1,5}))?
         |(?-u:\b)(?:p\.?\s?o\.?\s+box|post\s+office\s+box)\s+\d{1,6}
+        |(?-u:\b)(?P<hk>(?:flat|room|rm|unit|apt|suite)\.?\s*[a-z0-9-]{1,6},\s*(?:\d{1,2}/f,\s*)?(?:tower|block|blk|building|bldg)\.?\s*[a-z0-9]{1,4})(?-u:\b)
         |(?-u:\b)\d{1,5}[a-z]?,?\s+(?P<type_first>rue|avenue|av|boulevard|bd|via|viale|calle|avenida|rua|jalan|jln|lorong|chemin|route|strada|calea|ulica|ul)\.?\s+(?P<name_after>(?:[a-z'’.-]+\s+){0,3}[a-z'’.-]+)
         |(?-u:\b)\d{1,4}-\d{1,4}(?:-\d{1,4})?,?\s+[a-z]+(?:[ -][a-z]+)?,\s*[a-z]+-(?:ku|shi|ken|machi|cho|gun)(?-u:\b)",
     )
@@ -118,6 +120,27 @@ static BUILDING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("building regex")
 });
 
+/// A named estate or building before the street ("Vanke City Garden, ",
+/// "Harbour Heights, "), as Hong Kong and mainland addresses written in
+/// English put it.
+static ESTATE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:[A-Z][A-Za-z'&-]*\s){0,3}(?:Garden|Gardens|Estate|Court|Mansion|Mansions|Villa|Villas|Residence|Residences|Heights|Tower|Towers|Plaza|Building|House|Apartments|Centre|Center|City|Park)(?:\s\d{1,3}[A-Z]?)?\s*,\s*$")
+        .expect("estate regex")
+});
+
+/// A unit written after the street ("…, Apt 1204", "… Unit 8").
+static UNIT_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?i:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm)\.?\s*\#?[A-Za-z0-9-]{1,6}(?-u:\b)")
+        .expect("unit regex")
+});
+
+/// The rest of an address written all in lower case after its street
+/// ("… st unit 4 toronto on m5v 1j2"): up to three words, then a postcode.
+static LOWER_TAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:,?\s+(?:unit|apt|suite|ste|flat|\#)\s*[a-z0-9-]{1,6})?(?:,?\s+[a-z]+){1,3}?,?\s+(?:[a-z]\d[a-z]\s?\d[a-z]\d|[a-z]{1,2}\d[a-z\d]?\s?\d[a-z]{2}|\d{5}(?:-\d{4})?)(?-u:\b)")
+        .expect("lower tail regex")
+});
+
 static UNIT_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:(?:room|rm|flat|unit|apt|apartment|suite|ste|level|floor|fl|tower|block|blk|building|bldg)\.?\s*[a-z0-9-]{1,6}|\d{1,3}/f|[gl]/f|\#\d{1,3}-\d{1,5})\s*,?\s*$|(?i)(?:tower|block|blk|building|bldg)\s+$")
         .expect("unit regex")
@@ -139,6 +162,12 @@ pub(crate) fn find(text: &str) -> Vec<Range<usize>> {
         }
         if let (Some(words), Some(kind)) = (caps.name("words"), caps.name("type")) {
             if !words_ok(words.as_str(), kind.as_str()) {
+                // All in lower case with a short type ("88 king st"): only
+                // when a postcode follows.
+                let lower = !m.as_str().contains(|c: char| c.is_uppercase());
+                if let Some(t) = LOWER_TAIL.find(&text[m.end()..]).filter(|_| lower) {
+                    out.push(m.start()..m.end() + t.end());
+                }
                 continue;
             }
         }
@@ -200,9 +229,21 @@ fn head(text: &str, mut start: usize) -> usize {
         let window = (window..before.len())
             .find(|&i| before.is_char_boundary(i))
             .unwrap_or(before.len());
-        match UNIT_BEFORE.find(&before[window..]) {
-            Some(m) if m.start() + window < start => {
-                let s = window + m.start();
+        let wide = before.len().saturating_sub(48);
+        let wide = (wide..before.len())
+            .find(|&i| before.is_char_boundary(i))
+            .unwrap_or(before.len());
+        let found = UNIT_BEFORE
+            .find(&before[window..])
+            .map(|m| window + m.start())
+            .or_else(|| {
+                ESTATE_BEFORE
+                    .find(&before[wide..])
+                    .map(|m| wide + m.start())
+            });
+        match found.map(|s| s - window) {
+            Some(m) if m + window < start => {
+                let s = window + m;
                 if before[..s].ends_with(|c: char| c.is_ascii_alphanumeric()) {
                     break;
                 }
@@ -249,6 +290,8 @@ fn tail(text: &str, mut end: usize) -> usize {
         let start = end + skip;
         let len = if let Some(m) = POSTCODE.find(trimmed) {
             m.end()
+        } else if let Some(m) = UNIT_AFTER.find(trimmed) {
+            m.end()
         } else if let Some(m) = NUMERIC_POSTCODE.find(trimmed).filter(|_| saw_place) {
             m.end()
         } else if let Some(n) = NUMERIC_POSTCODE.find(trimmed).and_then(|m| {
@@ -278,7 +321,8 @@ fn tail(text: &str, mut end: usize) -> usize {
                 || after.starts_with(" - ")
                 || POSTCODE.is_match(next)
                 || NUMERIC_POSTCODE.is_match(next)
-                || REGIONS.iter().chain(COUNTRIES).any(|r| word_at(next, r));
+                || REGIONS.iter().chain(COUNTRIES).any(|r| word_at(next, r))
+                || (after.starts_with(',') && places_close(next, 3));
             if !ends
                 || !after.starts_with([',', ' ', '.', '!', '?', '\n', '。', '，', ';', ')'])
                     && !after.is_empty()
@@ -294,6 +338,26 @@ fn tail(text: &str, mut end: usize) -> usize {
         parts += 1;
     }
     end
+}
+
+/// Whether `s` starts a run of comma-separated place names (at most
+/// `depth` more) that ends the address: at the end of the clause, or at a
+/// region, country or postcode ("Kwun Tong, Kowloon", "Changning District,
+/// Shanghai").
+fn places_close(s: &str, depth: usize) -> bool {
+    if POSTCODE.is_match(s) || REGIONS.iter().chain(COUNTRIES).any(|r| word_at(s, r)) {
+        return true;
+    }
+    let Some(n) = city(s) else { return false };
+    let after = &s[n..];
+    let next = after.trim_start_matches([' ', ',']);
+    after.is_empty()
+        || after.starts_with(['.', '!', '?', '\n', '。', ';', ')'])
+        || (after.starts_with(", ") || after.starts_with(',')) && next.is_empty()
+        || POSTCODE.is_match(next)
+        || NUMERIC_POSTCODE.is_match(next)
+        || REGIONS.iter().chain(COUNTRIES).any(|r| word_at(next, r))
+        || (depth > 0 && after.starts_with(',') && places_close(next, depth - 1))
 }
 
 /// `word` at the start of `s`, followed by a non-letter.
@@ -362,6 +426,14 @@ mod tests {
             ("to 14 Rue de Rivoli, 75004 Paris, +33", "14 Rue de Rivoli, 75004 Paris"),
             ("12 Jalan Bukit Bintang, 55100 Kuala Lumpur, 电话", "12 Jalan Bukit Bintang, 55100 Kuala Lumpur"),
             ("address 2-11-3 Meguro, Meguro-ku, Tokyo 153-0063", "2-11-3 Meguro, Meguro-ku, Tokyo 153-0063"),
+            ("Flat 7C, Block 2, Sunny Bay Court, Tsuen Wan, New Territories，thx", "Flat 7C, Block 2, Sunny Bay Court, Tsuen Wan, New Territories"),
+            (
+                "to Room 808, Tower 1, Golden Lake Gardens, 16 Hubin Road, Xihu District, Hangzhou",
+                "Room 808, Tower 1, Golden Lake Gardens, 16 Hubin Road, Xihu District, Hangzhou",
+            ),
+            ("77 Oak Hill Rd, Suite 210, Dayton, OH 45402.", "77 Oak Hill Rd, Suite 210, Dayton, OH 45402"),
+            ("12 Rue Sainte-Catherine, Apt 3, Quebec, QC G1R 2B5", "12 Rue Sainte-Catherine, Apt 3, Quebec, QC G1R 2B5"),
+            ("ship it to 40 elm st apt 2 halifax ns b3h 1a1 thanks", "40 elm st apt 2 halifax ns b3h 1a1"),
         ] {
             assert_eq!(addresses(text), vec![want], "{text}");
         }
@@ -375,6 +447,7 @@ mod tests {
             "size 38 or 39?",
             "2 pairs of shoes on the street",
             "it took 5 days and the box was crushed",
+            "i walked 2 blocks down the st to get it",
         ] {
             assert_eq!(addresses(text), Vec::<&str>::new(), "{text}");
         }

@@ -27,12 +27,13 @@ static COMPONENT: LazyLock<Regex> = LazyLock::new(|| {
     let place_name = format!(r"[\p{{Han}}A-Za-z&&[^{STOP}]]");
     let pattern = format!(
         r"(?x)
-        (?P<road>{name}{{1,6}}?(?:大道|大街|路|街|巷|弄|胡同|里|道)(?:[东西南北中]段|(?:{num}|{cn_num})段)?\s*{num}\s*(?:号|號|弄)(?:院)?)
+        (?P<road>{name}{{1,6}}?(?:大道|大街|路|街|巷|弄|胡同|里|道)(?:[东西南北中]段|(?:{num}|{cn_num})段)?(?:\s*{num}\s*(?:巷|弄))*\s*{num}\s*(?:号|號|弄)(?:院)?)
       | (?P<unit>(?:{unit_num}|{cn_num})\s*(?:号楼|號樓|栋|棟|幢|座|单元|單元|室|房间|房|户|號院|号院)|[A-Za-z]座)
       | (?P<floor>(?:{unit_num}|{cn_num})\s*(?:层|層|楼|樓|组|組|队|隊)(?P<floor_room>\s*{unit_num}(?:室|房|号|號)?)?)
       | (?P<number>{num}\s*(?:号|號))
       | (?P<province>{province})
       | (?P<admin>{name}{{1,6}}?(?:自治州|地区|新区|开发区|街道|社区|园区|市|州|盟|区|區|县|縣|旗|镇|鎮|乡|鄉|村|邨))
+      | (?P<group>{name}{{1,3}}?(?:组|組))
       | (?P<place>{place_name}{{1,8}}?(?:小区|花园|花園|大厦|大廈|公寓|家园|苑|园|園|庭|广场|廣場|中心|大楼|大樓|城|湾|灣|府|公馆|宿舍|校区|写字楼|新村|大院|里|閣|阁|屋邨))
       | (?P<road_only>{name}{{1,6}}?(?:大道|大街|路|街|巷|胡同))
       | (?P<room>{unit_num})"
@@ -80,10 +81,14 @@ pub(crate) fn find(text: &str) -> Vec<Range<usize>> {
         });
         // A house number counts once it follows another part ("…村三组27号");
         // alone it may be a date ("12号").
+        // A village's group ("李庄村三组", "东山村下湾组") is the last part of a
+        // rural address: street level once it follows the village.
+        let group = caps.name("group").is_some()
+            || (caps.name("floor").is_some() && m.as_str().ends_with(['组', '組', '队', '隊']));
         let street = caps.name("road").is_some()
             || caps.name("unit").is_some()
             || caps.name("floor_room").is_some()
-            || (caps.name("number").is_some() && joined);
+            || ((caps.name("number").is_some() || group) && joined);
         if bare_room {
             // A bare number only ends a run that is already an address
             // ("5栋1201"); alone it is any number.
@@ -153,6 +158,23 @@ mod tests {
             ),
             ("台北市信義區信義路五段7號 收", "台北市信義區信義路五段7號"),
             (
+                "高雄市苓雅区自强路二段45巷6弄9号2楼",
+                "高雄市苓雅区自强路二段45巷6弄9号2楼",
+            ),
+            ("台中市西屯區福科路77巷3號", "台中市西屯區福科路77巷3號"),
+            (
+                "四川省绵阳市梓潼县文昌镇柏林村七组",
+                "四川省绵阳市梓潼县文昌镇柏林村七组",
+            ),
+            (
+                "寄到安徽省六安市霍山县诸佛庵镇青枫岭村12组",
+                "安徽省六安市霍山县诸佛庵镇青枫岭村12组",
+            ),
+            (
+                "贵州省遵义市湄潭县兴隆镇龙凤村田坝组6号 谢谢",
+                "贵州省遵义市湄潭县兴隆镇龙凤村田坝组6号",
+            ),
+            (
                 "顺德区大良街道南国东路33号美的海岸花园12座1802",
                 "顺德区大良街道南国东路33号美的海岸花园12座1802",
             ),
@@ -169,6 +191,8 @@ mod tests {
             "路上堵车了吗",
             "我在3楼",
             "新疆能发吗",
+            "买了3组",
+            "我们小组明天到",
             "size 38",
         ] {
             assert_eq!(addresses(text), Vec::<&str>::new(), "{text}");

@@ -219,16 +219,25 @@ fn trunk_zero(s: &Sub) -> bool {
         }
 }
 
-/// North American 3-3-4 (optionally after a 1), and mainland 400/800
-/// service numbers (3-3-4 or 3-7).
+/// North American 3-3-4 (optionally after a 1). Toll-free and service
+/// numbers — mainland 400/800, North American 800/833/844/855/866/877/888 —
+/// belong to businesses (a shop's hotline), not shoppers: not phones by
+/// shape; after a phone keyword they are masked all the same.
 fn nanp(s: &Sub) -> bool {
     let d = &s.digits;
     match s.lens.as_slice() {
-        [3, 3, 4] => d[0] >= b'2',
-        [1, 3, 3, 4] => d[0] == b'1' && d[1] >= b'2',
-        [3, 7] => d.starts_with(b"400") || d.starts_with(b"800"),
+        [3, 3, 4] => d[0] >= b'2' && !service_number(&d[..3]),
+        [1, 3, 3, 4] => d[0] == b'1' && d[1] >= b'2' && !service_number(&d[1..4]),
         _ => false,
     }
+}
+
+/// A toll-free or mainland service prefix.
+fn service_number(prefix: &[u8]) -> bool {
+    matches!(
+        prefix,
+        b"400" | b"800" | b"833" | b"844" | b"855" | b"866" | b"877" | b"888"
+    )
 }
 
 /// Hong Kong, Macao and Singapore 8-digit numbers written 4-4, unless the
@@ -503,8 +512,7 @@ mod tests {
             ("(+86)138 1234 5678", "(+86)138 1234 5678"),
             ("+44 (0)20 7946 0958", "+44 (0)20 7946 0958"),
             ("07700 900123", "07700 900123"),
-            ("1-800-555-0199", "1-800-555-0199"),
-            ("400-820-8820", "400-820-8820"),
+            ("1-212-555-0199", "1-212-555-0199"),
         ] {
             assert_eq!(found(text), vec![(Kind::Phone, want)], "{text}");
         }
@@ -544,6 +552,8 @@ mod tests {
             "身高170 体重65",
             "20240315",
             "**** 5678 9123",
+            "客服热线 400-615-9388",
+            "toll-free 866-555-0142 or (877) 555-0100",
             "***-****5678 1234",
         ] {
             assert_eq!(found(text), vec![], "{text}");

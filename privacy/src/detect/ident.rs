@@ -54,15 +54,30 @@ pub(crate) fn wechat_ids(text: &str) -> Vec<Range<usize>> {
 
 static TRACKING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?-u:\b)(?:(?:SF|JDV|JDX|JD|YT|YD|ZTO|ZT|STO|JT|EMS|DPK|KYE|DHL|UPS|TT|HTKY|YZ|YUN|CNG|LP)\d{8,20}|1Z[0-9A-Z]{16}|[A-Z]{2}\d{9}[A-Z]{2})(?-u:\b)",
+        r"(?-u:\b)(?:(?:SF|JDV|JDX|JD|YT|YD|ZTO|ZT|STO|JT|EMS|DPK|KYE|DHL|UPS|TT|HTKY|YZ|YUN|CNG|LP)\d{8,20}|1Z[0-9A-Z]{16}|9[1-5]\d{2}(?:\s?\d{4}){4}\s?\d{2}|[A-Z]{2}\d{9}[A-Z]{2})(?-u:\b)",
     )
     .expect("tracking regex")
 });
 
 /// Tracking numbers by their carrier's shape (SF…, JD…, YT…, 1Z…, UPU
-/// S10 like RR123456789CN): readable even with no keyword before them.
+/// S10 like RR123456789CN, USPS's 22-digit 9[1-5]… numbers, grouped in
+/// fours or not): readable even with no keyword before them.
 pub(crate) fn tracking_numbers(text: &str) -> Vec<Range<usize>> {
-    TRACKING.find_iter(text).map(|m| m.range()).collect()
+    // A number that runs on from another digit group across one separator
+    // ("1710628188 9205 5000 …") is part of something longer: not a
+    // tracking number standing alone.
+    let runs_on = |s: &str| {
+        let s = s.strip_prefix([' ', '-']).unwrap_or(s);
+        s.starts_with(|c: char| c.is_ascii_digit())
+    };
+    TRACKING
+        .find_iter(text)
+        .filter(|m| {
+            let before: String = text[..m.start()].chars().rev().take(2).collect();
+            !runs_on(&before) && !runs_on(&text[m.end()..])
+        })
+        .map(|m| m.range())
+        .collect()
 }
 
 #[cfg(test)]
@@ -94,5 +109,15 @@ mod tests {
             vec!["SF1234567890123", "1Z999AA10123456784", "RR123456789CN"]
         );
         assert_eq!(wechat_ids(t).len(), 1);
+        let usps = "USPS 9205 5000 1234 5678 9012 34 and 9361289912345678901234";
+        let found: Vec<&str> = tracking_numbers(usps)
+            .into_iter()
+            .map(|r| &usps[r])
+            .collect();
+        assert_eq!(
+            found,
+            vec!["9205 5000 1234 5678 9012 34", "9361289912345678901234"]
+        );
+        assert!(tracking_numbers("13800001111 9205 5000 1234 5678 9012 34").is_empty());
     }
 }

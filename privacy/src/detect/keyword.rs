@@ -29,6 +29,9 @@ pub(crate) enum Class {
     /// "this is", "I'm", "我是", bare "name": a name follows only if it
     /// looks like one (capitalised, or a Chinese surname first).
     NameIntro,
+    /// A relation or role word ("我爷爷", "财务", "my neighbour"): a name
+    /// follows only if it stands as a word (Chinese) or is capitalised.
+    NameCue,
 }
 
 const KEEP: &[&str] = &[
@@ -113,6 +116,17 @@ const KEEP: &[&str] = &[
     "file name",
     "store name",
     "shop name",
+    "税号",
+    "纳税人识别号",
+    "统一社会信用代码",
+    "信用代码",
+    "tax id",
+    "tax number",
+    "tax no",
+    "vat number",
+    "vat no",
+    "vat id",
+    "vat",
 ];
 const PHONE: &[&str] = &[
     "电话号码",
@@ -240,6 +254,7 @@ const PASSPORT: &[&str] = &[
     "entry permit",
     "permit number",
     "permit no",
+    "permit",
 ];
 const ACCOUNT: &[&str] = &[
     "微信号",
@@ -314,6 +329,85 @@ const NAME: &[&str] = &[
     "account holder",
     "account name",
     "holder name",
+    "全名",
+    "中文名",
+    "英文名",
+    "真名",
+    "实名",
+    "收:",
+    "receiver",
+    "name as on passport",
+    "name as on the passport",
+    "name as in passport",
+    "name on passport",
+    "name on the passport",
+    "passport name",
+];
+const NAME_CUE: &[&str] = &[
+    "妈妈",
+    "爸爸",
+    "我妈",
+    "我爸",
+    "老婆",
+    "老公",
+    "爷爷",
+    "奶奶",
+    "外婆",
+    "外公",
+    "姥姥",
+    "姥爷",
+    "姐姐",
+    "哥哥",
+    "弟弟",
+    "妹妹",
+    "儿子",
+    "女儿",
+    "舅舅",
+    "叔叔",
+    "同事",
+    "朋友",
+    "室友",
+    "邻居",
+    "老板",
+    "财务",
+    "会计",
+    "顾客",
+    "客户",
+    "家人",
+    "my mom",
+    "my mum",
+    "my mother",
+    "my dad",
+    "my father",
+    "my wife",
+    "my husband",
+    "my partner",
+    "my son",
+    "my daughter",
+    "my sister",
+    "my brother",
+    "my friend",
+    "my neighbour",
+    "my neighbor",
+    "my colleague",
+    "my coworker",
+    "my boss",
+    "my grandma",
+    "my grandmother",
+    "my grandpa",
+    "my grandfather",
+    "my aunt",
+    "my uncle",
+    "my cousin",
+    "my roommate",
+    "my flatmate",
+    "my wife's name",
+    "my husband's name",
+    "my mom's name",
+    "my mum's name",
+    "my dad's name",
+    "my friend's name",
+    "my partner's name",
 ];
 const NAME_INTRO: &[&str] = &["this is", "i'm", "i am", "我是", "name", "contact"];
 const ADDRESS: &[&str] = &[
@@ -346,6 +440,7 @@ fn lists() -> impl Iterator<Item = (&'static str, Class)> {
         .chain(tag(NAME, Class::Personal(Kind::Name)))
         .chain(tag(ADDRESS, Class::Address))
         .chain(tag(NAME_INTRO, Class::NameIntro))
+        .chain(tag(NAME_CUE, Class::NameCue))
 }
 
 struct Keywords {
@@ -503,8 +598,20 @@ pub(crate) fn find(text: &str, chains: &[Chain]) -> Found {
         match *class {
             Class::Address => {}
             Class::Keep => keep_values(text, chains, at, window_end, is_hash, &mut out.keep),
-            Class::NameIntro => {
-                if let Some(r) = name::after_intro(text, at, window_end) {
+            Class::NameIntro | Class::NameCue => {
+                let found = if *class == Class::NameCue {
+                    // "my wife's name, Rebecca Stein": a comma may stand between.
+                    let at = skip_filler(
+                        text,
+                        at + usize::from(text[at..].starts_with(',')),
+                        window_end,
+                    )
+                    .0;
+                    name::after_cue(text, at, window_end)
+                } else {
+                    name::after_intro(text, at, window_end)
+                };
+                if let Some(r) = found {
                     out.personal.push(Candidate {
                         kind: Kind::Name,
                         range: r,
@@ -513,7 +620,30 @@ pub(crate) fn find(text: &str, chains: &[Chain]) -> Found {
                 }
             }
             Class::Personal(kind) => {
-                if let Some(r) = personal_value(text, chains, kind, at, window_end, explicit) {
+                if kind == Kind::Name {
+                    let end = floor_boundary(text, (at + 120).min(window_end));
+                    out.personal
+                        .extend(name::corrections(text, at, end).into_iter().map(|range| {
+                            Candidate {
+                                kind,
+                                range,
+                                basis: Basis::Shape,
+                            }
+                        }));
+                }
+                let value = personal_value(text, chains, kind, at, window_end, explicit);
+                if value.is_none() && kind == Kind::Passport {
+                    // "passport number for the import - it's 548203917".
+                    let end = floor_boundary(text, (at + 80).min(window_end));
+                    if let Some(range) = later_document(text, at, end) {
+                        out.personal.push(Candidate {
+                            kind,
+                            range,
+                            basis: Basis::Shape,
+                        });
+                    }
+                }
+                if let Some(r) = value {
                     if matches!(kind, Kind::IdCard | Kind::Passport) {
                         more_like(text, &r, window_end, &mut out.personal, kind);
                     }
@@ -527,6 +657,39 @@ pub(crate) fn find(text: &str, chains: &[Chain]) -> Found {
         }
     }
     out
+}
+
+/// The largest char boundary of `text` at or below `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The first passport or travel-permit number further on in a passport
+/// keyword's window, when the keyword is not right before it: up to two
+/// capital letters then 7–10 digits (passports of most countries, mainland
+/// and Taiwan travel permits), standing alone.
+fn later_document(text: &str, at: usize, end: usize) -> Option<Range<usize>> {
+    let mut from = at;
+    while from < end {
+        let s = from + text[from..end].find(|c: char| c.is_ascii_alphanumeric())?;
+        let r = run(text, s, end, |c| c.is_ascii_alphanumeric());
+        from = r.end;
+        let v = &text[r.clone()];
+        let letters = v.bytes().take_while(u8::is_ascii_uppercase).count();
+        let digits = v.len() - letters;
+        let shaped = letters <= 2
+            && (7..=10).contains(&digits)
+            && v.bytes().skip(letters).all(|b| b.is_ascii_digit());
+        let alone = !text[..s].ends_with(|c: char| c.is_ascii_alphanumeric() || "*-_#".contains(c))
+            && !text[r.end..].starts_with(|c: char| "*-_@".contains(c));
+        if shaped && alone {
+            return Some(r);
+        }
+    }
+    None
 }
 
 /// Up to four Chinese characters or spaces, then a digit: "卡吧 6228…".
@@ -627,7 +790,10 @@ fn keep_values(
     }
     let value = &text[r.clone()];
     let digits = value.bytes().filter(u8::is_ascii_digit).count();
-    if value.len() < 3 || (hash && digits < 5) {
+    // A word in lower case is the sentence going on ("invoice to sarah"),
+    // not a code: codes hold a digit or are written in capitals.
+    let word = digits == 0 && value.bytes().any(|b| b.is_ascii_lowercase());
+    if value.len() < 3 || (hash && digits < 5) || word {
         return;
     }
     // An all-digit order number written in groups keeps all its groups.
@@ -802,6 +968,35 @@ mod tests {
     }
 
     #[test]
+    fn later_documents_cues_and_new_name_keywords() {
+        assert_eq!(
+            personal("my passport? sure - it's K12345678"),
+            vec![(Kind::Passport, "K12345678")]
+        );
+        assert_eq!(
+            personal("回乡证办好了，新的是 H20481234"),
+            vec![(Kind::Passport, "H20481234")]
+        );
+        assert_eq!(personal("passport photo was 2 MB"), vec![]);
+        assert_eq!(personal("全名是司马文静，"), vec![(Kind::Name, "司马文静")]);
+        assert_eq!(
+            personal("my neighbor Tom Wells will sign"),
+            vec![(Kind::Name, "Tom Wells")]
+        );
+        assert_eq!(personal("我姐姐邓晓雯会去拿"), vec![(Kind::Name, "邓晓雯")]);
+        assert_eq!(personal("my friend is waiting"), vec![]);
+        assert_eq!(
+            personal("name as on passport LI XIAOMING"),
+            vec![(Kind::Name, "LI XIAOMING")]
+        );
+        assert_eq!(
+            keep("tax ID 92440300MA5F0XYZ1K"),
+            vec!["92440300MA5F0XYZ1K"]
+        );
+        assert_eq!(personal("tax ID 92440300MA5F0XYZ1K"), vec![]);
+    }
+
+    #[test]
     fn order_keywords_keep_their_values() {
         assert_eq!(keep("订单号：4111111111111111"), vec!["4111111111111111"]);
         assert_eq!(keep("order #A10293?"), vec!["A10293"]);
@@ -812,6 +1007,8 @@ mod tests {
         assert_eq!(keep("订单 2601 0112 3456 到了吗"), vec!["2601 0112 3456"]);
         assert_eq!(keep("#04-56"), Vec::<&str>::new());
         assert_eq!(keep("gift card 8899 6677 5544"), vec!["8899 6677 5544"]);
+        assert_eq!(keep("coupon WELCOME off"), vec!["WELCOME"]);
+        assert_eq!(keep("send the invoice to tom please"), Vec::<&str>::new());
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub(crate) fn propose(text: &str, known: &[&str]) -> Proposals {
             .map(shape(Kind::Account)),
     );
     personal.extend(email::find(text).into_iter().map(shape(Kind::Email)));
+    personal.extend(
+        email::find_spelled(text)
+            .into_iter()
+            .map(shape(Kind::Email)),
+    );
     personal.extend(address_zh::find(text).into_iter().map(shape(Kind::Address)));
     personal.extend(address_en::find(text).into_iter().map(shape(Kind::Address)));
     let values: Vec<Range<usize>> = personal
@@ -76,6 +81,7 @@ pub(crate) fn propose(text: &str, known: &[&str]) -> Proposals {
             .into_iter()
             .map(shape(Kind::Name)),
     );
+    personal.extend(name::sign_offs(text).into_iter().map(shape(Kind::Name)));
     keep.extend(ident::tracking_numbers(text));
     keep.extend(known_refs(text, known));
     Proposals { personal, keep }
