@@ -14,6 +14,11 @@
 //! neither the masker nor the first corpus; it is never used to refine the
 //! rules, only to measure how they generalise (docs/privacy.md).
 //!
+//! A third corpus, tests/pii-dev/, written by yet another writer who saw
+//! neither the masker nor the other corpora, is the development set: rules
+//! are checked against it (general rules only, never one of its strings),
+//! and its floors keep what was reached.
+//!
 //! Run: `cargo test -p xiaoer-privacy --test corpus -- --nocapture`
 
 use std::collections::BTreeMap;
@@ -26,9 +31,18 @@ const FILES: &[&str] = &["zh.jsonl", "en.jsonl", "mixed.jsonl"];
 const RECALL_GOAL: f64 = 0.995;
 const OVERMASK_GOAL: f64 = 0.01;
 /// Held-out floors: first measured 2026-12-06 at recall 89.75 % and
-/// over-masking 0 % (docs/privacy.md), rounded to a point below.
-const HOLDOUT_RECALL_FLOOR: f64 = 0.89;
+/// over-masking 0 %; measured once more 2026-12-07, after the rules
+/// checked against tests/pii-dev/, at 92.62 % (226/244) and 0 % (0/260)
+/// (docs/privacy.md). Rounded to just below; never tuned on.
+const HOLDOUT_RECALL_FLOOR: f64 = 0.92;
 const HOLDOUT_OVERMASK_CEILING: f64 = 0.01;
+
+/// Development-set floors (tests/pii-dev/): first measured 2026-12-07 at
+/// recall 81.36 % and over-masking 1.55 % before any rule looked at it;
+/// 99.09 % (218/220) and 0 % (0/193) after the general rules of that day
+/// (docs/privacy.md). The floors sit just below, so a regression fails.
+const DEV_RECALL_FLOOR: f64 = 0.99;
+const DEV_OVERMASK_CEILING: f64 = 0.01;
 
 #[derive(Default)]
 struct Tally {
@@ -366,5 +380,25 @@ fn held_out_corpus_stays_at_its_measured_level() {
         "held-out over-masking {:.2}% above its ceiling {:.1}%",
         100.0 * figures.over_masking,
         100.0 * HOLDOUT_OVERMASK_CEILING
+    );
+}
+
+/// The development corpus: rules are checked against it, so its figures are
+/// no independent measure (the held-out corpus is); the floors keep what
+/// was reached.
+#[test]
+fn dev_corpus_stays_at_its_measured_level() {
+    let figures = judge("tests/pii-dev", FILES);
+    assert!(
+        figures.recall >= DEV_RECALL_FLOOR,
+        "dev recall {:.2}% below its floor {:.1}%",
+        100.0 * figures.recall,
+        100.0 * DEV_RECALL_FLOOR
+    );
+    assert!(
+        figures.over_masking <= DEV_OVERMASK_CEILING,
+        "dev over-masking {:.2}% above its ceiling {:.1}%",
+        100.0 * figures.over_masking,
+        100.0 * DEV_OVERMASK_CEILING
     );
 }
