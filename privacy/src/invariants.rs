@@ -4,16 +4,17 @@
 
 /// Checks what [`crate::mask`] promises on any text: masking is idempotent,
 /// and no mainland mobile number, Luhn-valid card number or valid resident
-/// ID survives in plain digits — unless the text names an order or tracking
-/// number, which may have any of those shapes and stays readable.
+/// ID survives in plain digits — unless the text has a keep keyword (order,
+/// tracking, invoice, coupon, model … numbers may have any of those shapes
+/// and stay readable).
 pub fn check(text: &str) -> Result<(), String> {
     let masked = crate::mask(text);
     if crate::mask(&masked) != masked {
         return Err(format!("not idempotent on {text:?}"));
     }
     let lower = text.to_lowercase();
-    let order_words = ["订单", "单号", "order", "tracking", "运单", "快递", "#"];
-    if order_words.iter().any(|w| lower.contains(w)) {
+    let keeps = |w: &&str| lower.contains(*w);
+    if ["快递", "#"].iter().any(keeps) || crate::detect::keyword::KEEP.iter().any(keeps) {
         return Ok(());
     }
     for run in masked

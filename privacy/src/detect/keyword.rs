@@ -34,7 +34,7 @@ pub(crate) enum Class {
     NameCue,
 }
 
-const KEEP: &[&str] = &[
+pub(crate) const KEEP: &[&str] = &[
     "订单编号",
     "订单号码",
     "订单号",

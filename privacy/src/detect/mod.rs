@@ -7,7 +7,7 @@ mod address_zh;
 pub(crate) mod chain;
 mod email;
 mod ident;
-mod keyword;
+pub(crate) mod keyword;
 mod name;
 mod phone_cc;
 
