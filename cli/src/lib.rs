@@ -32,8 +32,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run the gRPC server.
-    Serve(ServeArgs),
+    /// Run the gRPC server (and, with --console-addr, the agents' web console).
+    Serve(Box<ServeArgs>),
     /// Exit 0 when a server's gRPC health check answers SERVING (for container health checks).
     Health {
         #[arg(
@@ -87,6 +87,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = args.resolve()?;
             // Refuse an exposed listener before the slow model loading.
             xiaoer_service::auth::check_exposure(config.addr, &config.tokens)?;
+            if let Some(console) = config.console_addr {
+                xiaoer_service::auth::check_exposure(console, &config.tokens)?;
+            }
             telemetry::init_logging(config.log_format);
             telemetry::init_metrics(config.metrics_addr)?;
             let listener = tokio::net::TcpListener::bind(config.addr)

@@ -82,18 +82,17 @@ impl Secured {
     }
 }
 
-/// Every method of the compiled contract, as a gRPC path.
-fn contract_methods() -> Vec<String> {
+/// Every method of the compiled contract, as a gRPC path, with whether the
+/// server streams its answer.
+fn contract_methods() -> Vec<(String, bool)> {
     let set = prost_types::FileDescriptorSet::decode(xiaoer_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut methods = Vec::new();
     for file in &set.file {
         for service in &file.service {
             for method in &service.method {
-                methods.push(format!(
-                    "/{}.{}/{}",
-                    file.package(),
-                    service.name(),
-                    method.name()
+                methods.push((
+                    format!("/{}.{}/{}", file.package(), service.name(), method.name()),
+                    method.server_streaming(),
                 ));
             }
         }
@@ -105,7 +104,7 @@ fn contract_methods() -> Vec<String> {
 /// table: storefront answers shoppers, helpdesk works the queue, admin does all.
 fn expected_roles(method: &str) -> &'static [&'static str] {
     match method.rsplit_once('/') {
-        Some(("/xiaoer.v1.AutoReply", "Reply" | "Classify"))
+        Some(("/xiaoer.v1.AutoReply", "Reply" | "Classify" | "WatchConversation"))
         | Some(("/xiaoer.v1.KnowledgeBase", "Search")) => &["storefront", "admin"],
         Some(("/xiaoer.v1.AutoReply", "SuggestReplies" | "Feedback"))
         | Some(("/xiaoer.v1.Handoffs", _)) => &["helpdesk", "admin"],
@@ -115,8 +114,13 @@ fn expected_roles(method: &str) -> &'static [&'static str] {
 }
 
 /// Calls `method` with an empty request (every field at its default) and the
-/// given `authorization` metadata; returns the status code.
-async fn call(channel: AuthChannel, method: &str, authorization: Option<&str>) -> Code {
+/// given `authorization` metadata; returns the status code (for a stream:
+/// the code it opened with, without waiting for its messages).
+async fn call(
+    channel: AuthChannel,
+    (method, streaming): &(String, bool),
+    authorization: Option<&str>,
+) -> Code {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(());
@@ -126,13 +130,13 @@ async fn call(channel: AuthChannel, method: &str, authorization: Option<&str>) -
             .insert("authorization", value.parse().unwrap());
     }
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    match grpc
-        .unary(request, PathAndQuery::from_str(method).unwrap(), codec)
-        .await
-    {
-        Ok(_) => Code::Ok,
-        Err(status) => status.code(),
-    }
+    let path = PathAndQuery::from_str(method).unwrap();
+    let outcome = if *streaming {
+        grpc.server_streaming(request, path, codec).await.map(drop)
+    } else {
+        grpc.unary(request, path, codec).await.map(drop)
+    };
+    outcome.map_or_else(|status| status.code(), |()| Code::Ok)
 }
 
 /// (actor, action, subject, outcome, at) rows of the audit log.
@@ -151,7 +155,7 @@ async fn every_rpc_enforces_the_role_matrix_and_audits_denials() {
     let s = secured();
     let channel = s.channel(None).await;
     let methods = contract_methods();
-    assert_eq!(methods.len(), 10, "{methods:?}");
+    assert_eq!(methods.len(), 13, "{methods:?}");
     let bearer = |token: &str| format!("Bearer {token}");
     let callers = [
         ("no token", None, None),
@@ -169,10 +173,11 @@ async fn every_rpc_enforces_the_role_matrix_and_audits_denials() {
         ("admin", Some(bearer(&s.admin)), Some(("admin", "ops"))),
     ];
     let mut denials = Vec::new();
-    for method in &methods {
+    for entry in &methods {
+        let method = &entry.0;
         let allowed = expected_roles(method);
         for (label, header, identity) in &callers {
-            let code = call(channel.clone(), method, header.as_deref()).await;
+            let code = call(channel.clone(), entry, header.as_deref()).await;
             match identity {
                 None => {
                     assert_eq!(code, Code::Unauthenticated, "{label} → {method}");
@@ -415,4 +420,43 @@ fn token_new_prints_a_token_and_config_lines_that_work() {
         assert!(!output.status.success(), "{bad:?}");
         assert!(output.stdout.is_empty(), "{bad:?} printed a token");
     }
+}
+
+/// Issue #22: with tokens on, an agent claims and replies only in their own
+/// name — the helpdesk token "desk" cannot act as another agent.
+#[tokio::test]
+async fn agents_act_only_in_their_own_token_name() {
+    use xiaoer_proto::v1::handoffs_client::HandoffsClient;
+    let s = secured();
+    let mut desk = HandoffsClient::new(s.channel(Some(&s.helpdesk)).await);
+    let as_other = desk
+        .claim_handoff(pb::ClaimHandoffRequest {
+            handoff_id: "h-1".into(),
+            agent_id: "someone-else".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(as_other.code(), Code::PermissionDenied, "{as_other:?}");
+    let as_self = desk
+        .claim_handoff(pb::ClaimHandoffRequest {
+            handoff_id: "h-1".into(),
+            agent_id: "desk".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        as_self.code(),
+        Code::NotFound,
+        "own name passes, the handoff is unknown"
+    );
+    let post = desk
+        .post_agent_message(pb::PostAgentMessageRequest {
+            handoff_id: "h-1".into(),
+            agent_id: "someone-else".into(),
+            text: "您好".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(post.code(), Code::PermissionDenied);
 }

@@ -167,6 +167,15 @@ impl AutoReply for FakeBot {
     ) -> Result<Response<pb::FeedbackResponse>, Status> {
         Err(Status::unimplemented("not scripted"))
     }
+
+    type WatchConversationStream = xiaoer_service::grpc::StatusStream<pb::Turn>;
+
+    async fn watch_conversation(
+        &self,
+        _: Request<pb::WatchConversationRequest>,
+    ) -> Result<Response<Self::WatchConversationStream>, Status> {
+        Err(Status::unimplemented("not scripted"))
+    }
 }
 
 /// A running fake server; stops when dropped.

@@ -596,6 +596,7 @@ pub fn load_stackfaq(dir: impl AsRef<Path>) -> Result<StackFaq, KbError> {
     let shop = ShopProfile {
         id: "stackfaq".into(),
         values: BTreeMap::new(),
+        service_hours: xiaoer_domain::ServiceHours::always_open(),
     };
     Ok(StackFaq {
         set: ArticleSet::from_articles(articles.into_values().collect(), shop),

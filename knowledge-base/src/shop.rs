@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use xiaoer_domain::ServiceHours;
 
 use crate::lang::Language;
 use crate::util::line_at;
@@ -21,6 +22,9 @@ pub struct ShopProfile {
     pub id: String,
     /// Placeholder values by key, e.g. `name_zh`, `hotline`.
     pub values: BTreeMap<String, String>,
+    /// When the service team works (`[service_hours]`): handoff due times
+    /// count only these hours. Without the table, always open.
+    pub service_hours: ServiceHours,
 }
 
 #[derive(Deserialize)]
@@ -29,6 +33,7 @@ struct ShopFile {
     id: String,
     #[serde(default)]
     profile: BTreeMap<String, String>,
+    service_hours: Option<ServiceHours>,
 }
 
 impl ShopProfile {
@@ -65,6 +70,7 @@ impl ShopProfile {
             Ok(ShopProfile {
                 id: file.id,
                 values: file.profile,
+                service_hours: file.service_hours.unwrap_or_else(ServiceHours::always_open),
             })
         } else {
             Err(problems)
@@ -110,6 +116,21 @@ mod tests {
         assert_eq!(shop.name(Language::En), "Little Shop");
         assert_eq!(shop.get("hotline"), Some("400"));
         assert_eq!(shop.get("nope"), None);
+    }
+
+    #[test]
+    fn service_hours_are_read_and_checked() {
+        let base = "id = \"demo\"\n[profile]\nname_zh = \"小店\"\nname_en = \"Shop\"\n";
+        let open = ShopProfile::parse(base).expect("no table: always open");
+        assert_eq!(open.service_hours, ServiceHours::always_open());
+        let hours =
+            format!("{base}[service_hours]\nutc_offset = \"+08:00\"\nmonday = \"09:00-18:00\"\n");
+        let shop = ShopProfile::parse(&hours).expect("valid hours");
+        assert_ne!(shop.service_hours, ServiceHours::always_open());
+        let bad =
+            format!("{base}[service_hours]\nutc_offset = \"+08:00\"\nmonday = \"18:00-09:00\"\n");
+        let err = ShopProfile::parse(&bad).expect_err("start after end");
+        assert!(err[0].1.contains("monday"), "{err:?}");
     }
 
     #[test]

@@ -82,10 +82,16 @@ pub const METHOD_ROLES: &[(&str, &[Role])] = &[
     ("/xiaoer.v1.AutoReply/Classify", &[Storefront, Admin]),
     ("/xiaoer.v1.AutoReply/SuggestReplies", &[Helpdesk, Admin]),
     ("/xiaoer.v1.AutoReply/Feedback", &[Helpdesk, Admin]),
+    (
+        "/xiaoer.v1.AutoReply/WatchConversation",
+        &[Storefront, Admin],
+    ),
     ("/xiaoer.v1.Handoffs/ListHandoffs", &[Helpdesk, Admin]),
     ("/xiaoer.v1.Handoffs/GetHandoff", &[Helpdesk, Admin]),
     ("/xiaoer.v1.Handoffs/ClaimHandoff", &[Helpdesk, Admin]),
     ("/xiaoer.v1.Handoffs/ResolveHandoff", &[Helpdesk, Admin]),
+    ("/xiaoer.v1.Handoffs/WatchHandoffs", &[Helpdesk, Admin]),
+    ("/xiaoer.v1.Handoffs/PostAgentMessage", &[Helpdesk, Admin]),
     ("/xiaoer.v1.KnowledgeBase/Search", &[Storefront, Admin]),
     ("/xiaoer.v1.KnowledgeBase/Reload", &[Admin]),
 ];
@@ -461,15 +467,22 @@ impl Denial {
     }
 }
 
+/// Who is calling, as their token says; handlers read it from the
+/// request's extensions (agents may act only in their own name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name (an agent's id on helpdesk tokens).
+    pub name: String,
+    pub role: Role,
+}
+
 /// What the gate decided for one call.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
-    Pass,
+    /// Let through; with the caller's identity when a token was checked.
+    Pass(Option<Caller>),
     /// `who` is the token name, or "anonymous" when no valid token was sent.
-    Deny {
-        who: String,
-        denial: Denial,
-    },
+    Deny { who: String, denial: Denial },
 }
 
 /// The roles allowed to call `method`, from [`METHOD_ROLES`].
@@ -488,7 +501,7 @@ fn is_open(method: &str) -> bool {
 /// Decides one call from its method path and `authorization` metadata.
 fn decide(tokens: &Tokens, method: &str, authorization: Option<&http::HeaderValue>) -> Verdict {
     if tokens.is_empty() || is_open(method) {
-        return Verdict::Pass;
+        return Verdict::Pass(None);
     }
     let anonymous = |denial| Verdict::Deny {
         who: "anonymous".into(),
@@ -511,7 +524,10 @@ fn decide(tokens: &Tokens, method: &str, authorization: Option<&http::HeaderValu
         return anonymous(Denial::UnknownToken);
     };
     match allowed_roles(method) {
-        Some(roles) if roles.contains(&caller.role) => Verdict::Pass,
+        Some(roles) if roles.contains(&caller.role) => Verdict::Pass(Some(Caller {
+            name: caller.name.clone(),
+            role: caller.role,
+        })),
         Some(_) => Verdict::Deny {
             who: caller.name.clone(),
             denial: Denial::WrongRole(caller.role),
@@ -600,14 +616,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let method = request.uri().path();
         match decide(
             &self.gate.tokens,
             method,
             request.headers().get(http::header::AUTHORIZATION),
         ) {
-            Verdict::Pass => Box::pin(self.inner.call(request)),
+            Verdict::Pass(caller) => {
+                if let Some(caller) = caller {
+                    request.extensions_mut().insert(caller);
+                }
+                Box::pin(self.inner.call(request))
+            }
             Verdict::Deny { who, denial } => {
                 let gate = Arc::clone(&self.gate);
                 let method = method.to_string();

@@ -12,6 +12,7 @@ use xiaoer_models::{E5Options, PoolConfig};
 use crate::auth::{TokenEntry, Tokens};
 use crate::policy::PolicyConfig;
 use crate::ratelimit::RateLimit;
+use crate::sla::ResponseTimes;
 use crate::telemetry::LogFormat;
 use crate::tls::TlsFiles;
 
@@ -77,6 +78,12 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "XIAOER_TLS_KEY", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
+    /// Serve the agents' web console here, e.g. 127.0.0.1:8080 [default: off].
+    #[arg(long, env = "XIAOER_CONSOLE_ADDR")]
+    pub console_addr: Option<SocketAddr>,
+    /// How soon an agent should answer a handoff of priority 1,2,3,4, counted in the shop's service hours (shop.toml [service_hours]) [default: 5m,15m,1h,4h].
+    #[arg(long, env = "XIAOER_RESPONSE_TIMES", value_name = "P1,P2,P3,P4")]
+    pub response_times: Option<ResponseTimes>,
 }
 
 /// The TOML file's shape: the same keys as the flags, plus `[policy]`.
@@ -100,6 +107,8 @@ struct FileSettings {
     tokens: Option<Vec<TokenEntry>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    response_times: Option<ResponseTimes>,
+    console_addr: Option<SocketAddr>,
     policy: Option<PolicyConfig>,
 }
 
@@ -125,6 +134,10 @@ pub struct ServeConfig {
     pub tokens: Tokens,
     /// Certificate and key when serving TLS.
     pub tls: Option<TlsFiles>,
+    /// Handoff response time per priority.
+    pub response_times: ResponseTimes,
+    /// Where the agents' web console listens; `None`: not served.
+    pub console_addr: Option<SocketAddr>,
     pub policy: PolicyConfig,
 }
 
@@ -220,6 +233,11 @@ impl ServeArgs {
             )?,
             tokens,
             tls,
+            response_times: self
+                .response_times
+                .or(file.response_times)
+                .unwrap_or_default(),
+            console_addr: self.console_addr.or(file.console_addr),
             policy: file.policy.unwrap_or_default(),
         })
     }

@@ -154,11 +154,24 @@ pub fn handoff_pb(record: &HandoffRecord, transcript: &[TurnRecord]) -> pb::Hand
         created_at: rfc3339(record.created_at_ms),
         claimed_by: record.claimed_by.clone(),
         resolution: record.resolution.clone(),
+        // 0: made before due times existed; i64::MAX: the shop is never
+        // open again (no hours left in shop.toml), so nothing is due.
+        due_at: optional_time(Some(record.due_at_ms).filter(|ms| (1..i64::MAX).contains(ms))),
+        claimed_at: optional_time(record.claimed_at_ms),
+        resolved_at: optional_time(record.resolved_at_ms),
     }
 }
 
-fn turn_pb(turn: &TurnRecord) -> pb::Turn {
+/// RFC 3339 for a time that may not have happened yet; empty when not.
+fn optional_time(ms: Option<i64>) -> String {
+    ms.map(rfc3339).unwrap_or_default()
+}
+
+/// Contract form of a stored turn.
+pub fn turn_pb(turn: &TurnRecord) -> pb::Turn {
     pb::Turn {
+        turn_id: turn.id.clone(),
+        agent_id: turn.agent_id.clone(),
         role: turn.role.to_string(),
         text: turn.text.clone(),
         intent: turn.intent.to_string(),

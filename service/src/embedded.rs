@@ -5,11 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::config::ServeArgs;
+use crate::events::EventHub;
 use crate::server::{serve, App};
 
 /// A running in-process server and where it keeps its data.
@@ -20,6 +22,8 @@ pub struct EmbeddedServer {
     pub data_dir: PathBuf,
     /// Whether it serves TLS (its URL is then https://).
     pub tls: bool,
+    /// Its live-event hub, so tests can see how many watchers it holds.
+    pub events: Arc<EventHub>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -38,7 +42,8 @@ impl EmbeddedServer {
                 std::env::temp_dir().join(format!("xiaoer-{}", uuid::Uuid::new_v4().simple()))
             })
             .clone();
-        let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<(SocketAddr, bool)>>();
+        type Started = (SocketAddr, bool, Arc<EventHub>);
+        let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<Started>>();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("embedded-server".into())
@@ -60,7 +65,8 @@ impl EmbeddedServer {
                     };
                     match started.await {
                         Ok((app, listener, addr, tls)) => {
-                            let _ = tx.send(Ok((addr, tls)));
+                            let events = Arc::clone(app.responder.events());
+                            let _ = tx.send(Ok((addr, tls, events)));
                             let stopped = async {
                                 let _ = stop.await;
                             };
@@ -72,13 +78,14 @@ impl EmbeddedServer {
                     }
                 });
             })?;
-        let (addr, tls) = rx
+        let (addr, tls, events) = rx
             .recv_timeout(START_TIMEOUT)
             .context("the embedded server did not start within 5 minutes")??;
         Ok(EmbeddedServer {
             addr,
             data_dir,
             tls,
+            events,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })

@@ -34,9 +34,13 @@ pub enum ServiceError {
     /// No valid bearer token: the caller must authenticate (see `auth`).
     #[error("{0}")]
     Unauthenticated(String),
-    /// A valid token whose role may not call this method.
+    /// A valid token whose role may not call this method, or a caller
+    /// acting in another agent's name.
     #[error("{0}")]
     PermissionDenied(String),
+    /// A watch cursor older than the events kept: resync and watch anew.
+    #[error("{0}")]
+    OutOfRange(String),
 }
 
 impl ServiceError {
@@ -90,6 +94,7 @@ impl From<ServiceError> for Status {
             ServiceError::Internal(_) => Code::Internal,
             ServiceError::Unauthenticated(_) => Code::Unauthenticated,
             ServiceError::PermissionDenied(_) => Code::PermissionDenied,
+            ServiceError::OutOfRange(_) => Code::OutOfRange,
         };
         Status::new(code, e.to_string())
     }
@@ -207,6 +212,10 @@ mod tests {
         assert_eq!(
             code(ServiceError::PermissionDenied("wrong role".into())),
             Code::PermissionDenied
+        );
+        assert_eq!(
+            code(ServiceError::OutOfRange("old cursor".into())),
+            Code::OutOfRange
         );
         let flood = Status::from(ServiceError::from(RateLimited {
             retry_after: std::time::Duration::from_millis(1500),

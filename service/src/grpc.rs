@@ -4,18 +4,22 @@
 //! conversation id, times the call for metrics and maps the error to a status.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
 
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
-use xiaoer_domain::Queue;
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_server::AutoReply;
 use xiaoer_proto::v1::handoffs_server::Handoffs;
 use xiaoer_proto::v1::knowledge_base_server::KnowledgeBase;
 
+use crate::auth::Caller;
 use crate::conversions::handoff_state_filter;
 use crate::error::{bounded, require_id, ServiceError};
+use crate::reply::agent::{check_acting_agent, parse_queue, Watch};
 use crate::reply::Responder;
 use crate::store::{page_token, parse_page_token, HandoffQuery};
 use crate::telemetry::RpcTimer;
@@ -52,6 +56,33 @@ where
     });
     timer.finish(code);
     outcome
+}
+
+/// Opens a server stream through [`serve`] (admission, span, metrics and the
+/// error mapping apply to the opening call; the open stream holds no
+/// admission permit, so long-lived watchers never starve unary calls) and
+/// maps the errors of its items the same way.
+async fn serve_stream<T, F>(
+    responder: &Responder,
+    rpc: &'static str,
+    conversation_id: &str,
+    open: F,
+) -> Result<Response<StatusStream<T>>, Status>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<Watch<T>, ServiceError>>,
+{
+    let opened = serve(responder, rpc, conversation_id, open).await?;
+    let items = opened.into_inner().map(|item| item.map_err(Status::from));
+    Ok(Response::new(Box::pin(items)))
+}
+
+/// A server stream as tonic sends it.
+pub type StatusStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The caller's token identity, when access control is on.
+fn caller<T>(request: &Request<T>) -> Option<Caller> {
+    request.extensions().get::<Caller>().cloned()
 }
 
 /// `xiaoer.v1.AutoReply`.
@@ -114,6 +145,23 @@ impl AutoReply for AutoReplyService {
         })
         .await
     }
+
+    type WatchConversationStream = StatusStream<pb::Turn>;
+
+    async fn watch_conversation(
+        &self,
+        request: Request<pb::WatchConversationRequest>,
+    ) -> Result<Response<Self::WatchConversationStream>, Status> {
+        let req = request.into_inner();
+        let conversation_id = req.conversation_id.clone();
+        serve_stream(
+            &self.0,
+            "AutoReply/WatchConversation",
+            &conversation_id,
+            self.0.watch_conversation(req),
+        )
+        .await
+    }
 }
 
 /// `xiaoer.v1.Handoffs`.
@@ -128,16 +176,7 @@ impl HandoffsService {
         let state = handoff_state_filter(req.status)?;
         let queue = match req.queue.trim() {
             "" => None,
-            name => Some(name.parse::<Queue>().map_err(|_| {
-                let expected: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
-                ServiceError::invalid(
-                    "queue",
-                    format!(
-                        "unknown queue {name:?}; expected one of {}",
-                        expected.join(", ")
-                    ),
-                )
-            })?),
+            name => Some(parse_queue(name)?),
         };
         let limit = bounded("page_size", req.page_size, 20, 100)? as u32;
         let after = match req.page_token.as_str() {
@@ -208,10 +247,12 @@ impl Handoffs for HandoffsService {
         &self,
         request: Request<pb::ClaimHandoffRequest>,
     ) -> Result<Response<pb::Handoff>, Status> {
+        let caller = caller(&request);
         let req = request.into_inner();
         serve(&self.0, "Handoffs/ClaimHandoff", "", async {
             let id = require_id("handoff_id", &req.handoff_id)?;
             let agent = require_id("agent_id", &req.agent_id)?;
+            check_acting_agent(caller.as_ref(), agent)?;
             let record = self.0.store().claim_handoff(id, agent).await?;
             self.0.handoff_with_transcript(&record).await
         })
@@ -233,6 +274,36 @@ impl Handoffs for HandoffsService {
                 .await?;
             self.0.handoff_with_transcript(&record).await
         })
+        .await
+    }
+
+    type WatchHandoffsStream = StatusStream<pb::HandoffEvent>;
+
+    async fn watch_handoffs(
+        &self,
+        request: Request<pb::WatchHandoffsRequest>,
+    ) -> Result<Response<Self::WatchHandoffsStream>, Status> {
+        serve_stream(
+            &self.0,
+            "Handoffs/WatchHandoffs",
+            "",
+            self.0.watch_handoffs(request.into_inner()),
+        )
+        .await
+    }
+
+    async fn post_agent_message(
+        &self,
+        request: Request<pb::PostAgentMessageRequest>,
+    ) -> Result<Response<pb::Turn>, Status> {
+        let caller = caller(&request);
+        let req = request.into_inner();
+        serve(
+            &self.0,
+            "Handoffs/PostAgentMessage",
+            "",
+            self.0.post_agent_message(req, caller.as_ref()),
+        )
         .await
     }
 }

@@ -238,6 +238,7 @@ mod tests {
             action: 0,
             articles: articles.iter().map(|a| a.to_string()).collect(),
             at_ms: 0,
+            agent_id: String::new(),
         }
     }
 

@@ -107,6 +107,15 @@ pub fn with_agent(lang: Language) -> String {
     }
 }
 
+/// The bot's first words after an agent resolved the handoff, so the
+/// shopper (and the transcript) know who is speaking again.
+pub fn bot_back(lang: Language) -> &'static str {
+    match lang {
+        Language::Zh => "您好，人工客服已处理完您之前的问题，接下来由智能客服小二继续为您服务。",
+        Language::En => "Hello again! Our team member has finished with your earlier request; I'm the shop's assistant and I'm back to help.",
+    }
+}
+
 /// Status of an order from the storefront's facts.
 pub fn order_status(order: &OrderFact, lang: Language) -> String {
     let tracking = !order.tracking_number.is_empty();

@@ -23,6 +23,7 @@ use crate::config::ServeConfig;
 use crate::grpc::{AutoReplyService, HandoffsService, KnowledgeBaseService};
 use crate::reply::{Models, Responder};
 use crate::retention;
+use crate::sla::DueClock;
 use crate::store::Store;
 
 /// Everything loaded and connected, ready to serve.
@@ -85,6 +86,10 @@ impl App {
                 ..PoolConfig::default()
             },
         );
+        let due = DueClock {
+            response_times: config.response_times,
+            hours: models.kb.current().shop().service_hours.clone(),
+        };
         let responder = Responder::new(
             models,
             pool,
@@ -92,6 +97,7 @@ impl App {
             config.policy.clone(),
             config.max_concurrent,
             config.conversation_limit,
+            due,
         );
         Ok(App {
             responder: Arc::new(responder),
@@ -194,9 +200,36 @@ pub async fn serve(
             },
         )
     });
+    // Live events: one poller per server feeds every watcher here.
+    let (stop_events, events_stopped) = tokio::sync::oneshot::channel::<()>();
+    let events = responder.events().spawn_poller(async {
+        let _ = events_stopped.await;
+    });
     let addr = listener.local_addr()?;
     let tokens = app.config.tokens.clone();
     crate::auth::check_exposure(addr, &tokens)?;
+    // The agents' web console, beside gRPC, stopping with it.
+    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    let console = match app.config.console_addr {
+        Some(console_addr) => {
+            let responder = Arc::clone(&responder);
+            let tokens = tokens.clone();
+            let secure = app.config.tls.is_some();
+            let stopped = async {
+                let _ = console_stopped.await;
+            };
+            let console_listener = crate::console::bind(console_addr, &tokens).await?;
+            Some(tokio::spawn(async move {
+                if let Err(e) =
+                    crate::console::serve(responder, console_listener, tokens, secure, stopped)
+                        .await
+                {
+                    warn!(error = %format!("{e:#}"), "helpdesk console stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     if tokens.is_empty() {
         warn!(%addr, "no access tokens configured: accepting unauthenticated calls on loopback only; create tokens with `xiaoer token new --role ROLE` to serve other hosts");
     } else {
@@ -214,9 +247,12 @@ pub async fn serve(
     info!(%addr, tls = app.config.tls.is_some(), database = %redact_url(&app.config.database_url), "xiaoer serving");
     let draining = {
         let reporter = health_reporter.clone();
+        let events = Arc::clone(responder.events());
         async move {
             shutdown.await;
             info!("shutting down: draining in-flight calls");
+            // Watch streams never end by themselves; end them so the drain can.
+            events.close();
             reporter
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
@@ -247,6 +283,12 @@ pub async fn serve(
         )
         .await;
     drop(watcher);
+    drop(stop_console);
+    if let Some(task) = console {
+        let _ = task.await;
+    }
+    drop(stop_events);
+    let _ = events.await;
     drop(stop_retention);
     if let Some(task) = retention {
         let _ = task.await;

@@ -47,6 +47,7 @@ fn turn(role: TurnRole, at_ms: i64) -> TurnRecord {
         action: 1,
         articles: vec![],
         at_ms,
+        agent_id: String::new(),
     }
 }
 
@@ -71,6 +72,7 @@ async fn conversation(
                 entities: BTreeMap::new(),
             },
             at,
+            at,
         )
     });
     let handoff_id = handoff.as_ref().map(|h| h.id.clone());
@@ -83,7 +85,8 @@ async fn conversation(
                 language: "zh".into(),
             },
             customer: turn(TurnRole::Customer, at),
-            bot: turn(TurnRole::Bot, at),
+            bot: Some(turn(TurnRole::Bot, at)),
+            open_handoff: None,
             client_turn_id: None,
             response: vec![],
             handoff,

@@ -28,6 +28,7 @@ fn turn(role: TurnRole, at_ms: i64) -> TurnRecord {
         action: 1,
         articles: vec![],
         at_ms,
+        agent_id: String::new(),
     }
 }
 
@@ -42,7 +43,8 @@ async fn seed_old_conversation(store: &Store, id: &str, age_days: i64) {
                 language: "zh".into(),
             },
             customer: turn(TurnRole::Customer, at),
-            bot: turn(TurnRole::Bot, at),
+            bot: Some(turn(TurnRole::Bot, at)),
+            open_handoff: None,
             client_turn_id: None,
             response: vec![],
             handoff: None,

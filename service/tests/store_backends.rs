@@ -43,6 +43,7 @@ fn turn(role: TurnRole, text: &str) -> TurnRecord {
         action: 1,
         articles: vec!["order-tracking-howto".into()],
         at_ms: now_ms(),
+        agent_id: String::new(),
     }
 }
 
@@ -68,10 +69,12 @@ fn exchange(conversation: &str, with_handoff: bool, client_turn_id: Option<&str>
             language: "zh".into(),
         },
         customer: turn(TurnRole::Customer, "我的快递到哪了"),
-        bot: turn(TurnRole::Bot, "您好，..."),
+        bot: Some(turn(TurnRole::Bot, "您好，...")),
+        open_handoff: None,
         client_turn_id: client_turn_id.map(str::to_string),
         response: vec![1, 2, 3, 255],
-        handoff: with_handoff.then(|| HandoffRecord::open(conversation, details, now_ms())),
+        handoff: with_handoff
+            .then(|| HandoffRecord::open(conversation, details, now_ms(), now_ms())),
     }
 }
 
@@ -286,11 +289,30 @@ async fn listing_pages_by_keyset_and_filters() {
 async fn forget_and_retention_erase_everything_about_a_conversation() {
     for (name, store, _dir) in backends().await {
         let conv = unique("conv");
+        let handed = exchange(&conv, true, None);
+        store.record_exchange(&handed).await.unwrap();
+        // An agent claims the handoff and replies: agent turns and events
+        // are the shopper's data too.
+        let handoff = handed.handoff.as_ref().unwrap();
+        store.claim_handoff(&handoff.id, "agent-1").await.unwrap();
+        let mut agent_turn = turn(TurnRole::Agent, "您好，我来处理");
+        agent_turn.agent_id = "agent-1".into();
         store
-            .record_exchange(&exchange(&conv, false, None))
+            .record_agent_turn(&handoff.id, &agent_turn, Some("m-1"), &[7], None)
             .await
             .unwrap();
         let turns = store.conversation_turns(&conv, 10).await.unwrap();
+        assert_eq!(turns.len(), 3, "{name}");
+        let events_of = |events: Vec<xiaoer_service::store::EventRecord>, conv: &str| {
+            events
+                .iter()
+                .filter(|e| e.event.conversation_id == conv)
+                .count()
+        };
+        assert!(
+            events_of(store.events_after(0, 1_000_000).await.unwrap(), &conv) >= 4,
+            "{name}: turns, created, claimed, agent message"
+        );
         store
             .add_feedback(&FeedbackRecord {
                 id: unique("fb"),
@@ -320,6 +342,11 @@ async fn forget_and_retention_erase_everything_about_a_conversation() {
                 .iter()
                 .any(|f| f.conversation_id == conv),
             "{name}"
+        );
+        assert_eq!(
+            events_of(store.events_after(0, 1_000_000).await.unwrap(), &conv),
+            0,
+            "{name}: events forgotten too"
         );
         assert!(
             !store.forget_conversation(&conv).await.unwrap(),

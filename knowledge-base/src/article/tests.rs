@@ -8,6 +8,7 @@ fn shop() -> ShopProfile {
     ShopProfile {
         id: "demo".into(),
         values,
+        service_hours: xiaoer_domain::ServiceHours::always_open(),
     }
 }
 

@@ -490,14 +490,14 @@ mod tests {
     fn names_beside_values_after_cues_and_keywords() {
         let t = "寄给同事周海峰 13900002222";
         let v = t.find("139").unwrap();
-        let found: Vec<&str> = beside_values(t, &[v..v + 11])
+        let found: Vec<&str> = beside_values(t, std::slice::from_ref(&(v..v + 11)))
             .into_iter()
             .map(|r| &t[r])
             .collect();
         assert_eq!(found, vec!["周海峰"]);
         let t = "地址写好了，杜美玲，手机 13900002222";
         let v = t.find("139").unwrap();
-        let found: Vec<&str> = beside_values(t, &[v..v + 11])
+        let found: Vec<&str> = beside_values(t, std::slice::from_ref(&(v..v + 11)))
             .into_iter()
             .map(|r| &t[r])
             .collect();
@@ -505,7 +505,7 @@ mod tests {
         // A keyword of another kind in the gap does not count.
         let t = "杜美玲，订单 13900002222";
         let v = t.find("139").unwrap();
-        assert!(beside_values(t, &[v..v + 11]).is_empty());
+        assert!(beside_values(t, std::slice::from_ref(&(v..v + 11))).is_empty());
     }
 
     #[test]
@@ -525,10 +525,11 @@ mod tests {
             ("The Big Shop, 14 Elm Road", "14 Elm Road", None),
         ] {
             let v = t.find(value).unwrap();
-            let found: Vec<&str> = latin_beside_values(t, &[v..v + value.len()])
-                .into_iter()
-                .map(|r| &t[r])
-                .collect();
+            let found: Vec<&str> =
+                latin_beside_values(t, std::slice::from_ref(&(v..v + value.len())))
+                    .into_iter()
+                    .map(|r| &t[r])
+                    .collect();
             assert_eq!(found, want.into_iter().collect::<Vec<_>>(), "{t}");
         }
     }

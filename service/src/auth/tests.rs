@@ -201,22 +201,34 @@ fn decisions_follow_the_table() {
         who: who.into(),
         denial,
     };
+    let pass_as = |name: &str, role| {
+        Verdict::Pass(Some(Caller {
+            name: name.into(),
+            role,
+        }))
+    };
     let reply = "/xiaoer.v1.AutoReply/Reply";
     let reload = "/xiaoer.v1.KnowledgeBase/Reload";
     let claim = "/xiaoer.v1.Handoffs/ClaimHandoff";
-    assert_eq!(decide(&tokens, reply, Some(&bearer(&shop))), Verdict::Pass);
+    assert_eq!(
+        decide(&tokens, reply, Some(&bearer(&shop))),
+        pass_as("shop", Role::Storefront)
+    );
     assert_eq!(
         decide(&tokens, claim, Some(&bearer(&shop))),
         deny("shop", Denial::WrongRole(Role::Storefront))
     );
-    assert_eq!(decide(&tokens, claim, Some(&bearer(&desk))), Verdict::Pass);
+    assert_eq!(
+        decide(&tokens, claim, Some(&bearer(&desk))),
+        pass_as("desk", Role::Helpdesk)
+    );
     assert_eq!(
         decide(&tokens, reload, Some(&bearer(&desk))),
         deny("desk", Denial::WrongRole(Role::Helpdesk))
     );
     assert_eq!(
         decide(&tokens, reload, Some(&bearer(&admin))),
-        Verdict::Pass
+        pass_as("admin", Role::Admin)
     );
     assert!(matches!(
         decide(&tokens, "/xiaoer.v1.AutoReply/Nope", Some(&bearer(&admin))),
@@ -248,11 +260,14 @@ fn decisions_follow_the_table() {
     );
     // The scheme is case-insensitive (RFC 7235).
     let lower = http::HeaderValue::from_str(&format!("bearer {shop}")).unwrap();
-    assert_eq!(decide(&tokens, reply, Some(&lower)), Verdict::Pass);
+    assert_eq!(
+        decide(&tokens, reply, Some(&lower)),
+        pass_as("shop", Role::Storefront)
+    );
     // Probes and contract tools need no token.
     assert_eq!(
         decide(&tokens, "/grpc.health.v1.Health/Check", None),
-        Verdict::Pass
+        Verdict::Pass(None)
     );
     assert_eq!(
         decide(
@@ -260,10 +275,13 @@ fn decisions_follow_the_table() {
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
             None
         ),
-        Verdict::Pass
+        Verdict::Pass(None)
     );
     // Without tokens (loopback-only mode) everything passes.
-    assert_eq!(decide(&Tokens::default(), reload, None), Verdict::Pass);
+    assert_eq!(
+        decide(&Tokens::default(), reload, None),
+        Verdict::Pass(None)
+    );
 }
 
 #[test]

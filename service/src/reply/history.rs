@@ -43,6 +43,7 @@ mod tests {
             action: action as i32,
             articles: vec![],
             at_ms: 0,
+            agent_id: String::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! Handlers in `grpc` only translate; this is where requests are validated,
 //! where I/O happens and where failures become [`ServiceError`]s.
 
+pub mod agent;
 pub mod helpdesk;
 pub mod history;
 pub mod record;
@@ -32,14 +33,17 @@ use crate::conversions::{
     alternatives_pb, handoff_pb, intent_pb, order_facts, sentiment_pb, source_pb,
 };
 use crate::error::{bounded, require_id, require_text, ServiceError};
+use crate::events::EventHub;
 use crate::handoff::{build_package, PackageInput};
 use crate::outage::OutageGate;
 use crate::policy::{self, Decision, History, PolicyConfig, PolicyInput};
 use crate::ratelimit::{ConversationLimiter, RateLimit, DEFAULT_MAX_TRACKED};
+use crate::sla::DueClock;
 use crate::store::{
-    ConversationMeta, Exchange, HandoffRecord, Recorded, Store, StoreError, TurnRecord,
+    ConversationMeta, Exchange, HandoffRecord, HandoffState, Recorded, Store, StoreError,
+    TurnRecord,
 };
-use crate::{cues, telemetry};
+use crate::{cues, phrasing, telemetry};
 
 /// How many earlier turns the policy and the handoff transcript read.
 const HISTORY_TURNS: u32 = 40;
@@ -64,6 +68,10 @@ pub struct Responder {
     limiter: Mutex<ConversationLimiter>,
     /// Skips the store while the database is down, so replies stay fast.
     db_gate: OutageGate,
+    /// Live events for watchers of handoffs and conversations.
+    events: Arc<EventHub>,
+    /// Due times of new handoffs.
+    due: DueClock,
 }
 
 /// The loaded models a responder answers with, checked against each other
@@ -80,7 +88,8 @@ pub struct Models {
 /// The conversation as stored before this message.
 struct Earlier {
     turns: Vec<TurnRecord>,
-    open_handoff: Option<HandoffRecord>,
+    /// The conversation's most recent handoff, open or resolved.
+    latest_handoff: Option<HandoffRecord>,
     /// False when the store could not be read: the reply goes out, but
     /// nothing that must be recorded (a handoff) may be promised.
     store_up: bool,
@@ -95,6 +104,7 @@ impl Responder {
         policy: PolicyConfig,
         max_concurrent: usize,
         conversation_limit: RateLimit,
+        due: DueClock,
     ) -> Self {
         let Models {
             encoder,
@@ -102,6 +112,7 @@ impl Responder {
             kb,
         } = models;
         let policy = policy.with_model_anger_cut(classifier.thresholds().angry);
+        let events = EventHub::new(store.clone());
         Self {
             encoder,
             pool,
@@ -115,7 +126,14 @@ impl Responder {
                 DEFAULT_MAX_TRACKED,
             )),
             db_gate: OutageGate::new(OUTAGE_PROBE_INTERVAL),
+            events,
+            due,
         }
+    }
+
+    /// The live event hub (its poller is started by the server).
+    pub fn events(&self) -> &Arc<EventHub> {
+        &self.events
     }
 
     /// Admits one request or refuses at once when the server is saturated,
@@ -246,6 +264,11 @@ impl Responder {
         let index = self.kb.current();
         let hits = retrieve::search(&index, text, &u, REPLY_HITS);
         let earlier = self.earlier(&conversation_id).await;
+        let open_handoff = earlier.open_handoff();
+        // After an agent resolved a handoff, the bot starts afresh: what was
+        // said before (and how angry it was) went to the agent.
+        let since_resolution = earlier.turns_since_resolution();
+        let resumed = earlier.bot_resumes();
         let orders = order_facts(req.customer.as_ref());
         let input = PolicyInput {
             lang: u.lang,
@@ -254,17 +277,21 @@ impl Responder {
             anger: u.anger,
             cues: cues::detect(text).with_staff_action(u.asks_staff_action),
             kb: retrieve::reconcile(&index, &hits, &u),
-            history: history::summarise(&earlier.turns, earlier.open_handoff.is_some()),
+            history: history::summarise(since_resolution, open_handoff.is_some()),
             orders,
         };
         let decision = policy::decide(&input, &self.policy);
-        let rendered = render::render(&index, &decision, u.lang, &hits);
+        let mut rendered = render::render(&index, &decision, u.lang, &hits);
+        if resumed {
+            rendered.text = format!("{} {}", phrasing::bot_back(u.lang), rendered.text);
+        }
+        let with_agent = decision == Decision::WithAgent;
 
         let now = now_ms();
         let known = record::known_numbers(&input.orders);
         let customer_turn = record::customer_turn(text, &known, &u, now);
         let bot_turn = record::bot_turn(&rendered, &known, &u, now);
-        let mut transcript = earlier.turns;
+        let mut transcript = earlier.turns.clone();
         transcript.push(customer_turn.clone());
         let new_handoff = match &decision {
             Decision::Handoff {
@@ -288,18 +315,22 @@ impl Responder {
                         HANDOFF_DRAFTS,
                     ),
                 });
-                Some(HandoffRecord::open(&conversation_id, details, now))
+                let due = self.due.due_at(now, *priority);
+                Some(HandoffRecord::open(&conversation_id, details, now, due))
             }
             _ => None,
         };
-        let must_record = new_handoff.is_some() || earlier.open_handoff.is_some();
+        let must_record = new_handoff.is_some() || open_handoff.is_some();
         if !earlier.store_up && must_record {
             return Err(ServiceError::Unavailable(
                 "database unavailable: the handoff could not be recorded, please retry".into(),
             ));
         }
-        transcript.push(bot_turn.clone());
-        let shown_handoff = new_handoff.as_ref().or(earlier.open_handoff.as_ref());
+        // While a person has the conversation the bot only acknowledges; its
+        // words are not part of the transcript the agent reads.
+        let bot_turn = (!with_agent).then_some(bot_turn);
+        transcript.extend(bot_turn.clone());
+        let shown_handoff = new_handoff.as_ref().or(open_handoff);
         let response = pb::ReplyResponse {
             action: rendered.action as i32,
             text: rendered.text,
@@ -308,7 +339,7 @@ impl Responder {
             sentiment: Some(sentiment_pb(u.sentiment, u.anger)),
             sources: rendered.sources,
             handoff: shown_handoff.map(|h| handoff_pb(h, &transcript)),
-            turn_id: bot_turn.id.clone(),
+            turn_id: bot_turn.as_ref().unwrap_or(&customer_turn).id.clone(),
             language: u.lang.code().to_string(),
         };
         let exchange = Exchange {
@@ -320,6 +351,7 @@ impl Responder {
             },
             customer: customer_turn,
             bot: bot_turn,
+            open_handoff: open_handoff.map(|h| (h.id.clone(), h.details.queue)),
             client_turn_id,
             // Stored so a retry with the same client turn id gets this very answer.
             response: prost::Message::encode_to_vec(&response),
@@ -342,22 +374,22 @@ impl Responder {
                         .conversation_turns(conversation_id, HISTORY_TURNS),
                 )
                 .await?;
-            let open_handoff = self
-                .with_store(self.store.open_handoff(conversation_id))
+            let latest_handoff = self
+                .with_store(self.store.latest_handoff(conversation_id))
                 .await?;
-            Ok::<_, StoreError>((turns, open_handoff))
+            Ok::<_, StoreError>((turns, latest_handoff))
         };
         match read.await {
-            Ok((turns, open_handoff)) => Earlier {
+            Ok((turns, latest_handoff)) => Earlier {
                 turns,
-                open_handoff,
+                latest_handoff,
                 store_up: true,
             },
             Err(e) => {
                 warn!(conversation_id, error = %e, "history unavailable, answering without it");
                 Earlier {
                     turns: Vec::new(),
-                    open_handoff: None,
+                    latest_handoff: None,
                     store_up: false,
                 }
             }
@@ -405,6 +437,42 @@ impl Responder {
                 Ok(None)
             }
         }
+    }
+}
+
+impl Earlier {
+    /// The waiting or claimed handoff, if a person has the conversation.
+    fn open_handoff(&self) -> Option<&HandoffRecord> {
+        self.latest_handoff
+            .as_ref()
+            .filter(|h| h.state != HandoffState::Resolved)
+    }
+
+    /// When the latest handoff was resolved, if it was.
+    fn resolved_at(&self) -> Option<i64> {
+        self.latest_handoff
+            .as_ref()
+            .filter(|h| h.state == HandoffState::Resolved)
+            .and_then(|h| h.resolved_at_ms)
+    }
+
+    /// The turns the policy reads: those after the latest resolution.
+    fn turns_since_resolution(&self) -> &[TurnRecord] {
+        let Some(resolved) = self.resolved_at() else {
+            return &self.turns;
+        };
+        let first = self.turns.partition_point(|t| t.at_ms < resolved);
+        &self.turns[first..]
+    }
+
+    /// Whether this is the bot's first answer since an agent resolved the
+    /// handoff: it then says it is back, so the transcript shows who speaks.
+    fn bot_resumes(&self) -> bool {
+        self.resolved_at().is_some()
+            && !self
+                .turns_since_resolution()
+                .iter()
+                .any(|t| t.role == xiaoer_domain::TurnRole::Bot)
     }
 }
 

@@ -40,6 +40,7 @@ pub fn customer_turn(
         action: 0,
         articles: vec![],
         at_ms,
+        agent_id: String::new(),
     }
 }
 
@@ -65,6 +66,7 @@ pub fn bot_turn(
             .map(|s| s.article_id.clone())
             .collect(),
         at_ms,
+        agent_id: String::new(),
     }
 }
 

@@ -55,6 +55,15 @@ impl TestServer {
     }
 }
 
+/// Shuts servers down while this test's runtime keeps running, after the
+/// caller dropped its clients: an HTTP/2 graceful shutdown waits for each
+/// client to acknowledge it, which a runtime blocked in `drop` never would.
+pub async fn stop_all(servers: Vec<TestServer>) {
+    tokio::task::spawn_blocking(move || drop(servers))
+        .await
+        .expect("servers stopped");
+}
+
 /// One shopper message through `Reply`; panics with the status on failure,
 /// since every caller expects the call itself to succeed.
 pub async fn reply(

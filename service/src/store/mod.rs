@@ -17,6 +17,10 @@ use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
 
 use crate::clock::now_ms;
 
+mod events;
+
+pub use events::{EventHorizon, EventKind, EventRecord, NewEvent};
+
 /// Store failures, split by what the caller should do about them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,6 +92,8 @@ pub struct TurnRecord {
     /// Knowledge-base articles cited by this turn.
     pub articles: Vec<String>,
     pub at_ms: i64,
+    /// Who wrote an agent turn; empty for shopper and bot turns.
+    pub agent_id: String,
 }
 
 /// A draft reply stored with a handoff for the agent who picks it up.
@@ -118,6 +124,10 @@ pub struct HandoffRecord {
     pub details: NewHandoff,
     pub state: HandoffState,
     pub created_at_ms: i64,
+    /// When an agent should have answered (see `crate::sla`); 0 if unknown.
+    pub due_at_ms: i64,
+    pub claimed_at_ms: Option<i64>,
+    pub resolved_at_ms: Option<i64>,
     pub claimed_by: String,
     pub resolution: String,
 }
@@ -125,13 +135,21 @@ pub struct HandoffRecord {
 impl HandoffRecord {
     /// A new waiting handoff. The id is chosen before the write so the reply
     /// that announces the handoff (and its idempotent replay) can name it.
-    pub fn open(conversation_id: &str, details: NewHandoff, created_at_ms: i64) -> Self {
+    pub fn open(
+        conversation_id: &str,
+        details: NewHandoff,
+        created_at_ms: i64,
+        due_at_ms: i64,
+    ) -> Self {
         Self {
             id: new_id(),
             conversation_id: conversation_id.to_string(),
             details,
             state: HandoffState::Waiting,
             created_at_ms,
+            due_at_ms,
+            claimed_at_ms: None,
+            resolved_at_ms: None,
             claimed_by: String::new(),
             resolution: String::new(),
         }
@@ -153,7 +171,11 @@ pub struct ConversationMeta {
 pub struct Exchange {
     pub conversation: ConversationMeta,
     pub customer: TurnRecord,
-    pub bot: TurnRecord,
+    /// None while a person has the conversation: the bot stays silent and
+    /// the shopper's message goes to the open handoff.
+    pub bot: Option<TurnRecord>,
+    /// The open handoff the shopper's message is added to, if any.
+    pub open_handoff: Option<(String, Queue)>,
     /// Client-supplied id that makes a retried request idempotent.
     pub client_turn_id: Option<String>,
     /// Encoded response replayed when the same client turn id comes again.
@@ -303,30 +325,156 @@ impl Store {
                 .await?
                 .try_get(0)?;
         let response_hex = encode_hex(&exchange.response);
-        for (offset, turn, client_id, response) in [
-            (
-                0,
-                &exchange.customer,
-                exchange.client_turn_id.as_deref(),
-                Some(response_hex.as_str()),
-            ),
-            (1, &exchange.bot, None, None),
-        ] {
-            insert_turn(
-                &mut tx,
-                &meta.id,
-                next_seq + offset,
-                turn,
-                client_id,
-                response,
-            )
-            .await?;
+        insert_turn(
+            &mut tx,
+            &meta.id,
+            next_seq,
+            &exchange.customer,
+            exchange.client_turn_id.as_deref(),
+            Some(response_hex.as_str()),
+        )
+        .await?;
+        if let Some(bot) = &exchange.bot {
+            insert_turn(&mut tx, &meta.id, next_seq + 1, bot, None, None).await?;
         }
         if let Some(handoff) = &exchange.handoff {
             insert_handoff(&mut tx, handoff).await?;
         }
+        events::append(&mut tx, &exchange_events(exchange, next_seq)).await?;
         tx.commit().await?;
         Ok(Recorded::New)
+    }
+
+    /// Records an agent's reply to the handoff `handoff_id`, which must be
+    /// claimed by `turn.agent_id`; a retried `client_message_id` returns the
+    /// first turn's stored response. `feedback` (the draft verdict) is
+    /// written in the same transaction.
+    pub async fn record_agent_turn(
+        &self,
+        handoff_id: &str,
+        turn: &TurnRecord,
+        client_message_id: Option<&str>,
+        response: &[u8],
+        feedback: Option<&FeedbackRecord>,
+    ) -> StoreResult<Recorded> {
+        let handoff = self.handoff(handoff_id).await?;
+        if let Some(client_id) = client_message_id {
+            if let Some(response) = self
+                .replayed_response(&handoff.conversation_id, client_id)
+                .await?
+            {
+                return Ok(Recorded::Replayed { response });
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        // Re-read under the transaction: a resolve or a re-claim racing this
+        // post must win or lose as a whole.
+        let still_ours = sqlx::query(
+            "UPDATE handoffs SET claimed_by = claimed_by WHERE id = $1 AND status = 2 AND claimed_by = $2",
+        )
+        .bind(handoff_id)
+        .bind(&turn.agent_id)
+        .execute(&mut *tx)
+        .await?;
+        if still_ours.rows_affected() != 1 {
+            return Err(StoreError::Conflict(posting_refusal(
+                &handoff,
+                &turn.agent_id,
+            )));
+        }
+        let next_seq: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = $1")
+                .bind(&handoff.conversation_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        insert_turn(
+            &mut tx,
+            &handoff.conversation_id,
+            next_seq,
+            turn,
+            client_message_id,
+            Some(&encode_hex(response)),
+        )
+        .await?;
+        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+            .bind(turn.at_ms)
+            .bind(&handoff.conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(feedback) = feedback {
+            insert_feedback(&mut tx, feedback).await?;
+        }
+        let event = NewEvent {
+            kind: EventKind::AgentMessage,
+            conversation_id: handoff.conversation_id.clone(),
+            handoff_id: handoff.id.clone(),
+            queue: Some(handoff.details.queue),
+            turn: Some((turn.id.clone(), next_seq)),
+            at_ms: turn.at_ms,
+        };
+        events::append(&mut tx, &[event]).await?;
+        tx.commit().await?;
+        Ok(Recorded::New)
+    }
+
+    /// The place of turn `turn_id` in its conversation (1 is the first);
+    /// an id that is not a turn of this conversation is `NotFound`.
+    pub async fn turn_position(&self, conversation_id: &str, turn_id: &str) -> StoreResult<i64> {
+        sqlx::query("SELECT seq FROM turns WHERE conversation_id = $1 AND id = $2")
+            .bind(conversation_id)
+            .bind(turn_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("turn {turn_id} in conversation {conversation_id}"))
+            })?
+            .try_get(0)
+            .map_err(Into::into)
+    }
+
+    /// The turns of a conversation after position `after_seq` (0: all),
+    /// oldest first, with their positions.
+    pub async fn turns_after(
+        &self,
+        conversation_id: &str,
+        after_seq: i64,
+    ) -> StoreResult<Vec<(i64, TurnRecord)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TURN_COLUMNS}, seq FROM turns WHERE conversation_id = $1 AND seq > $2 ORDER BY seq"
+        ))
+        .bind(conversation_id)
+        .bind(after_seq)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(10)?, turn_from_row(row)?)))
+            .collect()
+    }
+
+    /// One turn by id.
+    pub async fn turn(&self, turn_id: &str) -> StoreResult<TurnRecord> {
+        let row = sqlx::query(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE id = $1"))
+            .bind(turn_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("turn {turn_id}")))?;
+        turn_from_row(&row)
+    }
+
+    /// The conversation's most recent handoff in any state: after it is
+    /// resolved the bot tells the shopper it is back.
+    pub async fn latest_handoff(
+        &self,
+        conversation_id: &str,
+    ) -> StoreResult<Option<HandoffRecord>> {
+        let row = sqlx::query(&format!(
+            "{HANDOFF_SELECT} WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(handoff_from_row).transpose()
     }
 
     /// The most recent `limit` turns of a conversation, oldest first: the
@@ -336,10 +484,10 @@ impl Store {
         conversation_id: &str,
         limit: u32,
     ) -> StoreResult<Vec<TurnRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, role, text, intent, sentiment, anger, action, articles, at FROM \
-             (SELECT * FROM turns WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2) recent ORDER BY seq",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {TURN_COLUMNS} FROM \
+             (SELECT * FROM turns WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2) recent ORDER BY seq"
+        ))
         .bind(conversation_id)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -392,6 +540,7 @@ impl Store {
         self.transition_handoff(
             id,
             "UPDATE handoffs SET status = 2, claimed_by = $1, claimed_at = $2 WHERE id = $3 AND status = 1",
+            EventKind::Claimed,
             agent_id,
             |current| match current.state {
                 HandoffState::Claimed => {
@@ -408,6 +557,7 @@ impl Store {
         self.transition_handoff(
             id,
             "UPDATE handoffs SET status = 3, resolution = $1, resolved_at = $2 WHERE id = $3 AND status = 2",
+            EventKind::Resolved,
             resolution,
             |current| match current.state {
                 HandoffState::Waiting => format!("handoff {id} must be claimed before it is resolved"),
@@ -418,25 +568,45 @@ impl Store {
     }
 
     /// One state transition as a single conditional `update` (binds: `value`,
-    /// now, `id`; its WHERE names the state it leaves). If no row changed,
-    /// the handoff was in another state and `conflict` explains which.
+    /// now, `id`; its WHERE names the state it leaves) and its `event`, in
+    /// one transaction. If no row changed, the handoff was in another state
+    /// and `conflict` explains which.
     async fn transition_handoff(
         &self,
         id: &str,
         update: &'static str,
+        event: EventKind,
         value: &str,
         conflict: impl FnOnce(&HandoffRecord) -> String,
     ) -> StoreResult<HandoffRecord> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(update)
             .bind(value)
-            .bind(now_ms())
+            .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        let current = self.handoff(id).await?;
         if done.rows_affected() == 1 {
+            let row = sqlx::query(&format!("{HANDOFF_SELECT} WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let current = handoff_from_row(&row)?;
+            let happened = NewEvent {
+                kind: event,
+                conversation_id: current.conversation_id.clone(),
+                handoff_id: current.id.clone(),
+                queue: Some(current.details.queue),
+                turn: None,
+                at_ms: now,
+            };
+            events::append(&mut tx, &[happened]).await?;
+            tx.commit().await?;
             return Ok(current);
         }
+        drop(tx);
+        let current = self.handoff(id).await?;
         Err(StoreError::Conflict(conflict(&current)))
     }
 
@@ -452,19 +622,9 @@ impl Store {
 
     /// Stores an agent's verdict on a draft.
     pub async fn add_feedback(&self, feedback: &FeedbackRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO feedback (id, conversation_id, turn_id, suggestion_text, verdict, edited_text, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&feedback.id)
-        .bind(&feedback.conversation_id)
-        .bind(&feedback.turn_id)
-        .bind(&feedback.suggestion_text)
-        .bind(&feedback.verdict)
-        .bind(&feedback.edited_text)
-        .bind(feedback.created_at_ms)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        insert_feedback(&mut tx, feedback).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -510,11 +670,12 @@ impl Store {
         Ok(())
     }
 
-    /// Erases one conversation with its turns, handoffs and feedback (the
+    /// Erases one conversation with its turns (agent turns too), handoffs,
+    /// feedback and events (the
     /// shopper's right to be forgotten). Returns whether anything existed.
     pub async fn forget_conversation(&self, conversation_id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        for table in ["feedback", "turns", "handoffs"] {
+        for table in CONVERSATION_TABLES {
             sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
                 .bind(conversation_id)
                 .execute(&mut *tx)
@@ -534,7 +695,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let stale = "SELECT id FROM conversations c WHERE c.updated_at < $1 \
                      AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 3)";
-        for table in ["feedback", "turns", "handoffs"] {
+        for table in CONVERSATION_TABLES {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE conversation_id IN ({stale})"
             ))
@@ -583,7 +744,94 @@ impl StoreTable {
 
 const HANDOFF_SELECT: &str =
     "SELECT id, conversation_id, reason, status, queue, priority, summary, kb_articles_tried, \
-     suggested_replies, entities, created_at, claimed_by, resolution FROM handoffs";
+     suggested_replies, entities, created_at, claimed_by, resolution, due_at, claimed_at, resolved_at FROM handoffs";
+
+/// The columns [`turn_from_row`] reads, in its order.
+const TURN_COLUMNS: &str =
+    "id, role, text, intent, sentiment, anger, action, articles, at, agent_id";
+
+/// Tables holding a conversation's data, deleted with it (children first).
+const CONVERSATION_TABLES: [&str; 4] = ["events", "feedback", "turns", "handoffs"];
+
+/// Why an agent may not post to a handoff in its current state.
+fn posting_refusal(handoff: &HandoffRecord, agent_id: &str) -> String {
+    let id = &handoff.id;
+    match handoff.state {
+        HandoffState::Waiting => format!("handoff {id} must be claimed before an agent replies"),
+        HandoffState::Resolved => {
+            format!("handoff {id} is resolved; the bot has the conversation again")
+        }
+        HandoffState::Claimed => format!(
+            "handoff {id} is claimed by {}, not {agent_id}",
+            handoff.claimed_by
+        ),
+    }
+}
+
+/// The events one recorded exchange produces: the turns (as shopper
+/// messages of the open handoff while a person has the conversation) and a
+/// new handoff.
+fn exchange_events(exchange: &Exchange, first_seq: i64) -> Vec<NewEvent> {
+    let conversation_id = &exchange.conversation.id;
+    let event = |kind, handoff_id: &str, queue, turn: Option<&TurnRecord>, seq| NewEvent {
+        kind,
+        conversation_id: conversation_id.clone(),
+        handoff_id: handoff_id.to_string(),
+        queue,
+        turn: turn.map(|t| (t.id.clone(), seq)),
+        at_ms: exchange.customer.at_ms,
+    };
+    let mut out = Vec::with_capacity(3);
+    match &exchange.open_handoff {
+        Some((id, queue)) => out.push(event(
+            EventKind::CustomerMessage,
+            id,
+            Some(*queue),
+            Some(&exchange.customer),
+            first_seq,
+        )),
+        None => out.push(event(
+            EventKind::Turn,
+            "",
+            None,
+            Some(&exchange.customer),
+            first_seq,
+        )),
+    }
+    if let Some(bot) = &exchange.bot {
+        out.push(event(EventKind::Turn, "", None, Some(bot), first_seq + 1));
+    }
+    if let Some(created) = &exchange.handoff {
+        out.push(event(
+            EventKind::HandoffCreated,
+            &created.id,
+            Some(created.details.queue),
+            None,
+            0,
+        ));
+    }
+    out
+}
+
+async fn insert_feedback(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    feedback: &FeedbackRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO feedback (id, conversation_id, turn_id, suggestion_text, verdict, edited_text, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&feedback.id)
+    .bind(&feedback.conversation_id)
+    .bind(&feedback.turn_id)
+    .bind(&feedback.suggestion_text)
+    .bind(&feedback.verdict)
+    .bind(&feedback.edited_text)
+    .bind(feedback.created_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 async fn insert_turn(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -594,8 +842,8 @@ async fn insert_turn(
     response: Option<&str>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO turns (id, conversation_id, seq, role, text, intent, sentiment, anger, action, articles, client_turn_id, response, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO turns (id, conversation_id, seq, role, text, intent, sentiment, anger, action, articles, client_turn_id, response, at, agent_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&turn.id)
     .bind(conversation_id)
@@ -610,6 +858,7 @@ async fn insert_turn(
     .bind(client_turn_id)
     .bind(response)
     .bind(turn.at_ms)
+    .bind(&turn.agent_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -622,7 +871,7 @@ async fn insert_handoff(
     let new = &record.details;
     sqlx::query(
         "INSERT INTO handoffs (id, conversation_id, reason, status, queue, priority, summary, kb_articles_tried, \
-         suggested_replies, entities, created_at, claimed_by, resolution) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, '', '')",
+         suggested_replies, entities, created_at, claimed_by, resolution, due_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, '', '', $11)",
     )
     .bind(&record.id)
     .bind(&record.conversation_id)
@@ -634,6 +883,7 @@ async fn insert_handoff(
     .bind(to_json(&new.suggested_replies))
     .bind(to_json(&new.entities))
     .bind(record.created_at_ms)
+    .bind(record.due_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -650,6 +900,7 @@ fn turn_from_row(row: &AnyRow) -> StoreResult<TurnRecord> {
         action: row.try_get::<i64, _>(6)? as i32,
         articles: from_json(&row.try_get::<String, _>(7)?)?,
         at_ms: row.try_get(8)?,
+        agent_id: row.try_get(9)?,
     })
 }
 
@@ -670,6 +921,9 @@ fn handoff_from_row(row: &AnyRow) -> StoreResult<HandoffRecord> {
         created_at_ms: row.try_get(10)?,
         claimed_by: row.try_get(11)?,
         resolution: row.try_get(12)?,
+        due_at_ms: row.try_get(13)?,
+        claimed_at_ms: row.try_get(14)?,
+        resolved_at_ms: row.try_get(15)?,
     })
 }
 
