@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Dev mock of the helpdesk console API, for working on the web page alone.
 
-Serves service/src/console/assets/{index.html,app.js,app.css} and the JSON API
+Serves service/src/console/assets/{index.html,app.js,app.css} (as /, /assets/app.js,
+/assets/app.css, like the Rust server) and the JSON API
 the Rust server implements (/api/me, /api/session, /api/handoffs...,
 /api/articles/{id}, /api/events as text/event-stream), in memory, with six
 sample handoffs. Every ~10 s it alternately opens a new handoff or adds a
@@ -277,8 +278,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         p = u.path
-        if p in ("/", "/index.html") or p.lstrip("/") in TYPES:
-            name = "index.html" if p in ("/",) else p.lstrip("/")
+        # The paths the Rust server serves: / and /assets/app.{js,css}.
+        if p == "/" or p in ("/assets/app.js", "/assets/app.css"):
+            name = "index.html" if p == "/" else p.rsplit("/", 1)[1]
             data = (ASSETS / name).read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", TYPES[name])
@@ -292,7 +294,7 @@ class Handler(BaseHTTPRequestHandler):
         me = self.agent()
         if p == "/api/me":
             if not me:
-                return self.send_json(401, {"error": "sign in", "sign_in_required": not OPTS.open})
+                return self.err(401, "sign in with a helpdesk token")
             return self.send_json(200, {"name": me, "role": "helpdesk", "sign_in_required": not OPTS.open})
         if not me:
             return self.err(401, "sign in")

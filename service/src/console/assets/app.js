@@ -137,6 +137,7 @@ function sla(h) {
 }
 const reasonText = (r) => { const k = 'r_' + String(r || '').toLowerCase(); return I18N.en[k] ? t(k) : String(r || ''); };
 const queueText = (q) => (I18N.en['q_' + q] ? t('q_' + q) : q);
+const sentiText = (l) => (I18N.en['s_' + l] ? t('s_' + l) : '');
 const statusText = (h) => h.status === 'waiting' ? t('waiting') : h.status === 'resolved' ? t('resolved')
   : h.claimed_by === S.me ? t('claimedByMe') : t('claimedBy', h.claimed_by || '?');
 
@@ -177,8 +178,8 @@ function fail(e, retry) {
   const s = e.status, msg = e.message || '';
   if (s === 401) return;
   if (s === 409 || s === 412) {
-    const who = /claimed by\s+([^\s,.;:]+)/i.exec(msg) || /已被\s*([^\s，,。]+?)\s*(?:接手|认领)/.exec(msg);
-    const text = who ? t('errClaimedWho', who[1]) : /not claimed/i.test(msg) ? t('errNotClaimed')
+    const who = /claimed by\s+(\S+?)[,.;:]?(?:\s|$)/i.exec(msg) || /已被\s*([^\s，,。]+?)\s*(?:接手|认领)/.exec(msg);
+    const text = who ? t('errClaimedWho', who[1]) : /not claimed|must be claimed/i.test(msg) ? t('errNotClaimed')
       : /resolved/i.test(msg) ? t('errResolved') : /claim/i.test(msg) ? t('errClaimed') : `${t('errClaimed')} (${msg})`;
     showError(text);
     refreshAll();
@@ -203,15 +204,23 @@ async function boot() {
   }
 }
 function showSignIn(data) {
-  if (data && data.sign_in_required === false) S.signInRequired = false;
   if (S.es) { S.es.close(); S.es = null; }
   S.started = false;
   for (const s of ['#app', '#me', '#signout', '#live', '#help-button']) $(s).hidden = true;
   $('#signin-view').hidden = false;
-  $('#signin-token-row').hidden = !S.signInRequired;
-  $('#signin-agent-row').hidden = S.signInRequired;
-  $('#signin-hint').textContent = t(S.signInRequired ? 'signInHintToken' : 'signInHintAgent');
-  (S.signInRequired ? $('#signin-token') : $('#signin-agent')).focus();
+  if (data && typeof data.sign_in_required === 'boolean') signInMode(data.sign_in_required);
+  else {
+    signInMode(S.signInRequired);
+    // The 401 does not say whether tokens are configured: an empty sign-in answers 400 (names only) or 401 (tokens).
+    api('POST', '/api/session', {}).catch((e) => { if (e.status === 400 || e.status === 401) signInMode(e.status === 401); });
+  }
+}
+function signInMode(tokens) {
+  S.signInRequired = tokens;
+  $('#signin-token-row').hidden = !tokens;
+  $('#signin-agent-row').hidden = tokens;
+  $('#signin-hint').textContent = t(tokens ? 'signInHintToken' : 'signInHintAgent');
+  (tokens ? $('#signin-token') : $('#signin-agent')).focus();
 }
 async function signIn(ev) {
   ev.preventDefault();
@@ -397,7 +406,7 @@ function renderTranscript(h, switched) {
     const senti = role === 'customer' && tr.sentiment && tr.sentiment.label;
     return el('div', { class: 'turn', 'data-role': role, 'data-turn-id': tr.turn_id },
       el('div', { class: 'turn-meta' }, el('span', { class: 'who', text: who }), el('span', { text: clock(tr.at), title: tr.at }),
-        senti && senti !== 'neutral' && el('span', { class: `senti ${senti}`, text: t('s_' + senti) })),
+        senti && senti !== 'neutral' && sentiText(senti) && el('span', { class: `senti ${senti}`, text: sentiText(senti) })),
       el('div', { class: 'bubble' }, masked(tr.text || '')));
   }));
   if (switched || atEnd) box.scrollTop = box.scrollHeight;
@@ -445,7 +454,7 @@ function sparkline(h) {
   })));
   const last = turns[n - 1].sentiment;
   return el('div', { class: 'spark-box', title: turns.map((x) => (x.sentiment.score || 0).toFixed(2)).join(' → ') }, svg,
-    el('div', { class: `spark-label senti ${last.label}`, text: t('lastSentiment', t('s_' + last.label), (last.score || 0).toFixed(2)) }));
+    el('div', { class: `spark-label senti ${last.label}`, text: t('lastSentiment', sentiText(last.label) || '—', (last.score || 0).toFixed(2)) }));
 }
 async function copy(text, node) {
   try { await navigator.clipboard.writeText(text); } catch (e) {
