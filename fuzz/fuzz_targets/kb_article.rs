@@ -37,6 +37,7 @@ static SHOP: LazyLock<ShopProfile> = LazyLock::new(|| {
     ShopProfile {
         id: file["id"].as_str().expect("shop id").to_owned(),
         values,
+        service_hours: xiaoer_domain::ServiceHours::always_open(),
     }
 });
 
