@@ -17,6 +17,9 @@ echo "disk before the build: $(df -h --output=avail "$root" | tail -1 | tr -d ' 
 scripts/check-proto.sh
 cargo fmt --all --check
 scripts/fetch-weights.sh
+# The console's browser test: headless Chromium and chromium-driver (Debian).
+scripts/install-browser.sh
+export XIAOER_REQUIRE_BROWSER=1
 
 pgdir=$(mktemp -d /tmp/xiaoer-pg.XXXXXX)
 port=$(( 20000 + RANDOM % 20000 ))

@@ -113,6 +113,16 @@ async fn a_handoff_lives_through_watch_claim_reply_and_resolve() {
     let handoff = hand_off(&mut shop, &conv).await;
     let id = handoff.handoff_id.clone();
     assert!(!handoff.due_at.is_empty(), "a due time: {handoff:?}");
+    // The drafts answer the conversation's problem (the torn coat), not only
+    // the angry last message.
+    assert!(
+        handoff
+            .suggested_replies
+            .iter()
+            .any(|d| d.article_id == "damaged-item"),
+        "{:?}",
+        handoff.suggested_replies
+    );
     assert!(handoff.due_at > handoff.created_at);
 
     let created = next_event_of(&mut queue, &id).await;

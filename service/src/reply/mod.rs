@@ -307,8 +307,9 @@ impl Responder {
                     topic: handoff_topic(&input.history, &u),
                     transcript: &transcript,
                     orders: &input.orders,
-                    suggested_replies: render::drafts(
+                    suggested_replies: render::topic_drafts(
                         &index,
+                        &render::cited_articles(since_resolution),
                         &hits,
                         u.lang,
                         u.anger >= self.policy.anger_cut(),

@@ -139,19 +139,60 @@ pub fn drafts(
     angry: bool,
     max: usize,
 ) -> Vec<DraftReply> {
+    topic_drafts(index, &[], hits, lang, angry, max)
+}
+
+/// Drafts for a handoff: they answer the conversation's problem, not only
+/// its last message ("nobody answers!!" is about the torn coat it followed).
+/// After the apology for an angry shopper come the articles the bot cited
+/// earlier in the conversation (newest first), then this message's hits,
+/// each article once.
+pub fn topic_drafts(
+    index: &KnowledgeIndex,
+    earlier_articles: &[String],
+    hits: &[Hit],
+    lang: Language,
+    angry: bool,
+    max: usize,
+) -> Vec<DraftReply> {
     let apology = angry.then(|| DraftReply {
         text: phrasing::agent_apology_draft(lang).to_string(),
         article_id: String::new(),
         score: 1.0,
     });
-    let answers = hits.iter().filter_map(|hit| {
-        index.article(&hit.article_id).map(|article| DraftReply {
+    // An article the conversation was already about counts as a sure match.
+    let cited = earlier_articles.iter().map(|id| (id.as_str(), 1.0));
+    let found = hits.iter().map(|hit| (hit.article_id.as_str(), hit.score));
+    let mut seen = Vec::new();
+    let answers = cited.chain(found).filter_map(|(id, score)| {
+        if seen.contains(&id) {
+            return None;
+        }
+        seen.push(id);
+        index.article(id).map(|article| DraftReply {
             text: article.answer(lang).to_string(),
-            article_id: hit.article_id.clone(),
-            score: hit.score,
+            article_id: id.to_string(),
+            score,
         })
     });
     apology.into_iter().chain(answers).take(max).collect()
+}
+
+/// Articles the bot's earlier turns cited, newest first, each once.
+pub fn cited_articles(turns: &[crate::store::TurnRecord]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for turn in turns
+        .iter()
+        .rev()
+        .filter(|t| t.role == xiaoer_domain::TurnRole::Bot)
+    {
+        for article in &turn.articles {
+            if !out.contains(article) {
+                out.push(article.clone());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -165,6 +206,31 @@ mod tests {
         let cut = snippet(&long);
         assert_eq!(cut.chars().count(), SNIPPET_CHARS + 1);
         assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn cited_articles_are_the_bots_newest_first_once_each() {
+        use crate::store::TurnRecord;
+        use xiaoer_domain::{Intent, TurnRole};
+        let turn = |role, articles: &[&str]| TurnRecord {
+            id: "t".into(),
+            role,
+            text: String::new(),
+            intent: Intent::ProductInfo,
+            sentiment: 0,
+            anger: 0.0,
+            action: 0,
+            articles: articles.iter().map(|a| a.to_string()).collect(),
+            at_ms: 0,
+            agent_id: String::new(),
+        };
+        let turns = [
+            turn(TurnRole::Bot, &["damaged-item", "return-policy"]),
+            turn(TurnRole::Customer, &["not-a-citation"]),
+            turn(TurnRole::Bot, &["return-policy"]),
+        ];
+        assert_eq!(cited_articles(&turns), ["return-policy", "damaged-item"]);
+        assert!(cited_articles(&[]).is_empty());
     }
 
     #[test]
