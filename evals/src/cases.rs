@@ -92,6 +92,9 @@ pub struct Expectation {
     pub articles: Vec<String>,
     /// The handoff reason that must come back for a `HANDOFF`.
     pub handoff_reason: Option<HandoffReason>,
+    /// For a `HANDOFF`: articles that answer the conversation's problem; the
+    /// handoff's drafts should include one (scored, never fails a case).
+    pub draft_articles: Vec<String>,
 }
 
 /// One order in a case's shopper context; mirrors `xiaoer.v1.OrderSummary`.
@@ -263,6 +266,8 @@ struct RawExpect {
     articles: Vec<String>,
     #[serde(default)]
     handoff_reason: String,
+    #[serde(default)]
+    draft_articles: Vec<String>,
 }
 
 /// The case folder used when no files are named: `evals/cases` under the
@@ -461,12 +466,19 @@ fn parse_line(line: &str, origin: Origin) -> Result<Case, String> {
             expect.action
         ));
     }
+    if expect.action != Action::Handoff && !expect.draft_articles.is_empty() {
+        return Err(format!(
+            "draft_articles given for {} (only a HANDOFF carries drafts)",
+            expect.action
+        ));
+    }
     if expect
         .articles
         .iter()
+        .chain(&expect.draft_articles)
         .any(|article| article.trim().is_empty())
     {
-        return Err("empty article id in expect.articles".to_string());
+        return Err("empty article id in expect.articles or expect.draft_articles".to_string());
     }
     Ok(Case {
         id: raw.id,
@@ -477,6 +489,7 @@ fn parse_line(line: &str, origin: Origin) -> Result<Case, String> {
             intent: expect.intent,
             articles: expect.articles,
             handoff_reason,
+            draft_articles: expect.draft_articles,
         },
         customer: raw.customer,
         origin,

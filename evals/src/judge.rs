@@ -32,6 +32,9 @@ pub struct Observation {
     pub anger: Option<f64>,
     /// Article id of the first source, if any.
     pub top_source: Option<String>,
+    /// Articles the handoff's drafts are taken from (absent in older reports).
+    #[serde(default)]
+    pub draft_articles: Vec<String>,
     /// The gRPC failure, when the call did not return a response.
     pub error: Option<String>,
 }
@@ -67,6 +70,13 @@ impl Observation {
                 .sources
                 .first()
                 .map(|source| source.article_id.clone()),
+            draft_articles: response
+                .handoff
+                .iter()
+                .flat_map(|handoff| &handoff.suggested_replies)
+                .filter(|draft| !draft.article_id.is_empty())
+                .map(|draft| draft.article_id.clone())
+                .collect(),
             error: None,
         }
     }
@@ -80,6 +90,7 @@ impl Observation {
             intent_confidence: 0.0,
             anger: None,
             top_source: None,
+            draft_articles: Vec::new(),
             error: Some(format!("{:?}: {}", status.code(), status.message())),
         }
     }
@@ -105,6 +116,9 @@ pub struct CaseResult {
     pub expected_articles: Vec<String>,
     /// Expected handoff reason.
     pub expected_reason: Option<HandoffReason>,
+    /// Articles the handoff's drafts should include one of.
+    #[serde(default)]
+    pub expected_draft_articles: Vec<String>,
     /// What the last turn produced (or the first failed call).
     pub got: Observation,
     /// Milliseconds per `Reply` call, in turn order.
@@ -127,6 +141,7 @@ impl CaseResult {
             expected_intent: case.expect.intent.clone(),
             expected_articles: case.expect.articles.clone(),
             expected_reason: case.expect.handoff_reason,
+            expected_draft_articles: case.expect.draft_articles.clone(),
             got,
             latencies_ms,
             problems,
@@ -229,6 +244,7 @@ mod tests {
             intent: "order_tracking".to_string(),
             articles: articles.iter().map(|a| a.to_string()).collect(),
             handoff_reason: reason,
+            draft_articles: Vec::new(),
         }
     }
 
@@ -245,6 +261,7 @@ mod tests {
             intent_confidence: 0.8,
             anger: None,
             top_source: source.map(str::to_string),
+            draft_articles: Vec::new(),
             error: None,
         }
     }

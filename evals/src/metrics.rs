@@ -35,6 +35,10 @@ pub struct GroupMetrics {
     pub source_accuracy: Ratio,
     /// Intent named exactly right.
     pub intent_accuracy: Ratio,
+    /// Handoff cases with `draft_articles` whose handoff came with a draft
+    /// from one of them: the agent's first reply answers the actual problem.
+    #[serde(default)]
+    pub drafts_on_topic: Ratio,
 }
 
 impl GroupMetrics {
@@ -57,6 +61,7 @@ struct Counts {
     request: (usize, usize),
     non_handoff: (usize, usize),
     sourced: (usize, usize),
+    drafted: (usize, usize),
     intent_right: usize,
 }
 
@@ -88,6 +93,16 @@ impl Counts {
                 usize::from(cited.is_some_and(|source| result.expected_articles.contains(source)));
             self.sourced.1 += 1;
         }
+        if !result.expected_draft_articles.is_empty() {
+            let on_topic = handed_off
+                && result
+                    .got
+                    .draft_articles
+                    .iter()
+                    .any(|article| result.expected_draft_articles.contains(article));
+            self.drafted.0 += usize::from(on_topic);
+            self.drafted.1 += 1;
+        }
     }
 
     fn finish(self) -> GroupMetrics {
@@ -104,6 +119,7 @@ impl Counts {
             unnecessary_handoffs: Ratio::new(self.non_handoff.0, self.non_handoff.1),
             source_accuracy: Ratio::new(self.sourced.0, self.sourced.1),
             intent_accuracy: Ratio::new(self.intent_right, self.cases),
+            drafts_on_topic: Ratio::new(self.drafted.0, self.drafted.1),
         }
     }
 }
@@ -327,6 +343,7 @@ pub(crate) mod tests {
             intent_confidence: confidence,
             anger: None,
             top_source: source.map(str::to_string),
+            draft_articles: Vec::new(),
             error: None,
         };
         let expect = crate::cases::Expectation {
@@ -334,6 +351,7 @@ pub(crate) mod tests {
             intent: intent.to_string(),
             articles: articles.iter().map(|a| a.to_string()).collect(),
             handoff_reason: expected_reason,
+            draft_articles: Vec::new(),
         };
         CaseResult {
             id: format!("{intent}-{confidence}"),
@@ -345,6 +363,7 @@ pub(crate) mod tests {
             expected_intent: expect.intent,
             expected_articles: expect.articles,
             expected_reason,
+            expected_draft_articles: expect.draft_articles,
             got: observation,
             latencies_ms: vec![10.0],
         }
@@ -437,6 +456,31 @@ pub(crate) mod tests {
         assert_eq!(overall.intent_accuracy, Ratio::new(6, 8));
         assert_eq!(metrics.headline.unnecessary_handoff_rate, Some(0.25));
         assert_eq!(metrics.latency.count, 8);
+    }
+
+    #[test]
+    fn drafts_on_topic_count_only_annotated_handoffs() {
+        let with_drafts = |expected: &[&str], got: &[&str], action| {
+            let mut r = result(
+                Lang::Zh,
+                (Handoff, Some(CustomerRequest), &[], "human_agent"),
+                (action, Some(CustomerRequest), None, "human_agent", 0.9),
+            );
+            r.expected_draft_articles = expected.iter().map(|a| a.to_string()).collect();
+            r.got.draft_articles = got.iter().map(|a| a.to_string()).collect();
+            r
+        };
+        let results = [
+            with_drafts(&["damaged-item"], &["service-hours", "damaged-item"], Handoff),
+            with_drafts(&["damaged-item", "wrong-item"], &["coupons"], Handoff),
+            // Drafts are only shown with a handoff.
+            with_drafts(&["refund-timeline"], &["refund-timeline"], Answer),
+            // Not annotated: not counted.
+            with_drafts(&[], &["coupons"], Handoff),
+        ];
+        let group = GroupMetrics::compute(&results);
+        assert_eq!(group.drafts_on_topic, Ratio::new(1, 3));
+        assert_eq!(GroupMetrics::compute(&sample()).drafts_on_topic, Ratio::new(0, 0));
     }
 
     #[test]

@@ -305,6 +305,11 @@ fn summary_lines(metrics: &CaseMetrics) -> Vec<String> {
         }
     }
     lines.push(format!(
+        "{:<40} {:>18}",
+        "handoff drafts on the conversation's topic",
+        overall.drafts_on_topic.display()
+    ));
+    lines.push(format!(
         "intents: macro-F1 {} · ECE {}",
         metrics
             .intents
@@ -392,6 +397,11 @@ fn markdown(report: &CasesReport<'_>, suite: &CaseSuite) -> String {
         md,
         "| ↳ explicit requests (CUSTOMER_REQUEST) | {} | | |",
         metrics.overall.handoff_recall_request.display()
+    );
+    let _ = writeln!(
+        md,
+        "| handoff drafts on the conversation's topic | {} | | |",
+        metrics.overall.drafts_on_topic.display()
     );
     let _ = writeln!(
         md,
