@@ -30,6 +30,9 @@ use crate::store::Store;
 pub struct App {
     pub responder: Arc<Responder>,
     pub config: ServeConfig,
+    /// The console's socket, bound at load so it accepts connections as
+    /// soon as the server is reported ready (and a bad address fails load).
+    console_listener: Option<TcpListener>,
 }
 
 /// Says what is missing and which command fixes it, before any slow loading.
@@ -99,9 +102,14 @@ impl App {
             config.conversation_limit,
             due,
         );
+        let console_listener = match config.console_addr {
+            Some(addr) => Some(crate::console::bind(addr, &config.tokens).await?),
+            None => None,
+        };
         Ok(App {
             responder: Arc::new(responder),
             config,
+            console_listener,
         })
     }
 }
@@ -210,15 +218,14 @@ pub async fn serve(
     crate::auth::check_exposure(addr, &tokens)?;
     // The agents' web console, beside gRPC, stopping with it.
     let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
-    let console = match app.config.console_addr {
-        Some(console_addr) => {
+    let console = match app.console_listener {
+        Some(console_listener) => {
             let responder = Arc::clone(&responder);
             let tokens = tokens.clone();
             let secure = app.config.tls.is_some();
             let stopped = async {
                 let _ = console_stopped.await;
             };
-            let console_listener = crate::console::bind(console_addr, &tokens).await?;
             Some(tokio::spawn(async move {
                 if let Err(e) =
                     crate::console::serve(responder, console_listener, tokens, secure, stopped)
