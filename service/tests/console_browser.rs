@@ -121,6 +121,14 @@ async fn wait_attr(client: &Client, css: &str, attr: &str, want: &str) {
     }
 }
 
+async fn click(client: &Client, css: &str) {
+    wait_for(client, css, UI_WAIT)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let dir = std::env::var_os("XIAOER_SCREENSHOT_DIR")
         .map(PathBuf::from)
@@ -157,12 +165,7 @@ async fn an_agent_works_a_handoff_in_the_console_end_to_end() {
         .send_keys("agent-li")
         .await
         .unwrap();
-    page.find(Locator::Css("#signin-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#signin-submit").await;
     wait_for(&page, "#queue", UI_WAIT).await;
     // Let the event stream connect before the handoff happens.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -216,11 +219,7 @@ async fn an_agent_works_a_handoff_in_the_console_end_to_end() {
         .await
         .unwrap();
     wait_attr(&page, "#handoff", "data-status", "claimed").await;
-    wait_for(&page, ".suggestion .suggestion-insert", UI_WAIT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&page, ".suggestion .suggestion-insert").await;
     let reply_box = wait_for(&page, "#reply-text", UI_WAIT).await;
     let inserted = reply_box.prop("value").await.unwrap().unwrap_or_default();
     assert!(
@@ -230,12 +229,7 @@ async fn an_agent_works_a_handoff_in_the_console_end_to_end() {
     let addition = " 我们今天就为您补发一件新大衣。";
     reply_box.send_keys(addition).await.unwrap();
     screenshot(&page, "handoff.png").await;
-    page.find(Locator::Css("#send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#send").await;
 
     // The storefront receives it.
     let deadline = Instant::now() + UI_WAIT;
@@ -284,23 +278,13 @@ async fn an_agent_works_a_handoff_in_the_console_end_to_end() {
     }
 
     // Resolve with a note.
-    page.find(Locator::Css("#resolve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#resolve").await;
     wait_for(&page, "#resolution-text", UI_WAIT)
         .await
         .send_keys("已补发新大衣，顺丰次日达")
         .await
         .unwrap();
-    page.find(Locator::Css("#resolution-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#resolution-submit").await;
     let deadline = Instant::now() + UI_WAIT;
     loop {
         let record = server.store().await.handoff(&id).await.unwrap();

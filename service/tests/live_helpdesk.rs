@@ -301,35 +301,26 @@ async fn bad_helpdesk_input_is_refused_and_nothing_is_stored() {
         "not claimed yet"
     );
     claim(&mut helpdesk, &id, "agent-a").await;
-    assert_eq!(
-        code(
-            helpdesk
-                .post_agent_message(post(&id, "agent-b", "您好"))
-                .await
+    let long = "好".repeat(2001);
+    for (agent, text, expected, why) in [
+        (
+            "agent-b",
+            "您好",
+            Code::FailedPrecondition,
+            "claimed by someone else",
         ),
-        Code::FailedPrecondition,
-        "claimed by someone else"
-    );
-    assert_eq!(
-        code(
-            helpdesk
-                .post_agent_message(post(&id, "agent-a", "   "))
-                .await
+        ("agent-a", "   ", Code::InvalidArgument, "blank text"),
+        (
+            "agent-a",
+            long.as_str(),
+            Code::InvalidArgument,
+            "text too long",
         ),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(
-            helpdesk
-                .post_agent_message(post(&id, "agent-a", &"好".repeat(2001)))
-                .await
-        ),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(helpdesk.post_agent_message(post(&id, "", "您好")).await),
-        Code::InvalidArgument
-    );
+        ("", "您好", Code::InvalidArgument, "no agent"),
+    ] {
+        let refused = helpdesk.post_agent_message(post(&id, agent, text)).await;
+        assert_eq!(code(refused), expected, "{why}");
+    }
     helpdesk
         .resolve_handoff(pb::ResolveHandoffRequest {
             handoff_id: id.clone(),
