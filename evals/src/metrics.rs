@@ -471,7 +471,11 @@ pub(crate) mod tests {
             r
         };
         let results = [
-            with_drafts(&["damaged-item"], &["service-hours", "damaged-item"], Handoff),
+            with_drafts(
+                &["damaged-item"],
+                &["service-hours", "damaged-item"],
+                Handoff,
+            ),
             with_drafts(&["damaged-item", "wrong-item"], &["coupons"], Handoff),
             // Drafts are only shown with a handoff.
             with_drafts(&["refund-timeline"], &["refund-timeline"], Answer),
@@ -480,7 +484,10 @@ pub(crate) mod tests {
         ];
         let group = GroupMetrics::compute(&results);
         assert_eq!(group.drafts_on_topic, Ratio::new(1, 3));
-        assert_eq!(GroupMetrics::compute(&sample()).drafts_on_topic, Ratio::new(0, 0));
+        assert_eq!(
+            GroupMetrics::compute(&sample()).drafts_on_topic,
+            Ratio::new(0, 0)
+        );
     }
 
     #[test]
