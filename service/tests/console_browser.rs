@@ -65,14 +65,17 @@ fn driver(port: u16) -> Option<Driver> {
     Some(Driver(child))
 }
 
-async fn browser(port: u16) -> Client {
+async fn browser(port: u16, profile: &std::path::Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": CHROMIUM,
+            // A profile of its own: a browser left over from another run
+            // must not share (and lock) this one's.
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,900", "--lang=zh-CN"],
+                     "--window-size=1400,900", "--lang=zh-CN",
+                     format!("--user-data-dir={}", profile.display())],
         }),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -143,8 +146,19 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(name), png).unwrap();
 }
 
-#[tokio::test]
+/// A hung browser must fail the run, not stall it.
+const WHOLE_TEST: Duration = Duration::from_secs(240);
+
+// Several threads: the gRPC and WebDriver connections keep moving even while
+// one task waits on the other side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_works_a_handoff_in_the_console_end_to_end() {
+    tokio::time::timeout(WHOLE_TEST, end_to_end())
+        .await
+        .unwrap_or_else(|_| panic!("the browser test did not finish within {WHOLE_TEST:?}"));
+}
+
+async fn end_to_end() {
     let driver_port = free_port();
     let Some(_driver) = driver(driver_port) else {
         return;
@@ -156,7 +170,8 @@ async fn an_agent_works_a_handoff_in_the_console_end_to_end() {
     });
     let console = format!("http://127.0.0.1:{console_port}/");
     let mut shop = AutoReplyClient::new(server.plaintext_channel().await.unwrap());
-    let page = browser(driver_port).await;
+    let profile = tempfile::tempdir().unwrap();
+    let page = browser(driver_port, profile.path()).await;
 
     // Sign in (loopback without tokens: a name is enough).
     page.goto(&console).await.unwrap();
