@@ -124,12 +124,20 @@ async fn wait_attr(client: &Client, css: &str, attr: &str, want: &str) {
     }
 }
 
+/// Clicks the element at `css`. The page re-renders a pane when a live
+/// event for it arrives (the agent's own claim comes back that way), which
+/// can replace the element between finding and clicking it: find it again.
 async fn click(client: &Client, css: &str) {
-    wait_for(client, css, UI_WAIT)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    let deadline = Instant::now() + UI_WAIT;
+    loop {
+        match wait_for(client, css, UI_WAIT).await.click().await {
+            Ok(()) => return,
+            Err(e) if e.to_string().contains("stale") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
 }
 
 async fn screenshot(client: &Client, name: &str) {
@@ -234,6 +242,9 @@ async fn end_to_end() {
         .await
         .unwrap();
     wait_attr(&page, "#handoff", "data-status", "claimed").await;
+    // Our own claim also comes back as a live event and re-renders the pane;
+    // let it land before typing into that pane.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     click(&page, ".suggestion .suggestion-insert").await;
     let reply_box = wait_for(&page, "#reply-text", UI_WAIT).await;
     let inserted = reply_box.prop("value").await.unwrap().unwrap_or_default();
