@@ -76,7 +76,7 @@ recovery_logs=$(grep -c 'database reachable again' "$work/server.log" || true)
 echo "server: still serving; logged the outage ${outage_logs}x and the recovery ${recovery_logs}x"
 
 # Every handoff acknowledged to a client must be in the database.
-sort -u "$work/acks.txt" >"$work/acked"
+awk '$1 == "handoff" { print $2 }' "$work/acks.txt" | sort -u >"$work/acked"
 "$psql" "$url" -At -c "SELECT id FROM handoffs" | sort -u >"$work/stored"
 acked=$(wc -l <"$work/acked")
 missing=$(comm -23 "$work/acked" "$work/stored" | wc -l)

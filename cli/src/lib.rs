@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC server (and, with --console-addr, the agents' web console).
     Serve(Box<ServeArgs>),
-    /// Exit 0 when a server's gRPC health check answers SERVING (for container health checks).
+    /// Exit 0 when a server's gRPC health check answers SERVING, or with --ready-url when its readiness probe answers 200 (for container health checks).
     Health {
         #[arg(
             long,
@@ -42,6 +42,9 @@ pub enum Command {
             env = "XIAOER_ENDPOINT"
         )]
         endpoint: String,
+        /// Probe this plain-HTTP readiness URL instead (e.g. http://127.0.0.1:9464/readyz): works the same with and without gRPC TLS.
+        #[arg(long, value_name = "URL")]
+        ready_url: Option<String>,
         /// CA for an https:// endpoint (health itself needs no token).
         #[command(flatten)]
         auth: xiaoer_evals::ClientAuthArgs,
@@ -91,14 +94,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 xiaoer_service::auth::check_exposure(console, &config.tokens)?;
             }
             telemetry::init_logging(config.log_format);
-            telemetry::init_metrics(config.metrics_addr)?;
+            // Probes answer (503) while the model loads.
+            let readiness = telemetry::Readiness::default();
+            telemetry::serve_metrics(config.metrics_addr, readiness.clone()).await?;
             let listener = tokio::net::TcpListener::bind(config.addr)
                 .await
                 .with_context(|| format!("binding {}", config.addr))?;
-            let app = App::load(config).await?;
+            let app = App::load(config).await?.with_readiness(readiness);
             server::serve(app, listener, server::shutdown_signal()).await
         }
-        Command::Health { endpoint, auth } => health::health(&endpoint, &auth).await,
+        Command::Health {
+            ready_url: Some(url),
+            ..
+        } => health::ready(&url).await,
+        Command::Health {
+            endpoint,
+            auth,
+            ready_url: None,
+        } => health::health(&endpoint, &auth).await,
         Command::Token { command } => token::token(command),
         Command::Chat(args) => chat::chat(args, std::io::stdin().lock(), std::io::stdout()).await,
         Command::Train(args) => {

@@ -54,9 +54,13 @@ pub struct CasesArgs {
 /// Options of `xiaoer eval load`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
-    /// Server to load; must be a loopback address unless --allow-remote is given.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_ENDPOINT)]
-    pub endpoint: String,
+    /// Server(s) to load, comma-separated (replicas: workers spread over them); loopback addresses unless --allow-remote is given.
+    #[arg(long, value_name = "URL,...", default_value = DEFAULT_ENDPOINT, value_delimiter = ',')]
+    pub endpoint: Vec<String>,
+    /// On UNAVAILABLE, send the same request (same client turn id) to the next endpoint, as a
+    /// client of several replicas would; for kill tests.
+    #[arg(long)]
+    pub failover: bool,
     /// Concurrent workers, each replaying one conversation at a time.
     #[arg(long, value_name = "C", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -75,8 +79,9 @@ pub struct LoadArgs {
     /// Permit a non-loopback endpoint (your own test host only; never a shared or production server).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Write the id of every handoff the server acknowledged to FILE, one per line, so a
-    /// soak run can check afterwards that each one is in the database.
+    /// Write every write the server acknowledged to FILE, one per line ("handoff ID", and
+    /// "feedback CONVERSATION TURN" for the Feedback calls this option adds on every 4th
+    /// answer), so a soak or kill run can check afterwards that each one is in the database.
     #[arg(long, value_name = "FILE")]
     pub ack_log: Option<PathBuf>,
     /// Make every Nth request a malformed or oversized one (empty text, 100 kB text, bad ids,
@@ -248,7 +253,17 @@ mod tests {
             (args.concurrency, args.duration, args.max_requests),
             (8, 2.5, Some(100))
         );
-        assert_eq!(args.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(args.endpoint, [DEFAULT_ENDPOINT]);
+        let Ok(EvalCommand::Load(replicas)) = parse(&[
+            "load",
+            "--endpoint",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+            "--failover",
+        ]) else {
+            panic!("several endpoints parse");
+        };
+        assert_eq!(replicas.endpoint.len(), 2);
+        assert!(replicas.failover);
         assert!(parse(&["load", "--duration", "0"]).is_err());
         assert!(parse(&["load", "--duration", "99999"]).is_err());
         assert!(parse(&["load", "--max-requests", "0"]).is_err());

@@ -9,8 +9,10 @@
 //!
 //! For soak and fault runs, `--malformed-every N` turns every Nth request
 //! slot into a malformed one (see [`crate::malformed`]) and `--ack-log FILE`
-//! lists every handoff the server acknowledged, to be checked against the
-//! database afterwards.
+//! lists every handoff and feedback the server acknowledged, to be checked
+//! against the database afterwards. Several endpoints spread the workers
+//! over replicas; with `--failover` a request refused with UNAVAILABLE (a
+//! replica killed or draining) goes to the next one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -24,6 +26,7 @@ use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use std::future::Future;
 use tokio::time::timeout_at;
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
@@ -121,6 +124,10 @@ pub struct LoadOutcome {
     pub refused_latency: LatencySummary,
     /// Distinct handoffs the server acknowledged (listed in `--ack-log`).
     pub handoffs_acknowledged: u64,
+    /// Feedback calls the server acknowledged (sent with `--ack-log` only).
+    pub feedback_acknowledged: u64,
+    /// Requests sent again to another endpoint after UNAVAILABLE (`--failover`).
+    pub failovers: u64,
     /// Malformed requests sent (`--malformed-every`), by the status they got.
     pub malformed_by_code: BTreeMap<String, u64>,
     /// Malformed requests not refused as they should be, by "kind: status".
@@ -134,7 +141,7 @@ struct LoadReport<'a> {
     kind: &'static str,
     #[serde(flatten)]
     run: &'a RunInfo,
-    endpoint: &'a str,
+    endpoint: String,
     concurrency: u16,
     duration_limit_s: f64,
     max_requests: Option<u64>,
@@ -172,6 +179,9 @@ struct WorkerStats {
     latencies_ms: Vec<f64>,
     refused_latencies_ms: Vec<f64>,
     handoffs: BTreeSet<String>,
+    /// (conversation, turn) of each acknowledged Feedback.
+    feedback: Vec<(String, String)>,
+    failovers: u64,
     malformed: BTreeMap<String, u64>,
     malformed_unexpected: BTreeMap<String, u64>,
 }
@@ -199,9 +209,13 @@ impl Limits {
 /// Runs the load test described by `args`, writes the report folder and
 /// prints a short summary.
 pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
-    check_target(&args.endpoint, args.allow_remote)?;
+    let mut clients = Vec::new();
+    for url in &args.endpoint {
+        check_target(url, args.allow_remote)?;
+        clients.push(connect(url, &args.auth).await?);
+    }
+    anyhow::ensure!(!clients.is_empty(), "--endpoint: no server given");
     crate::plots::ensure_font()?;
-    let client = connect(&args.endpoint, &args.auth).await?;
     let report_dir = report::create_run_dir(args.out.as_deref())?;
     let run = RunInfo::now();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -223,14 +237,22 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     for worker in 0..args.concurrency {
         let rng = StdRng::seed_from_u64(args.seed.wrapping_add(u64::from(worker)));
         let conversation_prefix = format!("load-{run_id}-{worker}");
+        let targets = Targets {
+            clients: clients.clone(),
+            current: usize::from(worker) % clients.len(),
+            failover: args.failover,
+        };
         workers.spawn(run_worker(
-            client.clone(),
+            targets,
             Arc::clone(&limits),
             rng,
-            CONVERSATIONS,
-            conversation_prefix,
+            Mix {
+                conversations: CONVERSATIONS,
+                prefix: conversation_prefix,
+                malformed_every: args.malformed_every,
+                feedback: args.ack_log.is_some(),
+            },
             bar.clone(),
-            args.malformed_every,
         ));
     }
     let mut totals = WorkerStats::default();
@@ -244,6 +266,8 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
             .refused_latencies_ms
             .extend(stats.refused_latencies_ms);
         totals.handoffs.extend(stats.handoffs);
+        totals.feedback.extend(stats.feedback);
+        totals.failovers += stats.failovers;
         for (code, count) in stats.errors {
             *totals.errors.entry(code).or_default() += count;
         }
@@ -259,8 +283,10 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     if let Some(path) = &args.ack_log {
         let mut lines = String::new();
         for id in &totals.handoffs {
-            lines.push_str(id);
-            lines.push('\n');
+            let _ = writeln!(lines, "handoff {id}");
+        }
+        for (conversation, turn) in &totals.feedback {
+            let _ = writeln!(lines, "feedback {conversation} {turn}");
         }
         std::fs::write(path, lines)
             .with_context(|| format!("writing --ack-log {}", path.display()))?;
@@ -281,6 +307,8 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         latency: LatencySummary::from_samples(&totals.latencies_ms),
         refused_latency: LatencySummary::from_samples(&totals.refused_latencies_ms),
         handoffs_acknowledged: totals.handoffs.len() as u64,
+        feedback_acknowledged: totals.feedback.len() as u64,
+        failovers: totals.failovers,
         malformed_by_code: totals.malformed,
         malformed_unexpected: totals.malformed_unexpected,
         report_dir: report_dir.clone(),
@@ -288,7 +316,7 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     let report = LoadReport {
         kind: "load",
         run: &run,
-        endpoint: &args.endpoint,
+        endpoint: args.endpoint.join(","),
         concurrency: args.concurrency,
         duration_limit_s: args.duration,
         max_requests: args.max_requests,
@@ -327,6 +355,12 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
         );
     }
     println!("handoffs acknowledged: {}", outcome.handoffs_acknowledged);
+    if args.ack_log.is_some() {
+        println!("feedback acknowledged: {}", outcome.feedback_acknowledged);
+    }
+    if args.failover {
+        println!("failovers: {}", outcome.failovers);
+    }
     if args.malformed_every.is_some() {
         println!(
             "malformed requests: {} sent, {} not refused as expected",
@@ -344,18 +378,71 @@ pub async fn run_load(args: &LoadArgs) -> anyhow::Result<LoadOutcome> {
     Ok(outcome)
 }
 
+/// One worker's connections, one per endpoint, and the one it uses now.
+struct Targets {
+    clients: Vec<AutoReplyClient<AuthChannel>>,
+    current: usize,
+    failover: bool,
+}
+
+/// Pause before sending a request again to the next endpoint.
+const FAILOVER_PAUSE: Duration = Duration::from_millis(50);
+
+impl Targets {
+    /// The connection in use.
+    fn client(&self) -> AutoReplyClient<AuthChannel> {
+        self.clients[self.current].clone()
+    }
+
+    /// Runs `call` on the current endpoint; with failover, a call refused
+    /// with UNAVAILABLE moves on to the next endpoint, up to twice round
+    /// them all. Returns the outcome and how many times it moved.
+    async fn call<T, F, Fut>(&mut self, mut call: F) -> (Result<T, tonic::Status>, u64)
+    where
+        F: FnMut(AutoReplyClient<AuthChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut moves = 0u64;
+        loop {
+            match call(self.client()).await {
+                Err(status)
+                    if self.failover
+                        && status.code() == tonic::Code::Unavailable
+                        && moves < 2 * self.clients.len() as u64 =>
+                {
+                    moves += 1;
+                    self.current = (self.current + 1) % self.clients.len();
+                    tokio::time::sleep(FAILOVER_PAUSE).await;
+                }
+                outcome => return (outcome.map(tonic::Response::into_inner), moves),
+            }
+        }
+    }
+}
+
+/// What one worker sends.
+struct Mix {
+    conversations: &'static [&'static [&'static str]],
+    /// Conversation ids start with this, unique per run and worker.
+    prefix: String,
+    malformed_every: Option<u64>,
+    /// Send a Feedback on every 4th answer (soak and kill runs).
+    feedback: bool,
+}
+
 async fn run_worker(
-    mut client: AutoReplyClient<AuthChannel>,
+    mut targets: Targets,
     limits: Arc<Limits>,
     mut rng: StdRng,
-    mix: &'static [&'static [&'static str]],
-    conversation_prefix: String,
+    mix: Mix,
     bar: indicatif::ProgressBar,
-    malformed_every: Option<u64>,
 ) -> WorkerStats {
     let mut stats = WorkerStats::default();
-    'conversations: while let Some(turns) = mix.get(rng.random_range(0..mix.len().max(1))) {
-        let conversation_id = format!("{conversation_prefix}-{}", stats.conversations);
+    let conversations = mix.conversations;
+    'conversations: while let Some(turns) =
+        conversations.get(rng.random_range(0..conversations.len().max(1)))
+    {
+        let conversation_id = format!("{}-{}", mix.prefix, stats.conversations);
         stats.conversations += 1;
         for (turn, text) in turns.iter().enumerate() {
             // Every Nth slot carries a malformed request; the turn waits for the next slot.
@@ -366,11 +453,12 @@ async fn run_worker(
                 let Some(slot) = limits.claim() else {
                     break 'conversations;
                 };
-                let Some(every) = malformed_every.filter(|every| (slot + 1) % every == 0) else {
+                let Some(every) = mix.malformed_every.filter(|every| (slot + 1) % every == 0)
+                else {
                     break;
                 };
-                let bad = crate::malformed::nth(slot / every, &conversation_prefix, LOAD_CHANNEL);
-                match timeout_at(limits.deadline, client.reply(bad.request)).await {
+                let bad = crate::malformed::nth(slot / every, &mix.prefix, LOAD_CHANNEL);
+                match timeout_at(limits.deadline, targets.client().reply(bad.request)).await {
                     Err(_) => {
                         stats.cut += 1;
                         break 'conversations;
@@ -396,14 +484,22 @@ async fn run_worker(
                 ..Default::default()
             };
             let sent = Instant::now();
-            match timeout_at(limits.deadline, client.reply(request)).await {
+            let call = targets.call(|mut client| {
+                let request = request.clone();
+                async move { client.reply(request).await }
+            });
+            let (outcome, moves) = match timeout_at(limits.deadline, call).await {
                 Err(_) => {
                     stats.cut += 1;
                     break 'conversations;
                 }
-                Ok(Ok(response)) => {
+                Ok(done) => done,
+            };
+            stats.failovers += moves;
+            match outcome {
+                Ok(response) => {
                     stats.ok += 1;
-                    if let Some(handoff) = &response.get_ref().handoff {
+                    if let Some(handoff) = &response.handoff {
                         if !handoff.handoff_id.is_empty() {
                             stats.handoffs.insert(handoff.handoff_id.clone());
                         }
@@ -411,8 +507,18 @@ async fn run_worker(
                     stats
                         .latencies_ms
                         .push(sent.elapsed().as_secs_f64() * 1000.0);
+                    if mix.feedback && stats.ok % 4 == 0 {
+                        send_feedback(
+                            &mut targets,
+                            &limits,
+                            &conversation_id,
+                            &response,
+                            &mut stats,
+                        )
+                        .await;
+                    }
                 }
-                Ok(Err(status)) => {
+                Err(status) => {
                     if status.code() == tonic::Code::ResourceExhausted {
                         stats
                             .refused_latencies_ms
@@ -428,6 +534,45 @@ async fn run_worker(
         }
     }
     stats
+}
+
+/// Rates `response` as a used draft and notes the acknowledgement; a
+/// failed Feedback is counted with the errors, never as acknowledged.
+async fn send_feedback(
+    targets: &mut Targets,
+    limits: &Limits,
+    conversation_id: &str,
+    response: &pb::ReplyResponse,
+    stats: &mut WorkerStats,
+) {
+    let request = pb::FeedbackRequest {
+        conversation_id: conversation_id.to_string(),
+        turn_id: response.turn_id.clone(),
+        suggestion_text: response.text.chars().take(200).collect(),
+        verdict: "used".into(),
+        edited_text: String::new(),
+    };
+    let call = targets.call(|mut client| {
+        let request = request.clone();
+        async move { client.feedback(request).await }
+    });
+    match timeout_at(limits.deadline, call).await {
+        Err(_) => stats.cut += 1,
+        Ok((outcome, moves)) => {
+            stats.failovers += moves;
+            match outcome {
+                Ok(_) => stats
+                    .feedback
+                    .push((conversation_id.to_string(), response.turn_id.clone())),
+                Err(status) => {
+                    *stats
+                        .errors
+                        .entry(format!("Feedback {:?}", status.code()))
+                        .or_default() += 1
+                }
+            }
+        }
+    }
 }
 
 fn markdown(report: &LoadReport<'_>) -> String {
@@ -480,8 +625,8 @@ fn markdown(report: &LoadReport<'_>) -> String {
     }
     let _ = writeln!(
         md,
-        "Handoffs acknowledged: {}.\n",
-        outcome.handoffs_acknowledged
+        "Handoffs acknowledged: {}; feedback acknowledged: {}; failovers: {}.\n",
+        outcome.handoffs_acknowledged, outcome.feedback_acknowledged, outcome.failovers
     );
     if !outcome.malformed_by_code.is_empty() {
         let _ = writeln!(md, "## Malformed requests by gRPC status\n");

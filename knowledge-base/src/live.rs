@@ -356,4 +356,66 @@ mod tests {
         assert_eq!(kb.current().len(), 3);
         drop(watcher);
     }
+
+    /// Lays out generation `generation` the way a Kubernetes ConfigMap
+    /// volume does: files in a hidden timestamped folder, `..data` pointing
+    /// at it (swapped by an atomic rename), and a symlink per key.
+    #[cfg(unix)]
+    fn configmap_generation(dir: &Path, generation: usize, articles: usize) {
+        use crate::set::SHOP_FILE;
+        use std::os::unix::fs::symlink;
+        let versioned = dir.join(format!("..2026_12_07_{generation}"));
+        std::fs::create_dir_all(&versioned).expect("mkdir");
+        std::fs::write(versioned.join(SHOP_FILE), crate::set::tests::SHOP).expect("shop");
+        let mut keys = vec![SHOP_FILE.to_string()];
+        for i in 0..articles {
+            let name = format!("a{i}.md");
+            std::fs::write(
+                versioned.join(&name),
+                gen_article(&format!("a{i}"), generation),
+            )
+            .expect("article");
+            keys.push(name);
+        }
+        let tmp = dir.join("..data_tmp");
+        symlink(versioned.file_name().unwrap(), &tmp).expect("symlink");
+        std::fs::rename(&tmp, dir.join("..data")).expect("swap ..data");
+        for key in keys {
+            let link = dir.join(&key);
+            if link.symlink_metadata().is_err() {
+                symlink(Path::new("..data").join(&key), &link).expect("key link");
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_configmap_volume_loads_flat_and_hot_reloads_on_its_swap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let enc: Arc<dyn Encoder> = Arc::new(HashEncoder::new());
+        configmap_generation(dir.path(), 1, 2);
+        let kb = Arc::new(KnowledgeBase::open(dir.path(), enc.as_ref()).expect("open flat"));
+        assert_eq!(
+            kb.current().len(),
+            2,
+            "hidden ..data entries are not read twice"
+        );
+        let (tx, rx) = mpsc::channel();
+        let watcher = watch(
+            Arc::clone(&kb),
+            enc,
+            Duration::from_millis(100),
+            move |outcome| {
+                let _ = tx.send(outcome.map(|o| o.articles));
+            },
+        )
+        .expect("watch");
+        configmap_generation(dir.path(), 2, 3);
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a reload within 10 s of the ..data swap");
+        assert_eq!(got.expect("reload ok"), 3);
+        assert_eq!(kb.current().len(), 3);
+        drop(watcher);
+    }
 }

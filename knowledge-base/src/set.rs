@@ -135,13 +135,35 @@ fn article_files(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
                 None
             }
         })
+        // Hidden entries are skipped: a Kubernetes ConfigMap volume keeps its
+        // versions in `..data` folders beside the (symlinked) files.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "md"))
         .collect();
     files.sort();
     if files.is_empty() && problems.is_empty() {
-        problems.push(Problem::new(dir, None, "no articles (*.md) found"));
+        problems.push(Problem::new(
+            dir,
+            None,
+            "no articles (*.md) found, in articles/ or beside shop.toml",
+        ));
     }
     files
+}
+
+/// Where the articles are: `articles/` beside `shop.toml`, or, when there is
+/// no such folder, beside `shop.toml` itself — the flat layout a Kubernetes
+/// ConfigMap volume gives, since a ConfigMap cannot hold a subfolder.
+fn articles_dir(kb_dir: &Path) -> PathBuf {
+    let nested = kb_dir.join(ARTICLES_DIR);
+    if nested.is_dir() {
+        nested
+    } else {
+        kb_dir.to_path_buf()
+    }
 }
 
 fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
@@ -166,7 +188,7 @@ fn scan(kb_dir: &Path) -> (Option<ArticleSet>, Vec<Problem>) {
     let mut articles = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut links: Vec<(PathBuf, String, usize)> = Vec::new();
-    for path in article_files(&kb_dir.join(ARTICLES_DIR), &mut problems) {
+    for path in article_files(&articles_dir(kb_dir), &mut problems) {
         let Some(text) = read(&path, &mut problems) else {
             continue;
         };
@@ -377,9 +399,12 @@ pub(crate) mod tests {
     fn reports_missing_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let problems = check(dir.path());
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].file.ends_with(SHOP_FILE));
-        assert!(problems[1].file.ends_with(ARTICLES_DIR));
+        fs::write(dir.path().join(SHOP_FILE), SHOP).expect("write");
+        let problems = check(dir.path());
+        assert_eq!(problems.len(), 1, "flat layout, no articles: {problems:?}");
+        assert!(problems[0].message.contains("beside shop.toml"));
         fs::create_dir_all(dir.path().join(ARTICLES_DIR)).expect("mkdir");
         fs::write(dir.path().join(SHOP_FILE), SHOP).expect("write");
         let problems = check(dir.path());

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use xiaoer_models::{E5Options, PoolConfig};
 
 use crate::auth::{TokenEntry, Tokens};
+use crate::duration::HumanDuration;
 use crate::policy::PolicyConfig;
 use crate::ratelimit::RateLimit;
 use crate::sla::ResponseTimes;
@@ -84,6 +86,18 @@ pub struct ServeArgs {
     /// How soon an agent should answer a handoff of priority 1,2,3,4, counted in the shop's service hours (shop.toml [service_hours]) [default: 5m,15m,1h,4h].
     #[arg(long, env = "XIAOER_RESPONSE_TIMES", value_name = "P1,P2,P3,P4")]
     pub response_times: Option<ResponseTimes>,
+    /// On SIGTERM, how long to keep serving while health reports NOT_SERVING, so load balancers move traffic away first [default: 10s].
+    #[arg(long, env = "XIAOER_DRAIN_WINDOW", value_name = "DURATION")]
+    pub drain_window: Option<HumanDuration>,
+    /// Close each client connection after this long (clients reconnect, so new replicas get traffic) [default: 5m].
+    #[arg(long, env = "XIAOER_MAX_CONNECTION_AGE", value_name = "DURATION")]
+    pub max_connection_age: Option<HumanDuration>,
+    /// Time calls on a connection past its age get to finish [default: 30s].
+    #[arg(long, env = "XIAOER_MAX_CONNECTION_AGE_GRACE", value_name = "DURATION")]
+    pub max_connection_age_grace: Option<HumanDuration>,
+    /// Reload the knowledge base when its folder changes (true/false) [default: true].
+    #[arg(long, env = "XIAOER_KB_WATCH", value_name = "BOOL")]
+    pub kb_watch: Option<bool>,
 }
 
 /// The TOML file's shape: the same keys as the flags, plus `[policy]`.
@@ -109,6 +123,10 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     response_times: Option<ResponseTimes>,
     console_addr: Option<SocketAddr>,
+    drain_window: Option<HumanDuration>,
+    max_connection_age: Option<HumanDuration>,
+    max_connection_age_grace: Option<HumanDuration>,
+    kb_watch: Option<bool>,
     policy: Option<PolicyConfig>,
 }
 
@@ -138,6 +156,15 @@ pub struct ServeConfig {
     pub response_times: ResponseTimes,
     /// Where the agents' web console listens; `None`: not served.
     pub console_addr: Option<SocketAddr>,
+    /// Serving on after SIGTERM with health NOT_SERVING, before closing.
+    pub drain_window: Duration,
+    /// Connections are closed after this long, so traffic spreads to new replicas.
+    pub max_connection_age: Duration,
+    /// Grace for calls on a connection past its age; also the longest a
+    /// watch stream lives before it ends with UNAVAILABLE and resumes.
+    pub max_connection_age_grace: Duration,
+    /// Whether folder changes reload the knowledge base.
+    pub kb_watch: bool,
     pub policy: PolicyConfig,
 }
 
@@ -238,9 +265,31 @@ impl ServeArgs {
                 .or(file.response_times)
                 .unwrap_or_default(),
             console_addr: self.console_addr.or(file.console_addr),
+            drain_window: duration_setting(self.drain_window, file.drain_window, 10),
+            max_connection_age: duration_setting(
+                self.max_connection_age,
+                file.max_connection_age,
+                300,
+            ),
+            max_connection_age_grace: duration_setting(
+                self.max_connection_age_grace,
+                file.max_connection_age_grace,
+                30,
+            ),
+            kb_watch: self.kb_watch.or(file.kb_watch).unwrap_or(true),
             policy: file.policy.unwrap_or_default(),
         })
     }
+}
+
+/// A duration from the flag/env, else the file, else `default_secs`.
+fn duration_setting(
+    arg: Option<HumanDuration>,
+    file: Option<HumanDuration>,
+    default_secs: u64,
+) -> Duration {
+    arg.or(file)
+        .map_or(Duration::from_secs(default_secs), |d| d.0)
 }
 
 /// Rejects 0 for settings where it would mean "refuse everything" or "delete
@@ -332,6 +381,66 @@ mod tests {
                 "{zero}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn drain_and_connection_settings_from_flags_file_and_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert_eq!(defaults.drain_window, Duration::from_secs(10));
+        assert_eq!(defaults.max_connection_age, Duration::from_secs(300));
+        assert_eq!(defaults.max_connection_age_grace, Duration::from_secs(30));
+        assert!(defaults.kb_watch);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("xiaoer.toml");
+        std::fs::write(
+            &file,
+            "drain_window = \"20s\"\nmax_connection_age = \"15m\"\nkb_watch = false\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let cli = Cli::try_parse_from([
+            "xiaoer",
+            "--config",
+            path,
+            "--max-connection-age-grace",
+            "1m",
+            "--drain-window",
+            "0s",
+        ])
+        .unwrap();
+        let config = cli.serve.resolve().unwrap();
+        assert_eq!(config.drain_window, Duration::ZERO, "the flag wins");
+        assert_eq!(config.max_connection_age, Duration::from_secs(900));
+        assert_eq!(config.max_connection_age_grace, Duration::from_secs(60));
+        assert!(!config.kb_watch);
+        for bad in [
+            ["--drain-window", "10"],
+            ["--max-connection-age", "soon"],
+            ["--kb-watch", "maybe"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["xiaoer", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
+        std::fs::write(&file, "drain_window = \"ten seconds\"").unwrap();
+        let err = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("no unit") || err.to_string().contains("whole number"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ impl EmbeddedServer {
     /// Starts the server with `args` (a fresh data folder unless one is set)
     /// on its own runtime thread, so callers' runtimes can come and go while
     /// it keeps serving. Returns once it accepts connections.
+    /// An in-process server stops at once unless the args set a drain window.
     pub fn start(mut args: ServeArgs) -> anyhow::Result<EmbeddedServer> {
+        args.drain_window
+            .get_or_insert(crate::duration::HumanDuration(Duration::ZERO));
         let data_dir = args
             .data_dir
             .get_or_insert_with(|| {

@@ -2,9 +2,15 @@
 //!
 //! Every handler returns [`ServiceError`]; the `From` impl below is the only
 //! place that decides which status code a caller sees, so the contract's
-//! error behaviour cannot drift between RPCs.
+//! error behaviour cannot drift between RPCs. Callers never see database
+//! error text (it is logged, under the call's request id); a refusal they
+//! should retry carries `google.rpc.RetryInfo` saying when.
+
+use std::time::Duration;
 
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tracing::{error, warn};
 use xiaoer_models::ModelError;
 
 use crate::ratelimit::RateLimited;
@@ -25,9 +31,13 @@ pub enum ServiceError {
     /// A dependency (database) is down: retry later; nothing was recorded.
     #[error("{0}")]
     Unavailable(String),
-    /// Too much work queued: retry later.
-    #[error("{0}")]
-    Overloaded(String),
+    /// Too much work queued, or a conversation over its rate: retry after
+    /// `retry_after`.
+    #[error("{reason}")]
+    Overloaded {
+        reason: String,
+        retry_after: Duration,
+    },
     /// A bug or broken installation.
     #[error("{0}")]
     Internal(String),
@@ -44,6 +54,23 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// The server is saturated: worth retrying as soon as one call finishes.
+    pub fn overloaded(reason: impl Into<String>) -> Self {
+        ServiceError::Overloaded {
+            reason: reason.into(),
+            retry_after: SATURATED_RETRY,
+        }
+    }
+
+    /// When a retry may succeed, for the refusals a caller should retry.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ServiceError::Overloaded { retry_after, .. } => Some(*retry_after),
+            ServiceError::Unavailable(_) => Some(UNAVAILABLE_RETRY),
+            _ => None,
+        }
+    }
+
     /// Shorthand for a bad request field.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         ServiceError::InvalidArgument {
@@ -59,9 +86,16 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(what) => ServiceError::NotFound(what),
             StoreError::Conflict(why) => ServiceError::FailedPrecondition(why),
             StoreError::Unavailable(why) => {
-                ServiceError::Unavailable(format!("database unavailable, please retry: {why}"))
+                warn!(error = %why, "database unavailable");
+                ServiceError::Unavailable("database unavailable, please retry".into())
             }
-            StoreError::Setup(why) => ServiceError::Internal(why),
+            StoreError::Setup(why) => {
+                error!(error = %why, "database schema or configuration problem");
+                ServiceError::Internal(
+                    "internal error: the server log has the details under this call's x-request-id"
+                        .into(),
+                )
+            }
         }
     }
 }
@@ -70,7 +104,7 @@ impl From<ModelError> for ServiceError {
     fn from(e: ModelError) -> Self {
         match e {
             ModelError::Overloaded => {
-                ServiceError::Overloaded("inference queue is full, please retry".into())
+                ServiceError::overloaded("inference queue is full, please retry")
             }
             other => ServiceError::Internal(other.to_string()),
         }
@@ -79,7 +113,10 @@ impl From<ModelError> for ServiceError {
 
 impl From<RateLimited> for ServiceError {
     fn from(e: RateLimited) -> Self {
-        ServiceError::Overloaded(e.to_string())
+        ServiceError::Overloaded {
+            reason: e.to_string(),
+            retry_after: e.retry_after,
+        }
     }
 }
 
@@ -90,15 +127,29 @@ impl From<ServiceError> for Status {
             ServiceError::NotFound(_) => Code::NotFound,
             ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
             ServiceError::Unavailable(_) => Code::Unavailable,
-            ServiceError::Overloaded(_) => Code::ResourceExhausted,
+            ServiceError::Overloaded { .. } => Code::ResourceExhausted,
             ServiceError::Internal(_) => Code::Internal,
             ServiceError::Unauthenticated(_) => Code::Unauthenticated,
             ServiceError::PermissionDenied(_) => Code::PermissionDenied,
             ServiceError::OutOfRange(_) => Code::OutOfRange,
         };
-        Status::new(code, e.to_string())
+        match e.retry_after() {
+            Some(after) => Status::with_error_details(
+                code,
+                e.to_string(),
+                ErrorDetails::with_retry_info(Some(after)),
+            ),
+            None => Status::new(code, e.to_string()),
+        }
     }
 }
+
+/// Retry hint when the server is at its concurrency or queue limit: one
+/// Reply takes about 10 ms, so a slot is free again well within this.
+const SATURATED_RETRY: Duration = Duration::from_millis(100);
+/// Retry hint while the database is down: the outage gate probes it once a
+/// second, so an earlier retry would be refused the same way.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
 
 /// Longest shopper message accepted, in characters (not bytes: 2,000 汉字 are fine).
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -227,6 +278,35 @@ mod tests {
             flood.message().contains("retry in 1.5 s"),
             "{}",
             flood.message()
+        );
+        assert_eq!(
+            flood.get_details_retry_info().and_then(|r| r.retry_delay),
+            Some(std::time::Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn database_text_never_reaches_callers() {
+        let down = Status::from(ServiceError::from(StoreError::Unavailable(
+            "connection to 10.0.0.7:5432 refused, role \"xiaoer\"".into(),
+        )));
+        assert_eq!(down.message(), "database unavailable, please retry");
+        assert_eq!(
+            down.get_details_retry_info().and_then(|r| r.retry_delay),
+            Some(UNAVAILABLE_RETRY)
+        );
+        let broken = Status::from(ServiceError::from(StoreError::Setup(
+            "relation \"turns\" does not exist".into(),
+        )));
+        assert_eq!(broken.code(), Code::Internal);
+        assert!(!broken.message().contains("turns"), "{}", broken.message());
+        assert!(broken.get_details_retry_info().is_none());
+        let saturated = Status::from(ServiceError::from(ModelError::Overloaded));
+        assert_eq!(
+            saturated
+                .get_details_retry_info()
+                .and_then(|r| r.retry_delay),
+            Some(SATURATED_RETRY)
         );
     }
 }

@@ -42,6 +42,8 @@ const CURSOR_PREFIX: &str = "ev-";
 /// The shared side: the broadcast and the count of open watchers.
 pub struct EventHub {
     store: Store,
+    /// Longest life of one watch stream (see [`EventHub::new`]).
+    stream_life: Duration,
     sender: broadcast::Sender<Arc<EventRecord>>,
     watchers: Arc<AtomicUsize>,
     /// True once the server drains: open watches end so shutdown can finish.
@@ -50,10 +52,14 @@ pub struct EventHub {
 
 impl EventHub {
     /// A hub over `store`; nothing is broadcast until [`EventHub::spawn_poller`].
-    pub fn new(store: Store) -> Arc<Self> {
+    /// Each watch stream ends with UNAVAILABLE after `stream_life`, the
+    /// connection-age grace: every stream then ends cleanly, resumable from
+    /// its cursor, before the server closes its connection for age.
+    pub fn new(store: Store, stream_life: Duration) -> Arc<Self> {
         let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
         Arc::new(Self {
             store,
+            stream_life,
             sender,
             watchers: Arc::new(AtomicUsize::new(0)),
             closing: tokio::sync::watch::Sender::new(false),
@@ -180,6 +186,8 @@ pub struct Feed {
     caught_up: bool,
     /// Turns true when the server drains.
     closing: tokio::sync::watch::Receiver<bool>,
+    /// When this stream ends so its client resumes on a fresh connection.
+    ends_at: tokio::time::Instant,
     _guard: WatcherGuard,
 }
 
@@ -222,6 +230,7 @@ impl Feed {
             backlog: VecDeque::new(),
             caught_up,
             closing,
+            ends_at: tokio::time::Instant::now() + hub.stream_life,
             _guard: WatcherGuard::new(&hub.watchers),
         })
     }
@@ -242,6 +251,9 @@ impl Feed {
             let received = tokio::select! {
                 received = self.receiver.recv() => received,
                 _ = self.closing.wait_for(|closing| *closing) => return Err(shutting_down()),
+                () = tokio::time::sleep_until(self.ends_at) => return Err(ServiceError::Unavailable(
+                    "watch stream reached its maximum life; reconnect with your last cursor".into(),
+                )),
             };
             match received {
                 Ok(event) if event.seq <= self.delivered => {}

@@ -35,6 +35,55 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Tokens added per second.
+    fn per_second(&self) -> f64 {
+        f64::from(self.per_minute) / 60.0
+    }
+
+    /// Refills a bucket holding `tokens` for `elapsed_secs`, then takes one
+    /// message's token or says how long to wait (a refusal takes nothing).
+    fn take(&self, tokens: &mut f64, elapsed_secs: f64) -> Result<(), RateLimited> {
+        let rate = self.per_second();
+        *tokens = (*tokens + elapsed_secs * rate).min(f64::from(self.burst));
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = if rate > 0.0 {
+            Duration::from_secs_f64((1.0 - *tokens) / rate)
+        } else {
+            Duration::MAX
+        };
+        Err(RateLimited {
+            retry_after: wait,
+            burst: self.burst,
+            per_minute: self.per_minute,
+        })
+    }
+
+    /// The same bucket replayed over a conversation's stored messages (unix
+    /// ms, oldest first), whichever replica accepted them: the limit that
+    /// holds across replicas. The bucket starts full at the first stored
+    /// message, and a history cut short only shows fewer messages, so this
+    /// errs on the side of answering; two replicas deciding at the same
+    /// instant may both accept (at most one extra message per replica).
+    pub fn check_history(&self, accepted_ms: &[i64], now_ms: i64) -> Result<(), RateLimited> {
+        let Some(&first) = accepted_ms.first() else {
+            return Ok(());
+        };
+        let mut tokens = f64::from(self.burst);
+        let mut last = first;
+        let secs = |from: i64, to: i64| (to - from).max(0) as f64 / 1000.0;
+        for &at in accepted_ms {
+            // Stored means accepted, even when a race let it past an empty bucket.
+            let _ = self.take(&mut tokens, secs(last, at));
+            last = last.max(at);
+        }
+        self.take(&mut tokens, secs(last, now_ms))
+    }
+}
+
 /// A message refused because its conversation is over its rate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
@@ -79,23 +128,16 @@ impl ConversationLimiter {
         }
     }
 
-    /// Tokens added per second.
-    fn rate(&self) -> f64 {
-        f64::from(self.limit.per_minute) / 60.0
-    }
-
     /// Takes one message's token for `conversation_id` at `now`, or says how
     /// long to wait. A refused message takes nothing, so a client that backs
     /// off as told gets through.
     pub fn check(&mut self, conversation_id: &str, now: Instant) -> Result<(), RateLimited> {
-        let capacity = f64::from(self.limit.burst);
-        let rate = self.rate();
         if !self.buckets.contains_key(conversation_id) {
             self.make_room(now);
             self.buckets.insert(
                 conversation_id.to_string(),
                 Bucket {
-                    tokens: capacity,
+                    tokens: f64::from(self.limit.burst),
                     last_seen: now,
                     order: (now, 0),
                 },
@@ -112,25 +154,11 @@ impl ConversationLimiter {
         let elapsed = now
             .saturating_duration_since(bucket.last_seen)
             .as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.last_seen = now.max(bucket.last_seen);
         bucket.order = (bucket.last_seen, tie);
         self.recency
             .insert((bucket.order, conversation_id.to_string()));
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait = if rate > 0.0 {
-            Duration::from_secs_f64((1.0 - bucket.tokens) / rate)
-        } else {
-            Duration::MAX
-        };
-        Err(RateLimited {
-            retry_after: wait,
-            burst: self.limit.burst,
-            per_minute: self.limit.per_minute,
-        })
+        self.limit.take(&mut bucket.tokens, elapsed)
     }
 
     /// Frees a slot for a new conversation: first drops conversations idle
@@ -138,7 +166,7 @@ impl ConversationLimiter {
     /// if still full, the least recently seen.
     fn make_room(&mut self, now: Instant) {
         let capacity = f64::from(self.limit.burst);
-        let rate = self.rate();
+        let rate = self.limit.per_second();
         while let Some((order, id)) = self.recency.first().cloned() {
             let refilled = self.buckets.get(&id).is_some_and(|b| {
                 b.tokens + now.saturating_duration_since(b.last_seen).as_secs_f64() * rate
@@ -164,6 +192,53 @@ mod tests {
 
     fn limiter(burst: u32, per_minute: u32, cap: usize) -> ConversationLimiter {
         ConversationLimiter::new(RateLimit { burst, per_minute }, cap)
+    }
+
+    #[test]
+    fn stored_messages_from_every_replica_share_one_bucket() {
+        let limit = RateLimit {
+            burst: 3,
+            per_minute: 6,
+        };
+        // No history: a new conversation is always answered.
+        assert!(limit.check_history(&[], 0).is_ok());
+        // Three messages a second apart used the burst: the fourth waits
+        // for the refill of one token (10 s at 6 a minute), less the 2 s passed.
+        let sent = [0, 1_000, 2_000];
+        let refused = limit.check_history(&sent, 2_000).unwrap_err();
+        assert!(
+            (refused.retry_after.as_secs_f64() - 8.0).abs() < 0.01,
+            "{refused:?}"
+        );
+        assert!(limit.check_history(&sent, 9_900).is_err());
+        assert!(limit.check_history(&sent, 10_100).is_ok());
+        // Spread out, the same three leave room.
+        assert!(limit.check_history(&[0, 20_000, 40_000], 41_000).is_ok());
+    }
+
+    #[test]
+    fn history_replay_agrees_with_the_live_bucket() {
+        let limit = RateLimit {
+            burst: 4,
+            per_minute: 12,
+        };
+        let t0 = Instant::now();
+        let mut live = ConversationLimiter::new(limit, 10);
+        let mut accepted = Vec::new();
+        // Irregular gaps: bursts, pauses, and refusals on the way.
+        let mut at = 0i64;
+        for gap in [
+            0, 100, 100, 100, 100, 900, 4_000, 50, 50, 7_000, 300, 20_000, 10, 10,
+        ] {
+            at += gap;
+            let now = t0 + Duration::from_millis(at as u64);
+            let from_history = limit.check_history(&accepted, at).is_ok();
+            assert_eq!(live.check("c", now).is_ok(), from_history, "at {at} ms");
+            if from_history {
+                accepted.push(at);
+            }
+        }
+        assert!(accepted.len() < 14, "some were refused");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Startup and shutdown: load the model, heads and knowledge base, connect
 //! the store, then serve the three contract services plus health and
-//! reflection until SIGTERM/Ctrl-C, draining in-flight calls.
+//! reflection until SIGTERM/Ctrl-C. Shutdown drains in three steps: health
+//! (gRPC and `/readyz`) turns NOT_SERVING while calls are still served for
+//! the drain window, so load balancers move traffic away; then watch
+//! streams end with UNAVAILABLE and new connections are refused; then calls
+//! in flight finish.
 
 use std::future::Future;
 use std::path::Path;
@@ -21,15 +25,19 @@ use xiaoer_proto::v1::knowledge_base_server::KnowledgeBaseServer;
 use crate::auth::AuthLayer;
 use crate::config::ServeConfig;
 use crate::grpc::{AutoReplyService, HandoffsService, KnowledgeBaseService};
-use crate::reply::{Models, Responder};
-use crate::retention;
+use crate::reply::{Limits, Models, Responder};
+use crate::request_id::RequestIdLayer;
 use crate::sla::DueClock;
 use crate::store::Store;
+use crate::telemetry::Readiness;
+use crate::{kb_sync, retention};
 
 /// Everything loaded and connected, ready to serve.
 pub struct App {
     pub responder: Arc<Responder>,
     pub config: ServeConfig,
+    /// What `/readyz` reports; set once serving starts, cleared on drain.
+    readiness: Readiness,
     /// The console's socket, bound at load so it accepts connections as
     /// soon as the server is reported ready (and a bad address fails load).
     console_listener: Option<TcpListener>,
@@ -98,8 +106,11 @@ impl App {
             pool,
             store,
             config.policy.clone(),
-            config.max_concurrent,
-            config.conversation_limit,
+            Limits {
+                max_concurrent: config.max_concurrent,
+                conversation: config.conversation_limit,
+                stream_life: config.max_connection_age_grace,
+            },
             due,
         );
         let console_listener = match config.console_addr {
@@ -109,8 +120,30 @@ impl App {
         Ok(App {
             responder: Arc::new(responder),
             config,
+            readiness: Readiness::default(),
             console_listener,
         })
+    }
+
+    /// Reports readiness to `readiness` (the one the probe listener serves,
+    /// started before the slow loading so probes answer 503 meanwhile).
+    pub fn with_readiness(mut self, readiness: Readiness) -> App {
+        self.readiness = readiness;
+        self
+    }
+}
+
+/// Every health entry at once: the overall "" and each contract service, so
+/// a probe of any of them sees the same state.
+async fn set_health(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    use tonic::server::NamedService;
+    for service in [
+        "",
+        <AutoReplyServer<AutoReplyService> as NamedService>::NAME,
+        <HandoffsServer<HandoffsService> as NamedService>::NAME,
+        <KnowledgeBaseServer<KnowledgeBaseService> as NamedService>::NAME,
+    ] {
+        reporter.set_service_status(service, status).await;
     }
 }
 
@@ -164,18 +197,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let responder = app.responder;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    health_reporter
-        .set_serving::<AutoReplyServer<AutoReplyService>>()
-        .await;
-    health_reporter
-        .set_serving::<HandoffsServer<HandoffsService>>()
-        .await;
-    health_reporter
-        .set_serving::<KnowledgeBaseServer<KnowledgeBaseService>>()
-        .await;
+    set_health(&health_reporter, ServingStatus::Serving).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(xiaoer_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -185,13 +207,20 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     // Hot reload: the service team's article edits go live without a restart.
-    let watcher = xiaoer_kb::watch(Arc::clone(responder.knowledge_base()), Arc::clone(responder.encoder()), Duration::from_millis(750), |outcome| {
-        if let Ok(done) = outcome {
-            info!(articles = done.articles, version = %done.version, "knowledge base folder changed: reloaded");
-        }
-    })
-    .map_err(|e| warn!(error = %e, "cannot watch the knowledge base folder; use KnowledgeBase/Reload"))
-    .ok();
+    let watcher = app.config.kb_watch.then(|| {
+        xiaoer_kb::watch(Arc::clone(responder.knowledge_base()), Arc::clone(responder.encoder()), Duration::from_millis(750), |outcome| {
+            if let Ok(done) = outcome {
+                info!(articles = done.articles, version = %done.version, "knowledge base folder changed: reloaded");
+            }
+        })
+        .map_err(|e| warn!(error = %e, "cannot watch the knowledge base folder; use KnowledgeBase/Reload"))
+        .ok()
+    });
+    // A Reload through any replica reaches this one through the database.
+    let (stop_kb_sync, kb_sync_stopped) = tokio::sync::oneshot::channel::<()>();
+    let kb_sync = kb_sync::spawn_follower(Arc::clone(&responder), kb_sync::POLL_INTERVAL, async {
+        let _ = kb_sync_stopped.await;
+    });
     // Retention runs beside the server and stops once it has drained.
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
     let retention = app.config.retention_days.map(|days| {
@@ -252,25 +281,34 @@ pub async fn serve(
         })?;
     }
     info!(%addr, tls = app.config.tls.is_some(), database = %redact_url(&app.config.database_url), "xiaoer serving");
+    let drain_window = app.config.drain_window;
     let draining = {
         let reporter = health_reporter.clone();
         let events = Arc::clone(responder.events());
+        let readiness = app.readiness.clone();
         async move {
             shutdown.await;
-            info!("shutting down: draining in-flight calls");
+            readiness.set(false);
+            set_health(&reporter, ServingStatus::NotServing).await;
+            info!(
+                window = %crate::duration::HumanDuration(drain_window),
+                "shutting down: health NOT_SERVING, still serving for the drain window"
+            );
+            tokio::time::sleep(drain_window).await;
+            info!("drain window over: ending watch streams, refusing new connections, finishing calls in flight");
             // Watch streams never end by themselves; end them so the drain can.
             events.close();
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
-            reporter
-                .set_not_serving::<AutoReplyServer<AutoReplyService>>()
-                .await;
         }
     };
+    let layers = tower::ServiceBuilder::new()
+        .layer(RequestIdLayer)
+        .layer(AuthLayer::new(tokens, responder.store().clone()));
+    app.readiness.set(true);
     let result = builder
         .timeout(Duration::from_secs(30))
-        .layer(AuthLayer::new(tokens, responder.store().clone()))
+        .max_connection_age(app.config.max_connection_age)
+        .max_connection_age_grace(app.config.max_connection_age_grace)
+        .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -290,6 +328,8 @@ pub async fn serve(
         )
         .await;
     drop(watcher);
+    drop(stop_kb_sync);
+    let _ = kb_sync.await;
     drop(stop_console);
     if let Some(task) = console {
         let _ = task.await;

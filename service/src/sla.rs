@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use xiaoer_domain::ServiceHours;
 
+use crate::duration::{format_duration, parse_duration};
+
 /// Response time per priority, 1 (most urgent) to 4. Written like
 /// `5m,15m,1h,4h` in flags, env and TOML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -63,45 +65,6 @@ impl fmt::Display for ResponseTimes {
     }
 }
 
-/// Parses `30s`, `15m`, `24h`, `7d` (a whole number and one unit), the way
-/// every duration in xiaoer's configuration is written.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit (write 30s, 15m, 24h or 7d)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
-            ))
-        }
-    };
-    n.checked_mul(seconds)
-        .filter(|s| *s <= 366 * 86_400)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is longer than a year"))
-}
-
-/// The shortest exact form of a duration in whole units.
-fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        _ if s > 0 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
-        _ if s > 0 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
-        _ if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
 /// Due times for new handoffs.
 #[derive(Debug, Clone)]
 pub struct DueClock {
@@ -135,17 +98,6 @@ impl DueClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration(" 24h "), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        for bad in ["", "15", "m", "1.5h", "-5m", "5 m", "3w", "400d"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn response_times_parse_print_and_clamp() {

@@ -1,11 +1,19 @@
 //! Logs and metrics.
 //!
 //! Logs go through `tracing` (pretty on a terminal, JSON for collectors) with
-//! the RPC and conversation id on every span; customer text is never logged
-//! at info level. Metrics are Prometheus text on their own HTTP port.
+//! the request id, RPC and conversation id on every span; customer text is
+//! never logged at info level. Metrics are Prometheus text on their own
+//! plain-HTTP port, beside the liveness and readiness probes, so probes work
+//! the same whether gRPC serves TLS or not.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
 
 use metrics::{counter, gauge, histogram};
 use serde::Deserialize;
@@ -32,23 +40,92 @@ pub fn init_logging(format: LogFormat) {
     // A second init (tests start several servers) is harmless: keep the first.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
+        // Every enclosing span, so the request id of the outer call span
+        // shows beside a handler's own fields.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_span_list(true)
             .try_init(),
     };
 }
 
-/// Serves Prometheus metrics on `addr` (GET /metrics).
-pub fn init_metrics(addr: SocketAddr) -> anyhow::Result<()> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
+/// Whether this replica should get traffic: false while it loads and from
+/// the first moment of a drain. `/readyz` answers from it; gRPC health
+/// follows the same moments.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the replica ready (true) or not (false).
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether the replica is ready now.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How often histogram buckets are folded into the exported summaries.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Installs the Prometheus recorder and serves, on `addr`, `GET /metrics`,
+/// `GET /livez` (200 while the process runs) and `GET /readyz` (200 when
+/// `readiness` says so, 503 otherwise). Binds before returning, so a bad
+/// address fails at start.
+pub async fn serve_metrics(addr: SocketAddr, readiness: Readiness) -> anyhow::Result<()> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ])?
-        .install()
-        .map_err(|e| anyhow::anyhow!("metrics listener on {addr}: {e}"))
+        .install_recorder()
+        .map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("metrics listener on {addr}: {e}"))?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            ticks.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let app = probe_routes(readiness).route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// The liveness and readiness probes.
+fn probe_routes(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "alive\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = readiness.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                    }
+                }
+            }),
+        )
 }
 
 /// Records one RPC's outcome and latency; created at the start of a handler.
@@ -99,4 +176,37 @@ pub fn record_degraded_reply() {
 /// ("missing_token", "unknown_token", "wrong_role", ...).
 pub fn record_auth_denial(rpc: &'static str, reason: &'static str) {
     counter!("xiaoer_auth_denied_total", "rpc" => rpc, "reason" => reason).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The status line of a plain HTTP/1.0 GET.
+    async fn status_of(addr: SocketAddr, path: &str) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).await.unwrap();
+        reply.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test]
+    async fn readiness_probe_follows_the_flag_and_liveness_stays_up() {
+        let readiness = Readiness::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let routes = probe_routes(readiness.clone());
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+        assert!(status_of(addr, "/readyz").await.contains("503"));
+        assert!(status_of(addr, "/livez").await.contains("200"));
+        readiness.set(true);
+        assert!(status_of(addr, "/readyz").await.contains("200"));
+        readiness.set(false);
+        assert!(status_of(addr, "/readyz").await.contains("503"));
+        assert!(status_of(addr, "/nope").await.contains("404"));
+    }
 }

@@ -15,7 +15,7 @@ use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
 use xiaoer_service::clock::now_ms;
 use xiaoer_service::retention;
 use xiaoer_service::store::{
-    ConversationMeta, Exchange, HandoffRecord, HandoffState, NewHandoff, Store, TurnRecord,
+    ConversationMeta, Exchange, HandoffRecord, HandoffState, NewHandoff, Purge, Store, TurnRecord,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -200,14 +200,17 @@ async fn each_run_counts_what_it_deleted_and_audits_it() {
     let now = now_ms();
     assert_eq!(
         retention::purge_once(&store, 50, now).await.unwrap(),
-        0,
+        Purge::Deleted(0),
         "40 days is within 50"
     );
     assert_eq!(store.conversation_turns(&old, 10).await.unwrap().len(), 2);
-    assert_eq!(retention::purge_once(&store, 30, now).await.unwrap(), 1);
     assert_eq!(
         retention::purge_once(&store, 30, now).await.unwrap(),
-        0,
+        Purge::Deleted(1)
+    );
+    assert_eq!(
+        retention::purge_once(&store, 30, now).await.unwrap(),
+        Purge::Deleted(0),
         "nothing left"
     );
     let mut outcomes: Vec<String> = retention_audits(&url)

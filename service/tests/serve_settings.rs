@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use tonic::Code;
+use tonic_types::StatusExt;
 use xiaoer_domain::{Intent, TurnRole};
 use xiaoer_proto::v1 as pb;
 use xiaoer_proto::v1::auto_reply_client::AutoReplyClient;
@@ -140,6 +141,28 @@ async fn flood_is_refused_quickly_and_retention_runs_with_the_server() {
         refused.message()
     );
     assert!(took < Duration::from_millis(500), "refusal took {took:?}");
+    // The refusal says when to retry in google.rpc.RetryInfo (one token
+    // refills in a minute at 1 per minute) and carries a request id.
+    let retry = refused
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay)
+        .expect("RetryInfo on RESOURCE_EXHAUSTED");
+    assert!(
+        retry > Duration::ZERO && retry <= Duration::from_secs(60),
+        "{retry:?}"
+    );
+    let id = refused.metadata().get("x-request-id").expect("request id");
+    assert_eq!(id.len(), 32, "{id:?}");
+    // A caller's own request id comes back, on success as on refusal.
+    let mut tagged = tonic::Request::new(request("tagged-conversation", "退货运费谁出"));
+    tagged
+        .metadata_mut()
+        .insert("x-request-id", "shop-web/7f3a-1".parse().unwrap());
+    let answered = client.reply(tagged).await.unwrap();
+    assert_eq!(
+        answered.metadata().get("x-request-id").unwrap(),
+        "shop-web/7f3a-1"
+    );
     // A retry with a client turn id is refused too: the replay lookup is not a way around it.
     let mut retried = request(&flood, "退货运费谁出");
     retried.client_turn_id = "retry-1".into();

@@ -8,7 +8,8 @@ use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
 use xiaoer_service::clock::now_ms;
 use xiaoer_service::store::{
     ConversationMeta, DraftReply, Exchange, FeedbackRecord, HandoffQuery, HandoffRecord,
-    HandoffState, NewHandoff, Recorded, Store, StoreError, StoreTable, TurnRecord,
+    HandoffState, NewHandoff, Purge, Recorded, Store, StoreError, StoreTable, TurnRecord,
+    RETENTION_LOCK,
 };
 
 async fn backends() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
@@ -370,7 +371,10 @@ async fn forget_and_retention_erase_everything_about_a_conversation() {
             .await
             .unwrap();
         assert!(
-            store.purge_before(now_ms() - 5 * 86_400_000).await.unwrap() >= 1,
+            matches!(
+                store.purge_before(now_ms() - 5 * 86_400_000, None).await.unwrap(),
+                Purge::Deleted(n) if n >= 1
+            ),
             "{name}"
         );
         assert!(
@@ -399,5 +403,66 @@ async fn forget_and_retention_erase_everything_about_a_conversation() {
             store.count(StoreTable::AuditLog).await.unwrap() >= 1,
             "{name}"
         );
+    }
+}
+
+/// Replicas take turns purging: a run skips while another holds the
+/// retention lock (PostgreSQL) or when a purge was audited since the time
+/// given, and otherwise runs.
+#[tokio::test]
+async fn retention_runs_take_turns() {
+    for (name, store, _dir) in backends().await {
+        let before = now_ms();
+        assert!(
+            matches!(
+                store
+                    .purge_before(before - 400 * 86_400_000, None)
+                    .await
+                    .unwrap(),
+                Purge::Deleted(_)
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .purge_before(before - 400 * 86_400_000, Some(before))
+                .await
+                .unwrap(),
+            Purge::Skipped,
+            "{name}: purged since `before`"
+        );
+        if name != "postgres" {
+            continue;
+        }
+        // Another replica's run in progress: its session holds the lock.
+        let url = std::env::var("XIAOER_TEST_POSTGRES_URL").unwrap();
+        let mut other = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(RETENTION_LOCK)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .purge_before(before - 400 * 86_400_000, None)
+                .await
+                .unwrap(),
+            Purge::Skipped,
+            "lock held elsewhere"
+        );
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(RETENTION_LOCK)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .purge_before(before - 400 * 86_400_000, None)
+                .await
+                .unwrap(),
+            Purge::Deleted(_)
+        ));
     }
 }

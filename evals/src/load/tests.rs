@@ -3,7 +3,8 @@ use crate::test_server::{spawn_with_delay, BUSY_TEXT, FAIL_TEXT};
 
 fn args(url: &str, out: PathBuf, duration: f64, max_requests: Option<u64>) -> LoadArgs {
     LoadArgs {
-        endpoint: url.to_string(),
+        endpoint: vec![url.to_string()],
+        failover: false,
         concurrency: 4,
         duration,
         max_requests,
@@ -74,12 +75,23 @@ async fn acknowledged_handoffs_are_logged_once_each() {
         .conversations()
         .into_iter()
         .filter(|(_, texts)| texts.iter().any(|t| t == HANDOFF_TEXT))
-        .map(|(id, _)| format!("handoff-{id}"))
+        .map(|(id, _)| format!("handoff handoff-{id}"))
         .collect();
     assert!(!handed_off.is_empty(), "the mix reached the handoff turn");
-    assert_eq!(logged.iter().cloned().collect::<BTreeSet<_>>(), handed_off);
-    assert_eq!(logged.len(), handed_off.len(), "each id once");
-    assert_eq!(outcome.handoffs_acknowledged, logged.len() as u64);
+    let (handoff_lines, feedback_lines): (Vec<String>, Vec<String>) =
+        logged.into_iter().partition(|l| l.starts_with("handoff "));
+    assert_eq!(
+        handoff_lines.iter().cloned().collect::<BTreeSet<_>>(),
+        handed_off
+    );
+    assert_eq!(handoff_lines.len(), handed_off.len(), "each id once");
+    assert_eq!(outcome.handoffs_acknowledged, handoff_lines.len() as u64);
+    // Every 4th answer was rated, and each acknowledged rating is logged.
+    assert_eq!(outcome.feedback_acknowledged, outcome.ok / 4);
+    assert_eq!(feedback_lines.len() as u64, outcome.feedback_acknowledged);
+    assert!(feedback_lines
+        .iter()
+        .all(|l| l.starts_with("feedback load-") && l.split(' ').count() == 3));
 }
 
 #[tokio::test]
@@ -149,19 +161,32 @@ async fn errors_are_counted_by_code() {
         sent: AtomicU64::new(0),
     });
     const FAILING: &[&[&str]] = &[&[FAIL_TEXT, BUSY_TEXT]];
+    let targets = Targets {
+        clients: vec![client],
+        current: 0,
+        failover: true,
+    };
+    let mix = Mix {
+        conversations: FAILING,
+        prefix: "t".into(),
+        malformed_every: None,
+        feedback: false,
+    };
     let stats = run_worker(
-        client,
+        targets,
         Arc::clone(&limits),
         StdRng::seed_from_u64(3),
-        FAILING,
-        "t".into(),
+        mix,
         indicatif::ProgressBar::hidden(),
-        None,
     )
     .await;
     assert_eq!(stats.ok, 0);
     assert_eq!(stats.errors.get("Internal"), Some(&2));
     assert_eq!(stats.errors.get("ResourceExhausted"), Some(&1));
+    assert_eq!(
+        stats.failovers, 0,
+        "only UNAVAILABLE moves to another endpoint"
+    );
     assert_eq!(
         stats.refused_latencies_ms.len(),
         1,

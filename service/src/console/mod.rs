@@ -139,7 +139,7 @@ impl IntoResponse for ConsoleError {
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::FailedPrecondition(_) => StatusCode::CONFLICT,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ServiceError::PermissionDenied(_) => StatusCode::FORBIDDEN,

@@ -38,6 +38,7 @@ use crate::handoff::{build_package, PackageInput};
 use crate::outage::OutageGate;
 use crate::policy::{self, Decision, History, PolicyConfig, PolicyInput};
 use crate::ratelimit::{ConversationLimiter, RateLimit, DEFAULT_MAX_TRACKED};
+
 use crate::sla::DueClock;
 use crate::store::{
     ConversationMeta, Exchange, HandoffRecord, HandoffState, Recorded, Store, StoreError,
@@ -64,14 +65,28 @@ pub struct Responder {
     policy: PolicyConfig,
     /// Bounds requests in flight; past it callers get RESOURCE_EXHAUSTED at once.
     admission: Arc<Semaphore>,
-    /// Per-conversation flood limit on Reply.
+    /// Per-conversation flood limit on Reply, this replica's view.
     limiter: Mutex<ConversationLimiter>,
+    /// The same limit, checked against the turns every replica stored.
+    conversation_limit: RateLimit,
     /// Skips the store while the database is down, so replies stay fast.
     db_gate: OutageGate,
     /// Live events for watchers of handoffs and conversations.
     events: Arc<EventHub>,
     /// Due times of new handoffs.
     due: DueClock,
+}
+
+/// How much one server takes on, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests in flight before RESOURCE_EXHAUSTED.
+    pub max_concurrent: usize,
+    /// Per-conversation flood limit on Reply.
+    pub conversation: RateLimit,
+    /// Longest life of one watch stream before it ends with UNAVAILABLE
+    /// and the client resumes from its cursor (see [`EventHub::new`]).
+    pub stream_life: Duration,
 }
 
 /// The loaded models a responder answers with, checked against each other
@@ -102,17 +117,21 @@ impl Responder {
         pool: InferencePool,
         store: Store,
         policy: PolicyConfig,
-        max_concurrent: usize,
-        conversation_limit: RateLimit,
+        limits: Limits,
         due: DueClock,
     ) -> Self {
+        let Limits {
+            max_concurrent,
+            conversation: conversation_limit,
+            stream_life,
+        } = limits;
         let Models {
             encoder,
             classifier,
             kb,
         } = models;
         let policy = policy.with_model_anger_cut(classifier.thresholds().angry);
-        let events = EventHub::new(store.clone());
+        let events = EventHub::new(store.clone(), stream_life);
         Self {
             encoder,
             pool,
@@ -125,6 +144,7 @@ impl Responder {
                 conversation_limit,
                 DEFAULT_MAX_TRACKED,
             )),
+            conversation_limit,
             db_gate: OutageGate::new(OUTAGE_PROBE_INTERVAL),
             events,
             due,
@@ -142,7 +162,7 @@ impl Responder {
         Arc::clone(&self.admission)
             .try_acquire_owned()
             .map_err(|_| {
-                ServiceError::Overloaded("server is at its concurrency limit, please retry".into())
+                ServiceError::overloaded("server is at its concurrency limit, please retry")
             })
     }
 
@@ -222,8 +242,22 @@ impl Responder {
         Ok(pb::SearchResponse { results })
     }
 
-    /// `KnowledgeBase/Reload`: a broken article set leaves the live index alone.
+    /// `KnowledgeBase/Reload`: reloads this replica's folder (a broken
+    /// article set leaves the live index alone), then asks every other
+    /// replica to reload theirs through the database (see `kb_sync`).
     pub async fn reload(&self) -> Result<pb::ReloadResponse, ServiceError> {
+        let outcome = self.reload_local().await?;
+        if let Err(e) = self.store.request_kb_reload(&outcome.version).await {
+            warn!(error = %e, "reloaded here, but other replicas could not be told: they reload on their folder watch or the next Reload");
+        }
+        Ok(pb::ReloadResponse {
+            articles: outcome.articles as i32,
+            version: outcome.version,
+        })
+    }
+
+    /// Reloads this replica's knowledge-base folder off the async threads.
+    pub async fn reload_local(&self) -> Result<xiaoer_kb::ReloadOutcome, ServiceError> {
         let kb = Arc::clone(&self.kb);
         let encoder = Arc::clone(&self.encoder);
         let outcome = tokio::task::spawn_blocking(move || kb.reload(encoder.as_ref()))
@@ -234,11 +268,8 @@ impl Responder {
                     "knowledge base not reloaded, previous version stays live: {e}"
                 ))
             })?;
-        info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
-        Ok(pb::ReloadResponse {
-            articles: outcome.articles as i32,
-            version: outcome.version,
-        })
+        info!(articles = outcome.articles, version = %outcome.version, changed = outcome.changed, "knowledge base reloaded");
+        Ok(outcome)
     }
 
     /// `AutoReply/Reply`: one decision per shopper message, through the five
@@ -260,10 +291,14 @@ impl Responder {
             }
         }
 
+        let earlier = self.earlier(&conversation_id).await;
+        // The per-replica bucket above refused a flood aimed at this replica
+        // at no cost; the stored turns hold the limit across replicas.
+        self.conversation_limit
+            .check_history(&earlier.customer_times(), now_ms())?;
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
         let hits = retrieve::search(&index, text, &u, REPLY_HITS);
-        let earlier = self.earlier(&conversation_id).await;
         let open_handoff = earlier.open_handoff();
         // After an agent resolved a handoff, the bot starts afresh: what was
         // said before (and how angry it was) went to the agent.
@@ -442,6 +477,15 @@ impl Responder {
 }
 
 impl Earlier {
+    /// When the shopper's stored messages arrived, oldest first.
+    fn customer_times(&self) -> Vec<i64> {
+        self.turns
+            .iter()
+            .filter(|t| t.role == xiaoer_domain::TurnRole::Customer)
+            .map(|t| t.at_ms)
+            .collect()
+    }
+
     /// The waiting or claimed handoff, if a person has the conversation.
     fn open_handoff(&self) -> Option<&HandoffRecord> {
         self.latest_handoff

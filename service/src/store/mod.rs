@@ -18,8 +18,10 @@ use xiaoer_domain::{HandoffReason, Intent, Queue, TurnRole};
 use crate::clock::now_ms;
 
 mod events;
+mod fleet;
 
 pub use events::{EventHorizon, EventKind, EventRecord, NewEvent};
+pub use fleet::{KbReloadRequest, Purge, RETENTION_LOCK};
 
 /// Store failures, split by what the caller should do about them.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +46,9 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.to_string())
+                // The database's wording names tables and keys: log it, say it plainly.
+                tracing::debug!(error = %db, "unique violation");
+                StoreError::Conflict("a concurrent write recorded this first".into())
             }
             other => StoreError::Unavailable(other.to_string()),
         }
@@ -219,6 +223,8 @@ pub struct HandoffQuery {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// PostgreSQL (shared by replicas) rather than embedded SQLite.
+    postgres: bool,
 }
 
 fn new_id() -> String {
@@ -267,7 +273,10 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Setup(format!("migrations: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            postgres: url.starts_with("postgres"),
+        })
     }
 
     /// Cheap liveness probe used by health reporting.
@@ -687,28 +696,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(gone.rows_affected() > 0)
-    }
-
-    /// Deletes conversations idle since before `cutoff_ms` that have no open
-    /// handoff, with their data; returns how many were removed.
-    pub async fn purge_before(&self, cutoff_ms: i64) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
-        let stale = "SELECT id FROM conversations c WHERE c.updated_at < $1 \
-                     AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 3)";
-        for table in CONVERSATION_TABLES {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE conversation_id IN ({stale})"
-            ))
-            .bind(cutoff_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let gone = sqlx::query(&format!("DELETE FROM conversations WHERE id IN ({stale})"))
-            .bind(cutoff_ms)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(gone.rows_affected())
     }
 
     /// Counts rows of a table; used by tests and the soak check.
