@@ -61,7 +61,10 @@ apt_install() {
 tools=$here/target/tools/check-deploy
 py=$tools/venv/bin/python
 if [ "$(cat "$tools/pins" 2>/dev/null || true)" != "$PY_PINS" ] || [ ! -x "$py" ]; then
-  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  # Debian ships ensurepip (which venv needs) in python3-venv.
+  if ! command -v python3 >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+  elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     apt_install python3-venv
   fi
   rm -rf "$tools"
@@ -629,8 +632,7 @@ else:
                 spec = port if isinstance(port, str) else f"{port.get('host_ip', '')}:{port.get('published')}"
                 if not str(spec).startswith("127.0.0.1:"):
                     fail(f"compose.yaml ({n}): port {spec} must be published on 127.0.0.1 only (the demo tokens are public)")
-        compose_version = subprocess.run(compose_cmd.split() + ["version", "--short"], capture_output=True, text=True).stdout.strip()
-        done.append(f"compose.yaml valid ({compose_cmd} {compose_version}, {len(xs)} replicas on {pg[0] if pg else '?'})")
+        done.append(f"compose.yaml valid ({compose_cmd} config, {len(xs)} replicas on {pg[0] if pg else '?'})")
 
 # --- Dockerfile and .dockerignore ------------------------------------------------
 if not dtext:

@@ -16,6 +16,7 @@ echo "disk before the build: $(df -h --output=avail "$root" | tail -1 | tr -d ' 
 # Cheap checks first: a contract break or unformatted code fails in seconds.
 scripts/check-proto.sh
 cargo fmt --all --check
+scripts/check-deploy.sh; scripts/check-deploy-tests/run.sh  # Dockerfile, compose, Kubernetes manifests (offline; docs/deployment.md)
 scripts/fetch-weights.sh
 # The console's browser test: headless Chromium and chromium-driver (Debian).
 scripts/install-browser.sh
