@@ -23,13 +23,14 @@ COPY scripts/fetch-weights.sh scripts/fetch-weights.sh
 RUN XIAOER_MODELS_DIR=/weights bash scripts/fetch-weights.sh
 
 # --- 2. The binary -----------------------------------------------------------
-# No stub-crate dependency layer: the workspace declares explicit targets (a
-# [[bench]] in privacy, the [[bin]] in cli) and a build script that compiles
-# the contract, so a build against empty crates cannot succeed as written, and
-# the old `|| true` hid exactly that. Instead BuildKit cache mounts keep
-# cargo's registry and the target folder between builds: after a code change
-# only the changed crates recompile, and any build failure fails the image.
-# The binary is copied out of the cache mount in the same step.
+# No stub-crate dependency layer: building against empty crates needs every
+# explicit target, build script input and compile-time file (the contract,
+# migrations, console assets) faked by hand, keeps working only while those
+# fakes match the code, and the old `|| true` hid whether it worked at all.
+# Instead BuildKit cache mounts keep cargo's registry and the target folder
+# between builds: after a code change only the changed crates recompile, and
+# any build failure fails the image. The binary is copied out of the cache
+# mount in the same step (the mount is not part of the image).
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
