@@ -169,7 +169,7 @@ fi
 wait
 cat "$results"/*
 failures=$(find "$results" -name '*.fail' | wc -l)
-if [ "$failures" -gt 0 ] || [ "$(ls "$results" | wc -l)" -ne "$n" ]; then
+if [ "$failures" -gt 0 ] || [ "$(find "$results" -type f | wc -l)" -ne "$n" ]; then
   echo "check-deploy self-tests: $failures of $n cases misbehaved" >&2
   exit 1
 fi
