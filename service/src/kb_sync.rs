@@ -50,6 +50,10 @@ pub fn spawn_follower(
                 continue;
             }
             seen = Some(request.generation);
+            info!(
+                generation = request.generation,
+                "reload requested through another replica: reloading this replica's folder"
+            );
             match responder.reload_local().await {
                 Ok(outcome) if outcome.version == request.version => {
                     info!(version = %outcome.version, "knowledge base in step with a reload requested through another replica");

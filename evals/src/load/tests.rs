@@ -86,8 +86,10 @@ async fn acknowledged_handoffs_are_logged_once_each() {
     );
     assert_eq!(handoff_lines.len(), handed_off.len(), "each id once");
     assert_eq!(outcome.handoffs_acknowledged, handoff_lines.len() as u64);
-    // Every 4th answer was rated, and each acknowledged rating is logged.
-    assert_eq!(outcome.feedback_acknowledged, outcome.ok / 4);
+    // Every 4th answer of each of the 4 workers was rated, and each
+    // acknowledged rating is logged.
+    assert!(outcome.feedback_acknowledged <= outcome.ok / 4);
+    assert!(outcome.feedback_acknowledged + 4 > outcome.ok / 4);
     assert_eq!(feedback_lines.len() as u64, outcome.feedback_acknowledged);
     assert!(feedback_lines
         .iter()

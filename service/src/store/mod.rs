@@ -268,7 +268,7 @@ impl Store {
         let pool = options
             .connect(&url)
             .await
-            .map_err(|e| StoreError::Setup(format!("{url}: {e}")))?;
+            .map_err(|e| StoreError::Setup(format!("{}: {e}", crate::server::redact_url(&url))))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
