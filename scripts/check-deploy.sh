@@ -2,19 +2,21 @@
 # Deployment guard (issue #24): the container, compose and Kubernetes files,
 # checked offline in a few seconds.
 #   scripts/check-deploy.sh               exits non-zero with one line per problem
-#   scripts/check-deploy.sh --sync-kb     refresh deploy/kubernetes/base/knowledge-base/ and the
-#                                         KB ConfigMap generator's file list from knowledge-base/, then check
 #   scripts/check-deploy.sh --root DIR    check the tree at DIR (the self-tests check broken copies)
 #
 # What it checks (docs/deployment.md, "What CI checks"):
 # - every Kubernetes manifest under deploy/kubernetes against the Kubernetes
 #   $K8S_VERSION OpenAPI schemas, strict (unknown fields and wrong types fail;
 #   an unknown kind fails too), with the kubernetes-validate package;
-# - every kustomization.yaml: each resource, patch and configMapGenerator /
-#   secretGenerator file or env file exists and lies inside the folder
-#   kustomize allows; no manifest under deploy/kubernetes is left unreferenced;
-# - the knowledge-base ConfigMap generator holds knowledge-base/shop.toml and
-#   every knowledge-base/articles/*.md, byte for byte, and nothing else;
+# - every kustomization.yaml under deploy/kubernetes and every one they
+#   include (knowledge-base/kustomization.yaml): each resource, patch and
+#   configMapGenerator / secretGenerator file or env file exists and lies
+#   inside the folder kustomize allows; no manifest under deploy/kubernetes is
+#   left unreferenced;
+# - the knowledge-base ConfigMap generator (knowledge-base/kustomization.yaml,
+#   included by the base) lists knowledge-base/shop.toml and every
+#   knowledge-base/articles/*.md themselves, and nothing else; a missing
+#   article fails with the line to add;
 # - the rules of issue #24: no replicas under an HPA, pinned image tags,
 #   distinct startup/readiness/liveness probes on /readyz and /livez, preStop +
 #   drain window + 30 s in-flight <= terminationGracePeriodSeconds, the
@@ -39,12 +41,10 @@ K8S_VERSION=1.30.0
 PY_PINS="kubernetes-validate==1.34.1 docker==7.1.0 PyYAML==6.0.2"
 
 root=$here
-mode=check
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) root=$(cd "$2" && pwd); shift 2 ;;
-    --sync-kb) mode=sync-kb; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "check-deploy: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -94,11 +94,10 @@ elif command -v kustomize >/dev/null 2>&1; then
   kustomize="kustomize build"
 fi
 
-exec "$py" - "$root" "$mode" "$K8S_VERSION" "$compose" "$kustomize" <<'PY'
+exec "$py" - "$root" "$K8S_VERSION" "$compose" "$kustomize" <<'PY'
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -109,7 +108,7 @@ from docker.utils.build import PatternMatcher
 from kubernetes_validate import utils as kv
 
 root = Path(sys.argv[1])
-mode, k8s_version, compose_cmd, kustomize_cmd = sys.argv[2:6]
+k8s_version, compose_cmd, kustomize_cmd = sys.argv[2:5]
 errors: list[str] = []
 done: list[str] = []  # what was checked, for the summary line
 
@@ -128,10 +127,7 @@ def rel(p: Path) -> str:
 K8S = root / "deploy/kubernetes"
 BASE = K8S / "base"
 KB_SRC = root / "knowledge-base"
-KB_COPY = BASE / "knowledge-base"
 KB_GENERATOR = "xiaoer-knowledge-base"
-KB_BEGIN = "# BEGIN knowledge-base"
-KB_END = "# END knowledge-base"
 # The server's request timeout: calls in flight get at most this after the drain.
 IN_FLIGHT_SECONDS = 30
 # kubectl's client-side apply keeps the whole object in an annotation limited
@@ -145,27 +141,6 @@ version = cargo["workspace"]["package"]["version"]
 
 def kb_sources() -> list[Path]:
     return [KB_SRC / "shop.toml"] + sorted((KB_SRC / "articles").glob("*.md"))
-
-
-# --- --sync-kb: refresh the copy and the generator's list -------------------
-if mode == "sync-kb":
-    KB_COPY.mkdir(parents=True, exist_ok=True)
-    wanted = {p.name: p for p in kb_sources()}
-    for old in KB_COPY.iterdir():
-        if old.name not in wanted:
-            old.unlink()
-    for name, src in wanted.items():
-        dst = KB_COPY / name
-        if not dst.exists() or dst.read_bytes() != src.read_bytes():
-            shutil.copyfile(src, dst)
-    kfile = BASE / "kustomization.yaml"
-    lines = kfile.read_text().split("\n")
-    begin = next(i for i, l in enumerate(lines) if l.strip().startswith(KB_BEGIN))
-    end = next(i for i, l in enumerate(lines) if l.strip().startswith(KB_END))
-    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-    entries = [f"{indent}- knowledge-base/{name}" for name in wanted]
-    kfile.write_text("\n".join(lines[: begin + 1] + entries + lines[end:]))
-    print(f"check-deploy: synced {len(wanted)} knowledge-base files into {rel(KB_COPY)}")
 
 
 # --- Helpers -------------------------------------------------------------------
@@ -217,7 +192,13 @@ def inside(path: Path, folder: Path) -> bool:
 
 # --- Kustomizations: every reference exists ------------------------------------
 KNAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Those under deploy/kubernetes and knowledge-base/ (whose generator lists the
+# articles; the base includes it), then every one they include from elsewhere.
 kustomizations = sorted(p for p in K8S.rglob("*") if p.name in KNAMES)
+kustomizations += [KB_SRC / n for n in KNAMES if (KB_SRC / n).exists()]
+queued = {p.resolve() for p in kustomizations}
+includes: dict[Path, set[Path]] = {}  # a kustomization's folder -> the folders it includes
+components: set[Path] = set()  # kind: Component (rendered only inside another)
 resource_files: set[Path] = set()
 patch_files: set[Path] = set()
 generators: dict[Path, list] = {}
@@ -226,13 +207,18 @@ images: dict[str, dict] = {}
 nrefs = 0
 if not kustomizations:
     fail(f"{rel(K8S)}: no kustomization.yaml found")
-for kfile in kustomizations:
+i = 0
+while i < len(kustomizations):
+    kfile = kustomizations[i]
+    i += 1
     kdir = kfile.parent
     docs = load_yaml_docs(kfile)
     k = docs[0] if docs else {}
     if not isinstance(k, dict):
         fail(f"{rel(kfile)}: not a mapping")
         continue
+    if k.get("kind") == "Component":
+        components.add(kdir.resolve())
 
     def need_file(entry: str, what: str, restricted: bool = True) -> Path | None:
         global nrefs
@@ -255,8 +241,14 @@ for kfile in kustomizations:
             if p is None:
                 continue
             if p.is_dir():
-                if not any((p / n).exists() for n in KNAMES):
+                kf = next((p / n for n in KNAMES if (p / n).exists()), None)
+                if kf is None:
                     fail(f"{rel(kfile)}: {key[:-1]} {entry} is a folder without a kustomization.yaml")
+                    continue
+                includes.setdefault(kdir.resolve(), set()).add(p.resolve())
+                if kf.resolve() not in queued:
+                    queued.add(kf.resolve())
+                    kustomizations.append(kf)
             elif not inside(p, kdir):
                 fail(f"{rel(kfile)}: resource {entry} is outside {rel(kdir)}; kustomize refuses files outside the kustomization's folder")
             else:
@@ -336,41 +328,87 @@ def find(kind: str) -> list[tuple[Path, dict]]:
 
 
 # --- Knowledge base in its ConfigMap generator ----------------------------------
-kb_gen = None
-for kdir, gens in generators.items():
-    for key, gen in gens:
-        if key == "configMapGenerator" and gen.get("name") == KB_GENERATOR:
-            kb_gen = (kdir, gen)
-if kb_gen is None:
-    fail(f"{rel(BASE / 'kustomization.yaml')}: no configMapGenerator named {KB_GENERATOR}")
-else:
-    kdir, gen = kb_gen
-    listed: dict[str, Path] = {}
-    for entry in gen.get("files") or []:
+# knowledge-base/kustomization.yaml generates the ConfigMap from the articles
+# themselves (no copy), and the base includes that folder. Kustomize cannot
+# glob, so the generator lists each file: a new article missing from the list
+# would silently be missing in Kubernetes.
+def reached_from(start: Path) -> set[Path]:
+    seen: set[Path] = set()
+    todo = [start.resolve()]
+    while todo:
+        d = todo.pop()
+        if d not in seen:
+            seen.add(d)
+            todo += includes.get(d, ())
+    return seen
+
+
+KB_KFILE = KB_SRC / "kustomization.yaml"
+# (An overlay's `behavior: replace` generator serves a shop's own articles
+# instead; it is not held to the repository's knowledge-base/.)
+kb_gens = [(kdir, gen) for kdir, gens in generators.items() for key, gen in gens
+           if key == "configMapGenerator" and gen.get("name") == KB_GENERATOR and gen.get("behavior") != "replace"]
+sources = kb_sources()
+if not kb_gens:
+    fail(f"{rel(KB_KFILE)}: no configMapGenerator named {KB_GENERATOR} reached from {rel(BASE / 'kustomization.yaml')} "
+         f"(the base lists ../../../knowledge-base under resources, and that folder's kustomization.yaml generates it)")
+for kdir, gen in kb_gens:
+    kfile = next(Path(kdir) / n for n in KNAMES if (Path(kdir) / n).exists())
+    kf = rel(kfile)
+    if Path(kdir) not in reached_from(BASE):
+        fail(f"{kf}: generates {KB_GENERATOR}, but {rel(BASE / 'kustomization.yaml')} does not include it, so Kubernetes "
+             f"would have no knowledge base: add `- {os.path.relpath(kdir, BASE.resolve())}` under its resources:")
+    entries = [str(e) for e in gen.get("files") or []]
+    listed: dict[str, tuple[str, Path]] = {}
+    for entry in entries:
         key, path = entry.split("=", 1) if "=" in entry else (Path(entry).name, entry)
         if key in listed:
-            fail(f"{rel(kdir)}/kustomization.yaml: {KB_GENERATOR} lists the key {key} twice")
-        listed[key] = Path(kdir) / path
-    fix = "run scripts/check-deploy.sh --sync-kb"
-    sources = kb_sources()
+            fail(f"{kf}: {KB_GENERATOR} lists the key {key} twice")
+        listed[key] = (entry, Path(kdir) / path)
+    # Where a missing entry goes: the generator's own lines, with their indent.
+    lines = kfile.read_text().splitlines()
+    entry_line = {}
+    for n, line in enumerate(lines, 1):
+        m = re.match(r"^(\s*)-\s+(\S+)\s*$", line)
+        if m and m.group(2) in entries:
+            entry_line[m.group(2)] = (n, m.group(1))
+    indent = next(iter(entry_line.values()), (0, "      "))[1]
     for src in sources:
-        where = f"{rel(src)}"
+        want = os.path.relpath(src.resolve(), Path(kdir))
         if src.name not in listed:
-            fail(f"{where} is missing from the ConfigMap generator {KB_GENERATOR} in {rel(kdir)}/kustomization.yaml, so Kubernetes would not serve it: {fix}")
-        elif listed[src.name].exists() and listed[src.name].read_bytes() != src.read_bytes():
-            fail(f"{rel(listed[src.name])} differs from {where}: Kubernetes would serve a stale copy: {fix}")
+            # After the article that sorts just before it (the list is sorted,
+            # shop.toml first), else after shop.toml, else before the first entry.
+            shown = [e for e in entries if e in entry_line]
+            shop = [e for e in shown if Path(e).name == "shop.toml"]
+            before = [e for e in shown if e not in shop and e < want]
+            if src.name != "shop.toml" and (before or shop):
+                n = entry_line[max(before) if before else shop[0]][0]
+                where = f"after line {n} (`{lines[n - 1].strip()}`)"
+            elif shown:
+                n = entry_line[shown[0]][0]
+                where = f"before line {n} (`{lines[n - 1].strip()}`)"
+            else:
+                where = f"under {KB_GENERATOR}'s files:"
+            fail(f"{rel(src)} is missing from the ConfigMap generator {KB_GENERATOR}, so Kubernetes would not serve it: "
+                 f"add the line `{indent}- {want}` to {kf} {where}")
+        else:
+            entry, path = listed[src.name]
+            if path.exists() and path.resolve() != src.resolve():
+                fail(f"{kf}: {KB_GENERATOR} takes {src.name} from {rel(path)}, a copy: list {rel(src)} itself "
+                     f"(`- {want}`), so the deployed article cannot go stale")
     names = {s.name for s in sources}
-    for key, path in listed.items():
+    for key, (entry, path) in listed.items():
         if key not in names:
-            fail(f"{rel(kdir)}/kustomization.yaml: {KB_GENERATOR} holds {key}, which is not in knowledge-base/ (shop.toml or articles/*.md): {fix}")
+            fail(f"{kf}: {KB_GENERATOR} holds {key}, which is not in knowledge-base/ (shop.toml or articles/*.md): "
+                 f"remove the line `- {entry}`")
     if not (gen.get("options") or {}).get("disableNameSuffixHash"):
-        fail(f"{rel(kdir)}/kustomization.yaml: {KB_GENERATOR} needs options.disableNameSuffixHash: true, or edits roll the pods instead of hot-reloading")
-    data = {p.name: p.read_text() for p in sources}
-    size = len(json.dumps(data, ensure_ascii=False).encode())
-    if size > KB_MAX_JSON_BYTES:
-        fail(f"knowledge base is {size // 1024} KiB as JSON, over {KB_MAX_JSON_BYTES // 1024} KiB: client-side `kubectl apply` "
-             f"would exceed the 256 KiB annotation limit; switch the docs to `kubectl apply --server-side -k` and raise KB_MAX_JSON_BYTES")
-    done.append(f"KB generator = shop.toml + {len(sources) - 1} articles, identical to knowledge-base/ ({size // 1024} KiB)")
+        fail(f"{kf}: {KB_GENERATOR} needs options.disableNameSuffixHash: true, or edits roll the pods instead of hot-reloading")
+data = {p.name: p.read_text() for p in sources}
+size = len(json.dumps(data, ensure_ascii=False).encode())
+if size > KB_MAX_JSON_BYTES:
+    fail(f"knowledge base is {size // 1024} KiB as JSON, over {KB_MAX_JSON_BYTES // 1024} KiB: client-side `kubectl apply` "
+         f"would exceed the 256 KiB annotation limit; switch the docs to `kubectl apply --server-side -k` and raise KB_MAX_JSON_BYTES")
+done.append(f"KB generator = shop.toml + {len(sources) - 1} articles of knowledge-base/, each listed ({size // 1024} KiB)")
 
 # --- Rules of issue #24 on the manifests ----------------------------------------
 npolicy = 0
@@ -710,6 +748,8 @@ if kustomize_cmd:
     nrendered = 0
     for kfile in kustomizations:
         kdir = kfile.parent
+        if kdir.resolve() in components:
+            continue
         r = subprocess.run(kustomize_cmd.split() + [str(kdir)], capture_output=True, text=True)
         if r.returncode != 0:
             fail(f"{rel(kdir)}: `{kustomize_cmd}` failed: {' '.join(r.stderr.split())[:400]}")

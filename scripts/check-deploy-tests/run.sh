@@ -20,7 +20,7 @@ pristine="$work/pristine"
 import os, re, shutil, sys
 src, dst = sys.argv[1:3]
 content = re.compile(r"^(Cargo\.toml|\.gitignore|\.dockerignore|Dockerfile|compose\.yaml)$"
-                     r"|^deploy/|^knowledge-base/(shop\.toml$|articles/)|^(service|cli)/src/")
+                     r"|^deploy/|^knowledge-base/(shop\.toml$|kustomization\.yaml$|articles/)|^(service|cli)/src/")
 for path in sys.stdin.read().split("\0"):
     if not path or not os.path.lexists(os.path.join(src, path)):
         continue
@@ -98,19 +98,37 @@ case_ "resource file missing" "resource missing.yaml does not exist" \
   - missing.yaml'"
 case_ "secretGenerator env file missing" "env file postgres-secret.env does not exist" \
   "replace $overlay/kustomization.yaml '- postgres.env' '- postgres-secret.env'"
-case_ "generator file outside the kustomization" "is outside deploy/kubernetes/base" \
-  "replace $base/kustomization.yaml '- knowledge-base/shop.toml' '- ../../../knowledge-base/shop.toml'"
+case_ "generator file outside the kustomization" "env file ../overlays/postgres/postgres.env is outside deploy/kubernetes/base" \
+  "replace $base/kustomization.yaml '- settings.env' '- ../overlays/postgres/postgres.env'"
 case_ "manifest in no kustomization" "netpol.yaml: referenced by no kustomization.yaml" \
   "cp $overlay/postgres-service.yaml $base/netpol.yaml"
-# Knowledge base.
-case_ "new article missing from the generator" "knowledge-base/articles/new-article.md is missing from the ConfigMap generator" \
+# Knowledge base (knowledge-base/kustomization.yaml, included by the base).
+case_ "new article missing from the generator" \
+  "knowledge-base/articles/new-article.md is missing from the ConfigMap generator xiaoer-knowledge-base, so Kubernetes would not serve it: add the line \`      - articles/new-article.md\` to knowledge-base/kustomization.yaml after line" \
   "cp knowledge-base/articles/restock.md knowledge-base/articles/new-article.md"
-case_ "article edited but its copy not synced" "differs from knowledge-base/articles/return-policy.md" \
-  "echo 'One more line.' >> knowledge-base/articles/return-policy.md"
-case_ "article deleted but still in the generator" "holds cod.md, which is not in knowledge-base/" \
+shop_line=$(grep -n -m1 -- '- shop.toml' "$repo/knowledge-base/kustomization.yaml" | cut -d: -f1)
+case_ "new article sorting first, missing from the generator" \
+  "add the line \`      - articles/aaa.md\` to knowledge-base/kustomization.yaml after line $shop_line (\`- shop.toml\`)" \
+  "cp knowledge-base/articles/restock.md knowledge-base/articles/aaa.md"
+case_ "generator takes an article from a copy" \
+  "takes cod.md from knowledge-base/cod.md, a copy: list knowledge-base/articles/cod.md itself" \
+  "cp knowledge-base/articles/cod.md knowledge-base/cod.md && replace knowledge-base/kustomization.yaml '- articles/cod.md' '- cod.md'"
+case_ "knowledge base copied back into the base" \
+  "takes return-policy.md from deploy/kubernetes/base/knowledge-base/return-policy.md, a copy" \
+  "replace $base/kustomization.yaml '  - ../../../knowledge-base
+' '' && mkdir $base/knowledge-base && cp knowledge-base/shop.toml knowledge-base/articles/*.md $base/knowledge-base/ &&
+   { printf '  - name: xiaoer-knowledge-base\n    options:\n      disableNameSuffixHash: true\n    files:\n'
+     for f in $base/knowledge-base/*; do echo \"      - knowledge-base/\${f##*/}\"; done; } >> $base/kustomization.yaml"
+case_ "knowledge base not included by the base" \
+  "generates xiaoer-knowledge-base, but deploy/kubernetes/base/kustomization.yaml does not include it" \
+  "replace $base/kustomization.yaml '  - ../../../knowledge-base
+' ''"
+case_ "article deleted but still in the generator" "holds cod.md, which is not in knowledge-base/ (shop.toml or articles/*.md): remove the line \`- articles/cod.md\`" \
   "rm knowledge-base/articles/cod.md"
 case_ "knowledge base ConfigMap with a hashed name" "needs options.disableNameSuffixHash: true" \
-  "replace $base/kustomization.yaml 'disableNameSuffixHash: true' 'disableNameSuffixHash: false'"
+  "replace knowledge-base/kustomization.yaml 'disableNameSuffixHash: true' 'disableNameSuffixHash: false'"
+case_ "knowledge base over the size kubectl can apply" "over 200 KiB: client-side \`kubectl apply\`" \
+  "python3 -c 'print(150000 * \"x\")' >> knowledge-base/articles/warranty.md"
 # Issue #24's rules.
 case_ "replicas under an HPA" "sets spec.replicas although a HorizontalPodAutoscaler scales it" \
   "replace $base/deployment.yaml '  revisionHistoryLimit: 5' '  replicas: 3
