@@ -78,6 +78,19 @@ async fn sigterm_drains_then_stops() {
         [ServingStatus::Serving as i32; 4],
         "all entries serving before SIGTERM"
     );
+    // A refused call is logged with the caller's request id.
+    let mut bad = tonic::Request::new(classify("   "));
+    bad.metadata_mut()
+        .insert("x-request-id", "drain-probe-1".parse().unwrap());
+    let refused = AutoReplyClient::new(old.clone())
+        .classify(bad)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        refused.metadata().get("x-request-id").unwrap(),
+        "drain-probe-1"
+    );
     let mut watch = HandoffsClient::new(old.clone())
         .watch_handoffs(pb::WatchHandoffsRequest::default())
         .await
@@ -155,4 +168,9 @@ async fn sigterm_drains_then_stops() {
     assert!(connect(&url).await.is_err(), "refused once stopped");
     let log = server.log_text();
     assert!(log.contains("drain window over"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("request failed") && l.contains("\"request_id\":\"drain-probe-1\"")),
+        "the refusal's log line carries its request id:\n{log}"
+    );
 }

@@ -57,8 +57,8 @@ pub struct LoadArgs {
     /// Server(s) to load, comma-separated (replicas: workers spread over them); loopback addresses unless --allow-remote is given.
     #[arg(long, value_name = "URL,...", default_value = DEFAULT_ENDPOINT, value_delimiter = ',')]
     pub endpoint: Vec<String>,
-    /// On UNAVAILABLE, send the same request (same client turn id) to the next endpoint, as a
-    /// client of several replicas would; for kill tests.
+    /// On UNAVAILABLE (or UNKNOWN: a connection cut mid-call), send the same request (same
+    /// client turn id) to the next endpoint, as a client of several replicas would; for kill tests.
     #[arg(long)]
     pub failover: bool,
     /// Concurrent workers, each replaying one conversation at a time.

@@ -385,6 +385,14 @@ struct Targets {
     failover: bool,
 }
 
+/// Whether a refusal means "this replica is gone, try another": UNAVAILABLE,
+/// or UNKNOWN, which is what a connection cut mid-call (a killed replica)
+/// looks like to the client. Sending again is safe: a Reply carries its
+/// client turn id, and the server answers a repeat with the first answer.
+fn fails_over(code: tonic::Code) -> bool {
+    matches!(code, tonic::Code::Unavailable | tonic::Code::Unknown)
+}
+
 /// Pause before sending a request again to the next endpoint.
 const FAILOVER_PAUSE: Duration = Duration::from_millis(50);
 
@@ -395,8 +403,9 @@ impl Targets {
     }
 
     /// Runs `call` on the current endpoint; with failover, a call refused
-    /// with UNAVAILABLE moves on to the next endpoint, up to twice round
-    /// them all. Returns the outcome and how many times it moved.
+    /// as by a gone replica (see [`fails_over`]) moves on to the next
+    /// endpoint, up to twice round them all. Returns the outcome and how
+    /// many times it moved.
     async fn call<T, F, Fut>(&mut self, mut call: F) -> (Result<T, tonic::Status>, u64)
     where
         F: FnMut(AutoReplyClient<AuthChannel>) -> Fut,
@@ -407,7 +416,7 @@ impl Targets {
             match call(self.client()).await {
                 Err(status)
                     if self.failover
-                        && status.code() == tonic::Code::Unavailable
+                        && fails_over(status.code())
                         && moves < 2 * self.clients.len() as u64 =>
                 {
                     moves += 1;
