@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod health;
+pub mod insights;
 pub mod kb;
 pub mod records;
 pub mod token;
@@ -73,6 +74,9 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedbackCommand,
     },
+    /// The daily report: containment and verified resolution, handoffs and
+    /// their timing, draft verdicts and ratings, as report.md, report.json and charts.
+    Insights(insights::InsightsArgs),
     /// Erase one conversation on the shopper's request (right to be forgotten).
     Forget {
         /// Conversation id to erase.
@@ -125,5 +129,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: FeedbackCommand::Export { out, db },
         } => records::export_feedback(&out, &db).await,
         Command::Forget { conversation, db } => records::forget(&conversation, &db).await,
+        Command::Insights(args) => insights::insights(args).await,
     }
 }

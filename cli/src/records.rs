@@ -36,7 +36,7 @@ pub struct DbArgs {
 impl DbArgs {
     /// Opens the database; an absent SQLite file is an error rather than a
     /// new empty database, so a wrong folder cannot look like "no records".
-    async fn connect(&self) -> anyhow::Result<Store> {
+    pub async fn connect(&self) -> anyhow::Result<Store> {
         let url = self
             .database_url
             .clone()

@@ -104,7 +104,10 @@ fn contract_methods() -> Vec<(String, bool)> {
 /// table: storefront answers shoppers, helpdesk works the queue, admin does all.
 fn expected_roles(method: &str) -> &'static [&'static str] {
     match method.rsplit_once('/') {
-        Some(("/xiaoer.v1.AutoReply", "Reply" | "Classify" | "WatchConversation"))
+        Some((
+            "/xiaoer.v1.AutoReply",
+            "Reply" | "Classify" | "WatchConversation" | "RateReply",
+        ))
         | Some(("/xiaoer.v1.KnowledgeBase", "Search")) => &["storefront", "admin"],
         Some(("/xiaoer.v1.AutoReply", "SuggestReplies" | "Feedback"))
         | Some(("/xiaoer.v1.Handoffs", _)) => &["helpdesk", "admin"],
@@ -155,7 +158,7 @@ async fn every_rpc_enforces_the_role_matrix_and_audits_denials() {
     let s = secured();
     let channel = s.channel(None).await;
     let methods = contract_methods();
-    assert_eq!(methods.len(), 13, "{methods:?}");
+    assert_eq!(methods.len(), 14, "{methods:?}");
     let bearer = |token: &str| format!("Bearer {token}");
     let callers = [
         ("no token", None, None),

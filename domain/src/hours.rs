@@ -407,8 +407,9 @@ fn parse_time(text: &str) -> Result<i64, String> {
     Ok((hours * 60 + minutes) * MINUTE_MS)
 }
 
-/// `YYYY-MM-DD` to days since 1970-01-01.
-fn parse_date(text: &str) -> Result<i64, String> {
+/// `YYYY-MM-DD` to days since 1970-01-01 (a real date of the proleptic
+/// Gregorian calendar, else why not).
+pub fn parse_date(text: &str) -> Result<i64, String> {
     let parts: Vec<&str> = text.split('-').collect();
     let parsed = match parts[..] {
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {

@@ -13,7 +13,7 @@ use std::fmt;
 
 pub mod hours;
 
-pub use hours::{HoursError, ServiceHours};
+pub use hours::{parse_date, HoursError, ServiceHours};
 
 /// A name that is not part of a vocabulary, with the vocabulary's kind so
 /// the error says what was expected ("unknown intent \"returns\"").

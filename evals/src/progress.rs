@@ -17,3 +17,11 @@ pub(crate) fn bar(len: u64, what: &str, template: &str) -> ProgressBar {
     bar.set_prefix(what.to_string());
     bar
 }
+
+/// A spinner with a message for work of unknown length (reading a large
+/// store), hidden unless stderr is a terminal.
+pub fn spinner(what: &str) -> ProgressBar {
+    let spinner = bar(0, what, "{prefix} {spinner} {msg} ({elapsed})");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}

@@ -168,6 +168,13 @@ impl AutoReply for FakeBot {
         Ok(Response::new(pb::FeedbackResponse {}))
     }
 
+    async fn rate_reply(
+        &self,
+        _: Request<pb::RateReplyRequest>,
+    ) -> Result<Response<pb::RateReplyResponse>, Status> {
+        Err(Status::unimplemented("not scripted"))
+    }
+
     type WatchConversationStream = xiaoer_service::grpc::StatusStream<pb::Turn>;
 
     async fn watch_conversation(

@@ -82,6 +82,7 @@ pub const METHOD_ROLES: &[(&str, &[Role])] = &[
     ("/xiaoer.v1.AutoReply/Classify", &[Storefront, Admin]),
     ("/xiaoer.v1.AutoReply/SuggestReplies", &[Helpdesk, Admin]),
     ("/xiaoer.v1.AutoReply/Feedback", &[Helpdesk, Admin]),
+    ("/xiaoer.v1.AutoReply/RateReply", &[Storefront, Admin]),
     (
         "/xiaoer.v1.AutoReply/WatchConversation",
         &[Storefront, Admin],

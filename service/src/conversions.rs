@@ -112,6 +112,12 @@ pub fn suggested_reply_pb(draft: &DraftReply) -> pb::SuggestedReply {
         text: draft.text.clone(),
         article_id: draft.article_id.clone(),
         score: draft.score,
+        origin: if draft.article_id.is_empty() {
+            "template"
+        } else {
+            "article"
+        }
+        .into(),
     }
 }
 

@@ -146,6 +146,21 @@ impl AutoReply for AutoReplyService {
         .await
     }
 
+    async fn rate_reply(
+        &self,
+        request: Request<pb::RateReplyRequest>,
+    ) -> Result<Response<pb::RateReplyResponse>, Status> {
+        let req = request.into_inner();
+        let conversation_id = req.conversation_id.clone();
+        serve(&self.0, "AutoReply/RateReply", &conversation_id, async {
+            self.0
+                .rate_reply(req)
+                .await
+                .map(|()| pb::RateReplyResponse {})
+        })
+        .await
+    }
+
     type WatchConversationStream = StatusStream<pb::Turn>;
 
     async fn watch_conversation(

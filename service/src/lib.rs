@@ -19,6 +19,7 @@ pub mod kb_sync;
 pub mod outage;
 pub mod phrasing;
 pub mod policy;
+pub mod queue_gauges;
 pub mod ratelimit;
 pub mod reply;
 pub mod request_id;

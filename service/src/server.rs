@@ -30,7 +30,7 @@ use crate::request_id::RequestIdLayer;
 use crate::sla::DueClock;
 use crate::store::Store;
 use crate::telemetry::Readiness;
-use crate::{kb_sync, retention};
+use crate::{kb_sync, queue_gauges, retention};
 
 /// Everything loaded and connected, ready to serve.
 pub struct App {
@@ -216,56 +216,51 @@ pub async fn serve(
         .map_err(|e| warn!(error = %e, "cannot watch the knowledge base folder; use KnowledgeBase/Reload"))
         .ok()
     });
-    // A Reload through any replica reaches this one through the database.
-    let (stop_kb_sync, kb_sync_stopped) = tokio::sync::oneshot::channel::<()>();
-    let kb_sync = kb_sync::spawn_follower(Arc::clone(&responder), kb_sync::POLL_INTERVAL, async {
-        let _ = kb_sync_stopped.await;
-    });
-    // Retention runs beside the server and stops once it has drained.
-    let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
-    let retention = app.config.retention_days.map(|days| {
+    // Background tasks beside the server, all stopped once it has drained.
+    let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = tasks_stopped.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut tasks = vec![
+        // A Reload through any replica reaches this one through the database.
+        kb_sync::spawn_follower(Arc::clone(&responder), kb_sync::POLL_INTERVAL, stopped()),
+        // Live events: one poller per server feeds every watcher here.
+        responder.events().spawn_poller(stopped()),
+        // Queue depth, oldest wait and overdue handoffs for Prometheus.
+        queue_gauges::spawn(responder.store().clone(), queue_gauges::REFRESH, stopped()),
+    ];
+    if let Some(days) = app.config.retention_days {
         info!(
             days,
             "retention on: purging conversations idle longer than that, hourly"
         );
-        retention::spawn(
+        tasks.push(retention::spawn(
             responder.store().clone(),
             days,
             retention::PURGE_INTERVAL,
-            async {
-                let _ = retention_stopped.await;
-            },
-        )
-    });
-    // Live events: one poller per server feeds every watcher here.
-    let (stop_events, events_stopped) = tokio::sync::oneshot::channel::<()>();
-    let events = responder.events().spawn_poller(async {
-        let _ = events_stopped.await;
-    });
+            stopped(),
+        ));
+    }
     let addr = listener.local_addr()?;
     let tokens = app.config.tokens.clone();
     crate::auth::check_exposure(addr, &tokens)?;
     // The agents' web console, beside gRPC, stopping with it.
-    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
-    let console = match app.console_listener {
-        Some(console_listener) => {
-            let responder = Arc::clone(&responder);
-            let tokens = tokens.clone();
-            let secure = app.config.tls.is_some();
-            let stopped = async {
-                let _ = console_stopped.await;
-            };
-            Some(tokio::spawn(async move {
-                if let Err(e) =
-                    crate::console::serve(responder, console_listener, tokens, secure, stopped)
-                        .await
-                {
-                    warn!(error = %format!("{e:#}"), "helpdesk console stopped");
-                }
-            }))
-        }
-        None => None,
-    };
+    if let Some(console_listener) = app.console_listener {
+        let responder = Arc::clone(&responder);
+        let tokens = tokens.clone();
+        let secure = app.config.tls.is_some();
+        let stopped = stopped();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) =
+                crate::console::serve(responder, console_listener, tokens, secure, stopped).await
+            {
+                warn!(error = %format!("{e:#}"), "helpdesk console stopped");
+            }
+        }));
+    }
     if tokens.is_empty() {
         warn!(%addr, "no access tokens configured: accepting unauthenticated calls on loopback only; create tokens with `xiaoer token new --role ROLE` to serve other hosts");
     } else {
@@ -328,16 +323,8 @@ pub async fn serve(
         )
         .await;
     drop(watcher);
-    drop(stop_kb_sync);
-    let _ = kb_sync.await;
-    drop(stop_console);
-    if let Some(task) = console {
-        let _ = task.await;
-    }
-    drop(stop_events);
-    let _ = events.await;
-    drop(stop_retention);
-    if let Some(task) = retention {
+    stop_tasks.send_replace(true);
+    for task in tasks {
         let _ = task.await;
     }
     result.map_err(Into::into)

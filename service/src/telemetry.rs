@@ -162,6 +162,25 @@ pub fn record_handoff(reason: &'static str) {
     counter!("xiaoer_handoffs_total", "reason" => reason).increment(1);
 }
 
+/// Counts a shopper's rating of a bot answer, by rating (1–5).
+pub fn record_rating(rating: i32) {
+    counter!("xiaoer_ratings_total", "rating" => rating.to_string()).increment(1);
+}
+
+/// Counts a conversation's first message: with the handoff counter it
+/// gives the live containment rate.
+pub fn record_conversation_started() {
+    counter!("xiaoer_conversations_started_total").increment(1);
+}
+
+/// The helpdesk queue as the database holds it, per queue: waiting
+/// handoffs, the oldest one's age and how many are past their due time.
+pub fn record_queue(queue: &'static str, waiting: u64, oldest_wait_s: f64, overdue: u64) {
+    gauge!("xiaoer_queue_waiting", "queue" => queue).set(waiting as f64);
+    gauge!("xiaoer_queue_oldest_waiting_seconds", "queue" => queue).set(oldest_wait_s);
+    gauge!("xiaoer_queue_overdue", "queue" => queue).set(overdue as f64);
+}
+
 /// 1 while the database answers, 0 during an outage (see `outage`).
 pub fn record_database_up(up: bool) {
     gauge!("xiaoer_database_up").set(if up { 1.0 } else { 0.0 });

@@ -496,6 +496,83 @@ async fn suggestions_and_feedback_round_trip() {
     assert_eq!(unknown_turn.code(), Code::NotFound);
 }
 
+/// A shopper rates a bot answer; a second rating replaces the first; the
+/// comment is masked; bad ratings, unknown turns and shopper turns are
+/// refused and store nothing.
+#[tokio::test]
+async fn ratings_of_bot_answers_replace_and_mask() {
+    let mut client = auto_reply().await;
+    let conv = conversation();
+    let answered = reply(&mut client, &conv, "退货运费谁出？").await;
+    let rate = |rating: i32, comment: &str, turn: &str| pb::RateReplyRequest {
+        conversation_id: conv.clone(),
+        turn_id: turn.into(),
+        rating,
+        comment: comment.into(),
+    };
+    client
+        .rate_reply(rate(2, "", &answered.turn_id))
+        .await
+        .unwrap();
+    client
+        .rate_reply(rate(
+            5,
+            "很清楚，谢谢！有问题打我电话13812345678",
+            &answered.turn_id,
+        ))
+        .await
+        .unwrap();
+    for (bad, code) in [
+        (rate(0, "", &answered.turn_id), Code::InvalidArgument),
+        (rate(6, "", &answered.turn_id), Code::InvalidArgument),
+        (rate(3, "", "no-such-turn"), Code::NotFound),
+        (
+            rate(3, &"长".repeat(2001), &answered.turn_id),
+            Code::InvalidArgument,
+        ),
+    ] {
+        assert_eq!(client.rate_reply(bad).await.unwrap_err().code(), code);
+    }
+    let store = server().store().await;
+    let turns = store.conversation_turns(&conv, 10).await.unwrap();
+    let shopper_turn = turns
+        .iter()
+        .find(|t| t.role == xiaoer_domain::TurnRole::Customer)
+        .unwrap();
+    assert_eq!(
+        client
+            .rate_reply(rate(1, "", &shopper_turn.id))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound,
+        "only bot answers are rated"
+    );
+    let ratings: Vec<_> = store
+        .ratings_between(0, i64::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.conversation_id == conv)
+        .collect();
+    assert_eq!(ratings.len(), 1, "the second rating replaced the first");
+    assert_eq!(ratings[0].rating, 5);
+    assert!(
+        !ratings[0].comment.contains("13812345678"),
+        "{}",
+        ratings[0].comment
+    );
+    assert!(ratings[0].comment.starts_with("很清楚"));
+    // Forgetting the conversation forgets its ratings.
+    assert!(store.forget_conversation(&conv).await.unwrap());
+    assert!(store
+        .ratings_between(0, i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.conversation_id != conv));
+}
+
 #[tokio::test]
 async fn knowledge_base_search_and_reload() {
     let mut kb = KnowledgeBaseClient::new(channel().await);

@@ -127,6 +127,9 @@ pub(super) struct Message {
     suggestion_text: String,
     #[serde(default)]
     client_message_id: String,
+    /// The article the reply relied on, if the agent names one.
+    #[serde(default)]
+    article_id: String,
 }
 
 /// `POST /api/handoffs/{id}/messages`: as `PostAgentMessage`.
@@ -146,6 +149,7 @@ pub(super) async fn send(
                 text: message.text,
                 suggestion_text: message.suggestion_text,
                 client_message_id: message.client_message_id,
+                article_id: message.article_id,
             },
             Some(&agent),
         )

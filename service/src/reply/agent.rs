@@ -74,15 +74,31 @@ impl Responder {
             "" => None,
             id => Some(require_id("client_message_id", id)?),
         };
+        let named_article = match req.article_id.trim() {
+            "" => None,
+            id => {
+                let id = require_id("article_id", id)?;
+                if self.kb.current().article(id).is_none() {
+                    return Err(ServiceError::invalid(
+                        "article_id",
+                        format!("no article {id:?} in the knowledge base"),
+                    ));
+                }
+                Some(id.to_string())
+            }
+        };
         let handoff = self.store.handoff(handoff_id).await?;
         let known = known_numbers(&handoff);
-        let cited = suggestion.and_then(|s| {
-            handoff
-                .details
-                .suggested_replies
-                .iter()
-                .find(|d| d.text.trim() == s && !d.article_id.is_empty())
-                .map(|d| d.article_id.clone())
+        // The article the agent names, else the one behind the draft they started from.
+        let cited = named_article.or_else(|| {
+            suggestion.and_then(|s| {
+                handoff
+                    .details
+                    .suggested_replies
+                    .iter()
+                    .find(|d| d.text.trim() == s && !d.article_id.is_empty())
+                    .map(|d| d.article_id.clone())
+            })
         });
         let now = now_ms();
         let turn = TurnRecord {

@@ -9,7 +9,9 @@ use super::{record, render, retrieve, Responder, HISTORY_TURNS};
 use crate::clock::now_ms;
 use crate::conversions::{handoff_pb, intent_pb, sentiment_pb, suggested_reply_pb};
 use crate::error::{bounded, require_id, require_text, ServiceError};
-use crate::store::{FeedbackRecord, HandoffRecord};
+use crate::store::{FeedbackRecord, HandoffRecord, RatingRecord};
+use crate::telemetry;
+use xiaoer_domain::TurnRole;
 
 /// The verdicts an agent may give a draft, as the contract spells them.
 const VERDICTS: [&str; 3] = ["used", "edited", "rejected"];
@@ -36,6 +38,48 @@ impl Responder {
             intent: intent_pb(&u.intents),
             sentiment: Some(sentiment_pb(u.sentiment, u.anger)),
         })
+    }
+
+    /// `AutoReply/RateReply`: the shopper's 1–5 rating of a bot answer; a
+    /// second rating of the same turn replaces the first; the comment is masked.
+    pub async fn rate_reply(&self, req: pb::RateReplyRequest) -> Result<(), ServiceError> {
+        let conversation_id = require_id("conversation_id", &req.conversation_id)?;
+        let turn_id = require_id("turn_id", &req.turn_id)?;
+        if !(1..=5).contains(&req.rating) {
+            return Err(ServiceError::invalid(
+                "rating",
+                format!("must be 1 to 5, got {}", req.rating),
+            ));
+        }
+        let comment = match req.comment.trim() {
+            "" => "",
+            _ => require_text("comment", &req.comment)?,
+        };
+        let turn = match self.store.turn(turn_id).await {
+            Ok(turn) => turn,
+            Err(crate::store::StoreError::NotFound(_)) => {
+                return Err(ServiceError::NotFound(format!(
+                    "turn {turn_id} in conversation {conversation_id}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if turn.role != TurnRole::Bot || !self.store.turn_exists(conversation_id, turn_id).await? {
+            return Err(ServiceError::NotFound(format!(
+                "bot turn {turn_id} in conversation {conversation_id}"
+            )));
+        }
+        self.store
+            .rate_turn(&RatingRecord {
+                conversation_id: conversation_id.to_string(),
+                turn_id: turn_id.to_string(),
+                rating: i64::from(req.rating),
+                comment: mask(comment),
+                at_ms: now_ms(),
+            })
+            .await?;
+        telemetry::record_rating(req.rating);
+        Ok(())
     }
 
     /// `AutoReply/Feedback`: stores an agent's verdict on a draft, masked.

@@ -393,8 +393,12 @@ impl Responder {
             response: prost::Message::encode_to_vec(&response),
             handoff: new_handoff,
         };
+        let first_message = earlier.store_up && earlier.turns.is_empty();
         if let Some(replayed) = self.record(&exchange, must_record).await? {
             return Ok(replayed);
+        }
+        if first_message {
+            telemetry::record_conversation_started();
         }
         telemetry::record_reply_action(record::action_metric(rendered.action));
         Ok(response)

@@ -19,6 +19,18 @@ pub enum Purge {
 /// Advisory lock key of retention runs on PostgreSQL ("xiaoer" in ASCII).
 pub const RETENTION_LOCK: i64 = 0x7869_616f_6572;
 
+/// One helpdesk queue's waiting handoffs, for the live gauges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queue: String,
+    /// Handoffs waiting to be claimed.
+    pub waiting: u64,
+    /// When the oldest of them was created (unix ms).
+    pub oldest_created_ms: i64,
+    /// How many of them are past their due time.
+    pub overdue: u64,
+}
+
 /// The latest `KnowledgeBase/Reload` requested through any replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KbReloadRequest {
@@ -119,5 +131,27 @@ impl Store {
             generation: row.try_get(0)?,
             version: row.try_get(1)?,
         })
+    }
+
+    /// Waiting handoffs per queue at `now_ms` (queues with none are absent).
+    pub async fn queue_stats(&self, now_ms: i64) -> StoreResult<Vec<QueueStats>> {
+        let rows = sqlx::query(
+            "SELECT queue, COUNT(*), MIN(created_at), \
+             SUM(CASE WHEN due_at > 0 AND due_at < $1 THEN 1 ELSE 0 END) \
+             FROM handoffs WHERE status = 1 GROUP BY queue",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueStats {
+                    queue: row.try_get(0)?,
+                    waiting: u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0),
+                    oldest_created_ms: row.try_get(2)?,
+                    overdue: u64::try_from(row.try_get::<i64, _>(3)?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 }

@@ -19,9 +19,13 @@ use crate::clock::now_ms;
 
 mod events;
 mod fleet;
+mod insights;
+mod ratings;
 
 pub use events::{EventHorizon, EventKind, EventRecord, NewEvent};
-pub use fleet::{KbReloadRequest, Purge, RETENTION_LOCK};
+pub use fleet::{KbReloadRequest, Purge, QueueStats, RETENTION_LOCK};
+pub use insights::{ConversationRow, InsightRows};
+pub use ratings::RatingRecord;
 
 /// Store failures, split by what the caller should do about them.
 #[derive(Debug, thiserror::Error)]
@@ -738,7 +742,7 @@ const TURN_COLUMNS: &str =
     "id, role, text, intent, sentiment, anger, action, articles, at, agent_id";
 
 /// Tables holding a conversation's data, deleted with it (children first).
-const CONVERSATION_TABLES: [&str; 4] = ["events", "feedback", "turns", "handoffs"];
+const CONVERSATION_TABLES: [&str; 5] = ["events", "feedback", "ratings", "turns", "handoffs"];
 
 /// Why an agent may not post to a handoff in its current state.
 fn posting_refusal(handoff: &HandoffRecord, agent_id: &str) -> String {
