@@ -17,6 +17,7 @@ echo "disk before the build: $(df -h --output=avail "$root" | tail -1 | tr -d ' 
 scripts/check-proto.sh
 cargo fmt --all --check
 scripts/check-deploy.sh; scripts/check-deploy-tests/run.sh  # Dockerfile, compose, Kubernetes manifests (offline; docs/deployment.md)
+scripts/check-monitoring.sh; scripts/check-monitoring-tests/run.sh  # alert rules, Prometheus config, Grafana dashboard vs exported metrics (offline; docs/insights.md)
 scripts/fetch-weights.sh
 # The console's browser test: headless Chromium and chromium-driver (Debian).
 scripts/install-browser.sh
