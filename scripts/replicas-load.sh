@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Throughput with 1, 2 and 3 replicas on one throwaway PostgreSQL: release
 # `xiaoer serve` processes on loopback, `xiaoer eval load` spreading its
-# workers over them. On one machine the replicas share its cores, so this
-# measures what replication costs and that nothing serialises across
-# replicas, not what more machines would add.
+# workers over them. On one machine the replicas share its cores (each gets
+# cores/N inference and kernel threads, at least one), so this measures what
+# replication costs on the same hardware, not what more machines would add.
 #   scripts/replicas-load.sh [--seconds S] [--concurrency C] [--replicas "1 2 3"]
 # Prints one line per replica count; load reports go to reports/replicas-<time>/N/.
 set -euo pipefail
@@ -45,10 +45,12 @@ url=$(scripts/pg-test-cluster.sh start "$pgdir" $((20000 + RANDOM % 20000)))
 echo "replicas  replies/s  p50 ms  p99 ms  errors   ($concurrency workers, ${seconds} s, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 for n in $counts; do
   endpoints=()
+  threads=$(( $(nproc) / n )); [ "$threads" -ge 1 ] || threads=1
   for i in $(seq "$n"); do
     port=$((40000 + RANDOM % 20000))
     "$xiaoer" serve --addr "127.0.0.1:$port" --metrics-addr "127.0.0.1:$((port + 1))" \
       --database-url "$url" --data-dir "$work/data-$n-$i" --drain-window 0s \
+      --inference-threads "$threads" --kernel-threads "$threads" \
       --log-format json 2>"$work/serve-$n-$i.log" &
     pids+=("$!")
     endpoints+=("http://127.0.0.1:$port")
