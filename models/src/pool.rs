@@ -6,8 +6,10 @@
 //! one-text-at-a-time forwards waste most of the CPU (weights are streamed
 //! once per forward, so a batch of 16 costs far less than 16 singles). The
 //! pool therefore owns a few OS threads that pull requests from one bounded
-//! queue, gather what arrives within a short window (`max_wait`, up to
-//! `max_batch` texts) and encode it in one forward pass.
+//! queue, take what is already queued (up to `max_batch` texts) and encode
+//! it in one forward pass. Only while another worker is busy — under load,
+//! when more requests are bound to arrive — does a worker wait a short
+//! window (`max_wait`) for more; an idle pool answers a lone request at once.
 //!
 //! Backpressure: the queue is bounded and [`InferencePool::embed`] uses
 //! `try_send`, so when the pool is saturated callers get
@@ -16,7 +18,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,8 +42,8 @@ pub struct PoolConfig {
     /// Most texts encoded in one forward pass. Per-message cost was flat from
     /// 16 to 32 on the build host, so 16 keeps batch latency lower for free.
     pub max_batch: usize,
-    /// How long a worker holding one request waits for more to batch with
-    /// it. Adds at most this much latency when the pool is idle.
+    /// How long a worker holding a request waits for more to batch with it,
+    /// while another worker is busy; never when the pool is otherwise idle.
     pub max_wait: Duration,
 }
 
@@ -122,12 +124,14 @@ impl InferencePool {
         let (sender, receiver) = mpsc::sync_channel::<Job>(config.queue_capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let depth = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicUsize::new(0));
         let workers = (0..config.workers.max(1))
             .map(|i| {
                 let worker = Worker {
                     encoder: Arc::clone(&encoder),
                     receiver: Arc::clone(&receiver),
                     depth: Arc::clone(&depth),
+                    busy: Arc::clone(&busy),
                     max_batch: config.max_batch.max(1),
                     max_wait: config.max_wait,
                 };
@@ -192,6 +196,8 @@ struct Worker {
     encoder: Arc<dyn Encoder>,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     depth: Arc<AtomicUsize>,
+    /// Workers encoding a batch right now: a sign of load.
+    busy: Arc<AtomicUsize>,
     max_batch: usize,
     max_wait: Duration,
 }
@@ -199,30 +205,39 @@ struct Worker {
 impl Worker {
     fn run(self) {
         while let Some(batch) = self.gather() {
+            self.busy.fetch_add(1, Ordering::SeqCst);
             self.process(batch);
+            self.busy.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    /// Blocks for one job, then collects more until `max_batch` or the
-    /// deadline. Holding the lock meanwhile is deliberate: other idle workers
-    /// have nothing to do until this batch is formed. `None` = shut down.
+    /// Blocks for one job, then takes what is already queued, up to
+    /// `max_batch`; only while another worker is busy does it wait up to
+    /// `max_wait` for more. Holding the lock meanwhile is deliberate: other
+    /// idle workers have nothing to do until this batch is formed. `None` =
+    /// shut down.
     fn gather(&self) -> Option<Vec<Job>> {
         // A poisoned lock only means another worker panicked while holding
         // it; the receiver itself is still consistent.
         let rx = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
         let first = rx.recv().ok()?;
         self.depth.fetch_sub(1, Ordering::SeqCst);
-        let deadline = Instant::now() + self.max_wait;
+        let under_load = self.busy.load(Ordering::SeqCst) > 0;
+        let deadline = Instant::now()
+            + if under_load {
+                self.max_wait
+            } else {
+                Duration::ZERO
+            };
         let mut batch = vec![first];
         while batch.len() < self.max_batch {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(job) => {
-                    self.depth.fetch_sub(1, Ordering::SeqCst);
-                    batch.push(job);
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-            }
+            let next = match deadline.checked_duration_since(Instant::now()) {
+                Some(wait) if !wait.is_zero() => rx.recv_timeout(wait).ok(),
+                _ => rx.try_recv().ok(),
+            };
+            let Some(job) = next else { break };
+            self.depth.fetch_sub(1, Ordering::SeqCst);
+            batch.push(job);
         }
         Some(batch)
     }

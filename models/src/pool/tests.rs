@@ -111,12 +111,81 @@ async fn concurrent_requests_are_batched_and_answered_in_order() {
         .all(|(a, b)| (a - b).abs() < 1e-5));
     let batches = enc.batches.lock().expect("lock").clone();
     assert!(batches.iter().all(|&(n, _)| n <= 8), "{batches:?}");
-    assert!(
-        batches.iter().any(|&(n, _)| n > 1),
-        "no batching happened: {batches:?}"
-    );
     assert_eq!(batches.iter().map(|&(n, _)| n).sum::<usize>(), 13);
     assert_eq!(pool.queue_depth(), 0);
+}
+
+/// An idle pool does not wait for company: with an hour of `max_wait`, a
+/// lone request is still answered (the old gather waited the whole window).
+#[tokio::test]
+async fn an_idle_pool_answers_a_lone_request_without_waiting() {
+    let enc = Arc::new(Recording {
+        inner: E5Encoder::tiny_random(9),
+        batches: Mutex::new(Vec::new()),
+    });
+    let pool = InferencePool::start(
+        enc.clone(),
+        PoolConfig {
+            workers: 2,
+            queue_capacity: 8,
+            max_batch: 8,
+            max_wait: Duration::from_secs(3600),
+        },
+    );
+    let answered = tokio::time::timeout(
+        Duration::from_secs(60),
+        pool.embed("hi".into(), TextRole::Query),
+    )
+    .await;
+    assert!(matches!(answered, Ok(Ok(_))), "{answered:?}");
+    assert_eq!(
+        *enc.batches.lock().expect("lock"),
+        vec![(1, TextRole::Query)]
+    );
+}
+
+/// What queued while the worker was busy goes into the next forward pass
+/// together, up to `max_batch`: seven requests take three passes (1 + 4 + 2),
+/// so three openings of the gate answer them all; one pass per request would
+/// leave four unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_queued_while_busy_share_the_next_batch() {
+    let (enc, entered, open) = Gated::new();
+    let pool = Arc::new(InferencePool::start(
+        enc,
+        PoolConfig {
+            workers: 1,
+            queue_capacity: 32,
+            max_batch: 4,
+            max_wait: Duration::ZERO,
+        },
+    ));
+    let send = |text: String| {
+        let pool = Arc::clone(&pool);
+        tokio::spawn(async move { pool.embed(text, TextRole::Query).await })
+    };
+    let mut handles = vec![send("first".into())];
+    let entered = tokio::task::spawn_blocking(move || {
+        entered.recv().expect("the first batch started");
+        entered
+    })
+    .await
+    .expect("join");
+    handles.extend((0..6).map(|i| send(format!("queued {i}"))));
+    while pool.queue_depth() < 6 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..3 {
+        open.send(()).expect("open the gate");
+    }
+    for handle in handles {
+        let answered = tokio::time::timeout(Duration::from_secs(60), handle).await;
+        assert!(
+            matches!(answered, Ok(Ok(Ok(_)))),
+            "a request was left without a batch"
+        );
+    }
+    drop(entered);
 }
 
 #[tokio::test]
