@@ -255,11 +255,16 @@ impl Store {
             .max_connections(if is_sqlite { 4 } else { 16 });
         if is_sqlite {
             // WAL lets readers and one writer proceed together; foreign keys
-            // and a busy timeout are per-connection settings in SQLite.
+            // and a busy timeout are per-connection settings in SQLite. With
+            // WAL, synchronous=NORMAL syncs at checkpoints instead of every
+            // commit: a commit survives the process dying (kill -9, a
+            // panic), and only an OS crash or power cut may lose the last
+            // moments — SQLite's recommended setting for WAL.
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
                     for pragma in [
                         "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
                         "PRAGMA foreign_keys = ON",
                         "PRAGMA busy_timeout = 2000",
                     ] {
