@@ -3,12 +3,15 @@
 //! each answer body, as an E5 passage), fused into one ranking, and a decision rule that says when the top hit is good
 //! enough to answer with.
 
+use std::collections::HashMap;
+
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+
 use xiaoer_models::{Encoder, TextRole};
 
 use crate::analysis::{distinct_tokens, en_analyzer, zh_analyzer, EN_TOKENIZER, ZH_TOKENIZER};
@@ -247,17 +250,13 @@ impl KnowledgeIndex {
             .map(|segment| segment.fast_fields().u64("ord"))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let questions = embed_articles(set.articles(), encoder, TextRole::Query, |a, lang| {
-            std::iter::once(a.title(lang))
-                .chain(a.questions(lang).iter().map(String::as_str))
-                .collect()
-        })?;
+        let questions = embed_articles(set.articles(), encoder, TextRole::Query, question_texts)?;
         let passages = if embed_bodies {
             Some(embed_articles(
                 set.articles(),
                 encoder,
                 TextRole::Passage,
-                |a, lang| vec![a.answer(lang)],
+                answer_texts,
             )?)
         } else {
             None
@@ -360,6 +359,26 @@ impl KnowledgeIndex {
     /// Whether the index has no articles.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
+    }
+
+    /// Every text this index embedded, by role, with its vector: a reload
+    /// re-encodes only what changed (see [`crate::KnowledgeBase::reload`]).
+    pub(crate) fn embedded_texts(&self) -> HashMap<(TextRole, String), Vec<f32>> {
+        let mut known = HashMap::new();
+        let mut remember = |vectors: &Vectors, role, pick: fn(&Article, Language) -> Vec<&str>| {
+            let (texts, _) = article_texts(self.set.articles(), pick);
+            for (text, row) in texts
+                .into_iter()
+                .zip(vectors.data.chunks_exact(vectors.dim))
+            {
+                known.insert((role, text.to_string()), row.to_vec());
+            }
+        };
+        remember(&self.questions, TextRole::Query, question_texts);
+        if let Some(passages) = &self.passages {
+            remember(passages, TextRole::Passage, answer_texts);
+        }
+        known
     }
 
     /// Name of the encoder the dense vectors came from; query embeddings must
@@ -609,12 +628,25 @@ impl Vectors {
 
 /// Embeds the texts `pick` chooses from every article in both languages with
 /// `role`. Blank texts are skipped (synthetic benchmark sets lack a language).
-fn embed_articles(
-    articles: &[Article],
-    encoder: &dyn Encoder,
-    role: TextRole,
-    pick: impl Fn(&Article, Language) -> Vec<&str>,
-) -> Result<Vectors, KbError> {
+/// What the dense index embeds as a query-like text of an article: its
+/// title and example questions.
+fn question_texts(article: &Article, lang: Language) -> Vec<&str> {
+    std::iter::once(article.title(lang))
+        .chain(article.questions(lang).iter().map(String::as_str))
+        .collect()
+}
+
+/// What the dense index embeds as an article's passage: its answer.
+fn answer_texts(article: &Article, lang: Language) -> Vec<&str> {
+    vec![article.answer(lang)]
+}
+
+/// The non-blank texts `pick` chooses, article by article, with the index
+/// of the article each belongs to: the rows of a [`Vectors`], in order.
+fn article_texts<'a>(
+    articles: &'a [Article],
+    pick: impl Fn(&'a Article, Language) -> Vec<&'a str>,
+) -> (Vec<&'a str>, Vec<usize>) {
     let mut texts: Vec<&str> = Vec::new();
     let mut owner: Vec<usize> = Vec::new();
     for (ord, article) in articles.iter().enumerate() {
@@ -627,6 +659,16 @@ fn embed_articles(
             }
         }
     }
+    (texts, owner)
+}
+
+fn embed_articles<'a>(
+    articles: &'a [Article],
+    encoder: &dyn Encoder,
+    role: TextRole,
+    pick: impl Fn(&'a Article, Language) -> Vec<&'a str>,
+) -> Result<Vectors, KbError> {
+    let (texts, owner) = article_texts(articles, pick);
     let dim = encoder.dim();
     let mut data = Vec::with_capacity(texts.len() * dim);
     for batch in texts.chunks(ENCODE_BATCH) {

@@ -4,6 +4,7 @@
 //! and never shows them a half-built index; a broken article set is rejected
 //! before the swap, so the old index stays live.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use notify::event::ModifyKind;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use xiaoer_models::Encoder;
+use xiaoer_models::{Encoder, ModelError, TextRole};
 
 use crate::error::KbError;
 use crate::index::{KnowledgeIndex, RetrievalConfig};
@@ -95,9 +96,19 @@ impl KnowledgeBase {
                 changed: false,
             });
         }
+        // Unchanged titles, questions and answers keep their vectors: an edit
+        // of one article re-encodes that article only.
+        let remembering = Remembering {
+            inner: encoder,
+            known: if live.encoder_name() == encoder.name() {
+                live.embedded_texts()
+            } else {
+                HashMap::new()
+            },
+        };
         let index = Arc::new(KnowledgeIndex::build_with_config(
             set,
-            encoder,
+            &remembering,
             self.config,
         )?);
         let outcome = ReloadOutcome {
@@ -108,6 +119,46 @@ impl KnowledgeBase {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = index;
         tracing::info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
         Ok(outcome)
+    }
+}
+
+/// An encoder that answers texts it has seen from memory and passes the
+/// rest to `inner` in one batch.
+struct Remembering<'a> {
+    inner: &'a dyn Encoder,
+    known: HashMap<(TextRole, String), Vec<f32>>,
+}
+
+impl Encoder for Remembering<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+        let missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| !self.known.contains_key(&(role, (*t).to_string())))
+            .collect();
+        let mut fresh = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.encode_batch(&missing, role)?
+        }
+        .into_iter();
+        texts
+            .iter()
+            .map(|t| match self.known.get(&(role, (*t).to_string())) {
+                Some(v) => Ok(v.clone()),
+                None => fresh.next().ok_or_else(|| {
+                    ModelError::Inference("the encoder returned fewer vectors than texts".into())
+                }),
+            })
+            .collect()
     }
 }
 
@@ -255,6 +306,62 @@ mod tests {
         assert_ne!(out.version, v1);
         assert_eq!(kb.current().version(), out.version);
         assert_eq!(kb.dir(), dir.path());
+    }
+
+    /// Counts the texts each call asks the wrapped encoder for.
+    struct Counting {
+        inner: HashEncoder,
+        texts: Mutex<usize>,
+    }
+
+    impl Encoder for Counting {
+        fn dim(&self) -> usize {
+            self.inner.dim()
+        }
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn encode_batch(
+            &self,
+            texts: &[&str],
+            role: TextRole,
+        ) -> Result<Vec<Vec<f32>>, ModelError> {
+            *self.texts.lock().unwrap() += texts.len();
+            self.inner.encode_batch(texts, role)
+        }
+    }
+
+    #[test]
+    fn a_reload_encodes_only_what_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let enc = Counting {
+            inner: HashEncoder::new(),
+            texts: Mutex::new(0),
+        };
+        write_generation(dir.path(), 1, 3);
+        let kb = KnowledgeBase::open(dir.path(), &enc).expect("open");
+        let at_open = std::mem::take(&mut *enc.texts.lock().unwrap());
+        assert!(
+            at_open >= 3 * 4,
+            "titles and questions of 3 articles in 2 languages: {at_open}"
+        );
+        // One article edited: its title and a question change, in both languages.
+        std::fs::write(
+            dir.path().join(ARTICLES_DIR).join("a1.md"),
+            gen_article("a1", 2),
+        )
+        .expect("write");
+        let out = kb.reload(&enc).expect("reload");
+        assert!(out.changed);
+        let at_reload = *enc.texts.lock().unwrap();
+        assert!(
+            at_reload > 0 && at_reload <= at_open / 3,
+            "only the edited article's changed texts: {at_reload} of {at_open}"
+        );
+        // The reused vectors are the ones a fresh build computes.
+        let fresh =
+            KnowledgeIndex::build(ArticleSet::load(dir.path()).unwrap(), &enc.inner).unwrap();
+        assert_eq!(fresh.embedded_texts(), kb.current().embedded_texts());
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub use train::{train_shipped, TrainConfig, TrainReport};
 
 /// What a text is for, because E5 models are trained with a role prefix:
 /// `"query: "` for questions and symmetric tasks, `"passage: "` for documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextRole {
     /// A shopper's message (or any text compared with its like); its order,
     /// tracking and phone numbers are stripped before encoding.
