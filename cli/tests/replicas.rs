@@ -27,9 +27,9 @@ use xiaoer_service::clock::now_ms;
 use xiaoer_service::store::{ConversationMeta, Exchange, Store, TurnRecord};
 
 /// How soon every replica must serve a reloaded knowledge base: one poll
-/// (1 s) plus one reload (re-embedding every article and example question),
+/// (1 s) plus one reload (re-encoding the one edited article),
 /// with room for a debug build sharing two cores with two other replicas.
-const RELOAD_SPREAD: Duration = Duration::from_secs(90);
+const RELOAD_SPREAD: Duration = Duration::from_secs(30);
 /// The rate limit the replicas run with: bursts of 5, then 1 a minute.
 const BURST: usize = 5;
 

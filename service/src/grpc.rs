@@ -34,8 +34,8 @@ async fn serve<T, F>(
 where
     F: Future<Output = Result<T, ServiceError>>,
 {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let span = tracing::info_span!("rpc", rpc, request_id = %request_id, conversation_id);
+    // The request id is on the enclosing `call` span (see `request_id`).
+    let span = tracing::info_span!("rpc", rpc, conversation_id);
     let timer = RpcTimer::start(rpc);
     let result = match responder.admit() {
         Ok(_permit) => body.instrument(span.clone()).await,

@@ -153,6 +153,7 @@ fn load_models(
     kb_dir: &Path,
     kernel_threads: usize,
 ) -> anyhow::Result<Models> {
+    let started = std::time::Instant::now();
     let options = E5Options {
         kernel_threads,
         ..E5Options::default()
@@ -175,12 +176,20 @@ fn load_models(
     classifier
         .check_encoder(encoder.as_ref())
         .context("heads were trained for another encoder — run `xiaoer train`")?;
+    let encoder_ready = started.elapsed();
     let kb = KnowledgeBase::open(kb_dir, encoder.as_ref()).with_context(|| {
         format!(
             "knowledge base in {} — run `xiaoer kb check`",
             kb_dir.display()
         )
     })?;
+    // Where start-up time goes, for whoever tunes it (issue #25).
+    info!(
+        encoder_and_heads_s = encoder_ready.as_secs_f64(),
+        knowledge_base_s = (started.elapsed() - encoder_ready).as_secs_f64(),
+        articles = kb.current().len(),
+        "models loaded"
+    );
     Ok(Models {
         encoder,
         classifier: Arc::new(classifier),
