@@ -3,8 +3,6 @@
 //! each answer body, as an E5 passage), fused into one ranking, and a decision rule that says when the top hit is good
 //! enough to answer with.
 
-use std::collections::HashMap;
-
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
@@ -363,8 +361,8 @@ impl KnowledgeIndex {
 
     /// Every text this index embedded, by role, with its vector: a reload
     /// re-encodes only what changed (see [`crate::KnowledgeBase::reload`]).
-    pub(crate) fn embedded_texts(&self) -> HashMap<(TextRole, String), Vec<f32>> {
-        let mut known = HashMap::new();
+    pub(crate) fn embedded_texts(&self) -> crate::cache::KnownVectors {
+        let mut known = crate::cache::KnownVectors::new();
         let mut remember = |vectors: &Vectors, role, pick: fn(&Article, Language) -> Vec<&str>| {
             let (texts, _) = article_texts(self.set.articles(), pick);
             for (text, row) in texts

@@ -9,6 +9,7 @@
 
 mod analysis;
 mod article;
+mod cache;
 mod error;
 mod eval;
 mod index;
@@ -23,6 +24,7 @@ mod util;
 mod test_support;
 
 pub use article::{parse_article_text, Article, ReviewDate, BANNED_EN, BANNED_ZH};
+pub use cache::VectorCache;
 pub use error::{KbError, Problem};
 pub use eval::{
     compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision,

@@ -4,7 +4,6 @@
 //! and never shows them a half-built index; a broken article set is rejected
 //! before the swap, so the old index stays live.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -15,6 +14,7 @@ use notify::event::ModifyKind;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use xiaoer_models::{Encoder, ModelError, TextRole};
 
+use crate::cache::{KnownVectors, VectorCache};
 use crate::error::KbError;
 use crate::index::{KnowledgeIndex, RetrievalConfig};
 use crate::set::ArticleSet;
@@ -37,6 +37,8 @@ pub struct KnowledgeBase {
     dir: PathBuf,
     config: RetrievalConfig,
     current: RwLock<Arc<KnowledgeIndex>>,
+    /// Where the vectors are kept between runs, if anywhere.
+    cache: Option<VectorCache>,
     /// Serialises reloads so a slow older build can never overwrite a newer one.
     reloading: Mutex<()>,
 }
@@ -51,18 +53,50 @@ impl KnowledgeBase {
         KnowledgeBase::open_with_config(kb_dir, encoder, RetrievalConfig::default())
     }
 
+    /// Like [`KnowledgeBase::open`], reusing the vectors `cache` holds for
+    /// unchanged texts and keeping it up to date after every (re)load.
+    pub fn open_cached(
+        kb_dir: impl Into<PathBuf>,
+        encoder: &dyn Encoder,
+        cache: VectorCache,
+    ) -> Result<KnowledgeBase, KbError> {
+        KnowledgeBase::open_inner(
+            kb_dir.into(),
+            encoder,
+            RetrievalConfig::default(),
+            Some(cache),
+        )
+    }
+
     /// Like [`KnowledgeBase::open`] with explicit tunables, kept across reloads.
     pub fn open_with_config(
         kb_dir: impl Into<PathBuf>,
         encoder: &dyn Encoder,
         config: RetrievalConfig,
     ) -> Result<KnowledgeBase, KbError> {
-        let dir = kb_dir.into();
-        let index = KnowledgeIndex::build_with_config(ArticleSet::load(&dir)?, encoder, config)?;
+        KnowledgeBase::open_inner(kb_dir.into(), encoder, config, None)
+    }
+
+    fn open_inner(
+        dir: PathBuf,
+        encoder: &dyn Encoder,
+        config: RetrievalConfig,
+        cache: Option<VectorCache>,
+    ) -> Result<KnowledgeBase, KbError> {
+        let remembering = Remembering {
+            inner: encoder,
+            known: cache.as_ref().map(VectorCache::load).unwrap_or_default(),
+        };
+        let index =
+            KnowledgeIndex::build_with_config(ArticleSet::load(&dir)?, &remembering, config)?;
+        if let Some(cache) = &cache {
+            cache.save(&index.embedded_texts());
+        }
         Ok(KnowledgeBase {
             dir,
             config,
             current: RwLock::new(Arc::new(index)),
+            cache,
             reloading: Mutex::new(()),
         })
     }
@@ -103,7 +137,7 @@ impl KnowledgeBase {
             known: if live.encoder_name() == encoder.name() {
                 live.embedded_texts()
             } else {
-                HashMap::new()
+                KnownVectors::new()
             },
         };
         let index = Arc::new(KnowledgeIndex::build_with_config(
@@ -111,6 +145,9 @@ impl KnowledgeBase {
             &remembering,
             self.config,
         )?);
+        if let Some(cache) = &self.cache {
+            cache.save(&index.embedded_texts());
+        }
         let outcome = ReloadOutcome {
             articles: index.len(),
             version: index.version().to_string(),
@@ -126,7 +163,7 @@ impl KnowledgeBase {
 /// rest to `inner` in one batch.
 struct Remembering<'a> {
     inner: &'a dyn Encoder,
-    known: HashMap<(TextRole, String), Vec<f32>>,
+    known: KnownVectors,
 }
 
 impl Encoder for Remembering<'_> {
@@ -362,6 +399,44 @@ mod tests {
         let fresh =
             KnowledgeIndex::build(ArticleSet::load(dir.path()).unwrap(), &enc.inner).unwrap();
         assert_eq!(fresh.embedded_texts(), kb.current().embedded_texts());
+    }
+
+    #[test]
+    fn a_restart_with_a_warm_cache_encodes_only_the_probe() {
+        let kb_dir = tempfile::tempdir().expect("tempdir");
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let enc = Counting {
+            inner: HashEncoder::new(),
+            texts: Mutex::new(0),
+        };
+        write_generation(kb_dir.path(), 1, 3);
+        let cache = || VectorCache::for_encoder(cache_dir.path(), &enc).unwrap();
+        let cold = KnowledgeBase::open_cached(kb_dir.path(), &enc, cache()).expect("open");
+        let cold_texts = std::mem::take(&mut *enc.texts.lock().unwrap());
+        let warm = KnowledgeBase::open_cached(kb_dir.path(), &enc, cache()).expect("open");
+        assert_eq!(
+            *enc.texts.lock().unwrap(),
+            1,
+            "the fingerprint probe, nothing else"
+        );
+        assert!(cold_texts > 2);
+        assert_eq!(
+            cold.current().embedded_texts(),
+            warm.current().embedded_texts()
+        );
+        // An edit while stopped: only the edited article's new texts.
+        *enc.texts.lock().unwrap() = 0;
+        std::fs::write(
+            kb_dir.path().join(ARTICLES_DIR).join("a2.md"),
+            gen_article("a2", 5),
+        )
+        .expect("write");
+        KnowledgeBase::open_cached(kb_dir.path(), &enc, cache()).expect("open");
+        assert_eq!(
+            *enc.texts.lock().unwrap(),
+            1 + 2,
+            "probe + the two new titles"
+        );
     }
 
     #[test]

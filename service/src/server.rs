@@ -7,7 +7,7 @@
 //! in flight finish.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
-use xiaoer_kb::KnowledgeBase;
+use xiaoer_kb::{KnowledgeBase, VectorCache};
 use xiaoer_models::{Classifier, E5Encoder, E5Options, Encoder, InferencePool, PoolConfig};
 use xiaoer_proto::v1::auto_reply_server::AutoReplyServer;
 use xiaoer_proto::v1::handoffs_server::HandoffsServer;
@@ -80,16 +80,15 @@ impl App {
         let store = Store::connect(&config.database_url)
             .await
             .context("database")?;
-        let (models_dir, heads_dir, kb_dir, kernel_threads) = (
-            config.models_dir.clone(),
-            config.heads_dir.clone(),
-            config.kb_dir.clone(),
-            config.kernel_threads,
-        );
-        let models = tokio::task::spawn_blocking(move || {
-            load_models(&models_dir, &heads_dir, &kb_dir, kernel_threads)
-        })
-        .await??;
+        let dirs = ModelDirs {
+            models: config.models_dir.clone(),
+            heads: config.heads_dir.clone(),
+            kb: config.kb_dir.clone(),
+            vector_cache: config.data_dir.join("cache"),
+        };
+        let kernel_threads = config.kernel_threads;
+        let models =
+            tokio::task::spawn_blocking(move || load_models(&dirs, kernel_threads)).await??;
         let pool = InferencePool::start(
             Arc::clone(&models.encoder),
             PoolConfig {
@@ -147,12 +146,17 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, status: Ser
     }
 }
 
-fn load_models(
-    models_dir: &Path,
-    heads_dir: &Path,
-    kb_dir: &Path,
-    kernel_threads: usize,
-) -> anyhow::Result<Models> {
+/// Where `load_models` reads from.
+struct ModelDirs {
+    models: PathBuf,
+    heads: PathBuf,
+    kb: PathBuf,
+    /// The knowledge base's vectors between runs (in the data folder).
+    vector_cache: PathBuf,
+}
+
+fn load_models(dirs: &ModelDirs, kernel_threads: usize) -> anyhow::Result<Models> {
+    let (models_dir, heads_dir, kb_dir) = (&dirs.models, &dirs.heads, &dirs.kb);
     let started = std::time::Instant::now();
     let options = E5Options {
         kernel_threads,
@@ -177,7 +181,11 @@ fn load_models(
         .check_encoder(encoder.as_ref())
         .context("heads were trained for another encoder — run `xiaoer train`")?;
     let encoder_ready = started.elapsed();
-    let kb = KnowledgeBase::open(kb_dir, encoder.as_ref()).with_context(|| {
+    // Unchanged articles keep their vectors across restarts: encoding them
+    // was almost all of the start-up time.
+    let cache = VectorCache::for_encoder(&dirs.vector_cache, encoder.as_ref())
+        .context("knowledge-base vector cache")?;
+    let kb = KnowledgeBase::open_cached(kb_dir, encoder.as_ref(), cache).with_context(|| {
         format!(
             "knowledge base in {} — run `xiaoer kb check`",
             kb_dir.display()
