@@ -514,12 +514,15 @@ mod tests {
         assert_eq!(kb.current().len(), 10);
     }
 
-    #[test]
-    fn watch_reloads_after_a_quiet_period() {
+    /// Lays out generation 1 (2 articles) with `lay_out`, opens and watches
+    /// it, lays out generation 2 (3 articles) and expects the watcher to
+    /// reload it on its own.
+    fn watch_sees_the_next_generation(lay_out: fn(&Path, usize, usize)) {
         let dir = tempfile::tempdir().expect("tempdir");
         let enc: Arc<dyn Encoder> = Arc::new(HashEncoder::new());
-        write_generation(dir.path(), 1, 2);
+        lay_out(dir.path(), 1, 2);
         let kb = Arc::new(KnowledgeBase::open(dir.path(), enc.as_ref()).expect("open"));
+        assert_eq!(kb.current().len(), 2);
         let (tx, rx) = mpsc::channel();
         let watcher = watch(
             Arc::clone(&kb),
@@ -530,13 +533,18 @@ mod tests {
             },
         )
         .expect("watch");
-        write_generation(dir.path(), 2, 3);
+        lay_out(dir.path(), 2, 3);
         let got = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("a reload within 10 s");
         assert_eq!(got.expect("reload ok"), 3);
         assert_eq!(kb.current().len(), 3);
         drop(watcher);
+    }
+
+    #[test]
+    fn watch_reloads_after_a_quiet_period() {
+        watch_sees_the_next_generation(write_generation);
     }
 
     /// Lays out generation `generation` the way a Kubernetes ConfigMap
@@ -570,34 +578,11 @@ mod tests {
         }
     }
 
+    /// The folder holds no `articles/` and hidden `..data` entries; the swap
+    /// of `..data` is one rename in the watched folder.
     #[cfg(unix)]
     #[test]
     fn a_configmap_volume_loads_flat_and_hot_reloads_on_its_swap() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let enc: Arc<dyn Encoder> = Arc::new(HashEncoder::new());
-        configmap_generation(dir.path(), 1, 2);
-        let kb = Arc::new(KnowledgeBase::open(dir.path(), enc.as_ref()).expect("open flat"));
-        assert_eq!(
-            kb.current().len(),
-            2,
-            "hidden ..data entries are not read twice"
-        );
-        let (tx, rx) = mpsc::channel();
-        let watcher = watch(
-            Arc::clone(&kb),
-            enc,
-            Duration::from_millis(100),
-            move |outcome| {
-                let _ = tx.send(outcome.map(|o| o.articles));
-            },
-        )
-        .expect("watch");
-        configmap_generation(dir.path(), 2, 3);
-        let got = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a reload within 10 s of the ..data swap");
-        assert_eq!(got.expect("reload ok"), 3);
-        assert_eq!(kb.current().len(), 3);
-        drop(watcher);
+        watch_sees_the_next_generation(configmap_generation);
     }
 }

@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 
 use crate::clock::now_ms;
 use crate::error::ServiceError;
+use crate::periodic::Ticks;
 use crate::store::{EventRecord, Store};
 
 /// How often the poller reads the log: the latency budget of a cross-replica
@@ -86,17 +87,10 @@ impl EventHub {
     ) -> JoinHandle<()> {
         let hub = Arc::clone(self);
         tokio::spawn(async move {
-            tokio::pin!(stop);
             let mut seen: Option<i64> = None;
-            let mut ticks = tokio::time::interval(POLL_INTERVAL);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticks = Ticks::new(POLL_INTERVAL, stop);
             let mut last_prune = tokio::time::Instant::now() - PRUNE_EVERY;
-            loop {
-                tokio::select! {
-                    biased;
-                    () = &mut stop => break,
-                    _ = ticks.tick() => {}
-                }
+            while ticks.next().await {
                 if let Err(e) = hub.poll_once(&mut seen).await {
                     warn!(error = %e, "event log unreadable; watchers wait for the next poll");
                 }

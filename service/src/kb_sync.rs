@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::periodic::Ticks;
 use crate::reply::Responder;
 
 /// How often each replica looks for a reload requested elsewhere: one tiny
@@ -27,16 +28,9 @@ pub fn spawn_follower(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::pin!(stop);
         let mut seen: Option<i64> = None;
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stop => break,
-                _ = ticks.tick() => {}
-            }
+        let mut ticks = Ticks::new(every, stop);
+        while ticks.next().await {
             let request = match responder.store().kb_reload_request().await {
                 Ok(request) => request,
                 Err(e) => {

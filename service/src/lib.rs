@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod handoff;
 pub mod kb_sync;
 pub mod outage;
+pub mod periodic;
 pub mod phrasing;
 pub mod policy;
 pub mod queue_gauges;

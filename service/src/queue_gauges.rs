@@ -11,6 +11,7 @@ use tracing::debug;
 use xiaoer_domain::Queue;
 
 use crate::clock::now_ms;
+use crate::periodic::Ticks;
 use crate::store::Store;
 use crate::telemetry;
 
@@ -25,15 +26,8 @@ pub fn spawn(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::pin!(stop);
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stop => break,
-                _ = ticks.tick() => {}
-            }
+        let mut ticks = Ticks::new(every, stop);
+        while ticks.next().await {
             let now = now_ms();
             match store.queue_stats(now).await {
                 Ok(stats) => {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::periodic::Ticks;
 use crate::store::{Purge, Store, StoreResult};
 
 /// How often the purge runs after the one at startup.
@@ -42,21 +43,22 @@ pub fn spawn(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stop => break,
-                _ = ticks.tick() => {
-                    let now = crate::clock::now_ms();
-                    let recently = now - i64::try_from(every.as_millis() * 9 / 10).unwrap_or(i64::MAX);
-                    match store.purge_before(cutoff(days, now), Some(recently)).await {
-                        Ok(Purge::Deleted(removed)) => info!(removed, days, "retention: deleted conversations idle past the limit"),
-                        Ok(Purge::Skipped) => info!("retention: another replica purged recently or is purging; skipped"),
-                        Err(e) => warn!(error = %e, "retention purge failed; retrying at the next interval"),
-                    }
+        let mut ticks = Ticks::new(every, stop);
+        while ticks.next().await {
+            let now = crate::clock::now_ms();
+            let recently = now - i64::try_from(every.as_millis() * 9 / 10).unwrap_or(i64::MAX);
+            match store.purge_before(cutoff(days, now), Some(recently)).await {
+                Ok(Purge::Deleted(removed)) => {
+                    info!(
+                        removed,
+                        days, "retention: deleted conversations idle past the limit"
+                    )
+                }
+                Ok(Purge::Skipped) => {
+                    info!("retention: another replica purged recently or is purging; skipped")
+                }
+                Err(e) => {
+                    warn!(error = %e, "retention purge failed; retrying at the next interval")
                 }
             }
         }
