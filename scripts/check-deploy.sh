@@ -40,22 +40,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 K8S_VERSION=1.30.0
 PY_PINS="kubernetes-validate==1.34.1 docker==7.1.0 PyYAML==6.0.2"
 
-root=$here
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --root) root=$(cd "$2" && pwd); shift 2 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
-    *) echo "check-deploy: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-
-sudo=""
-[ "$(id -u)" = 0 ] || sudo=sudo
-apt_install() {
-  echo "check-deploy: installing $* from Debian packages..." >&2
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# Arguments (--root, --help) and apt_install, shared with the other checker.
+# shellcheck source-path=SCRIPTDIR source=lib/check-common.sh
+. "$here/scripts/lib/check-common.sh"
+check_args check-deploy "$@"
 
 # Python tools in a venv (Debian's python refuses `pip install` outside one).
 tools=$here/target/tools/check-deploy

@@ -43,22 +43,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-root=$here
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --root) root=$(cd "$2" && pwd); shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "check-monitoring: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-
-sudo=""
-[ "$(id -u)" = 0 ] || sudo=sudo
-apt_install() {
-  echo "check-monitoring: installing $* from Debian packages..." >&2
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# Arguments (--root, --help) and apt_install, shared with the other checker.
+# shellcheck source-path=SCRIPTDIR source=lib/check-common.sh
+. "$here/scripts/lib/check-common.sh"
+check_args check-monitoring "$@"
 
 tools=$here/target/tools/check-monitoring
 if command -v promtool >/dev/null 2>&1; then
@@ -163,6 +151,18 @@ def squash(text: str, limit: int = 600) -> str:
     lines = [l for l in text.splitlines() if l.strip() and not re.match(r"^\s*(Checking |SUCCESS)", l)]
     text = " ".join(" ".join(lines or text.splitlines()).split()).replace(f"{root}/", "")
     return text if len(text) <= limit else text[:limit] + " …"
+
+
+def promtool_check(what: str, path: Path, summary: bool = False) -> bool:
+    """`promtool check WHAT PATH`: a problem if it fails, else a line in the summary
+    (with promtool's last line when `summary`)."""
+    ok, out = promtool_run("check", what, str(path))
+    if not ok:
+        fail(f"{rel(path)}: `promtool check {what}` failed: {squash(out)}")
+    else:
+        last = f" ({' '.join(out.splitlines()[-1].split())})" if summary else ""
+        done.append(f"{rel(path)}: promtool check {what}{last}")
+    return ok
 
 
 # --- What the server exports -------------------------------------------------------
@@ -362,11 +362,7 @@ rule_names: set[str] = set()
 nalerts = 0
 rules_doc = load_yaml(RULES)
 if rules_doc is not None:
-    rules_ok, out = promtool_run("check", "rules", str(RULES))
-    if not rules_ok:
-        fail(f"{rel(RULES)}: `promtool check rules` failed: {squash(out)}")
-    else:
-        done.append(f"{rel(RULES)}: promtool check rules ({' '.join(out.splitlines()[-1].split())})")
+    rules_ok = promtool_check("rules", RULES, summary=True)
     if not rules_ok:
         pass  # the unit tests would only repeat the parse error
     elif RULE_TESTS.exists():
@@ -411,11 +407,7 @@ if rules_doc is not None:
 # --- Prometheus configuration ----------------------------------------------------------
 prom = load_yaml(PROM_CONFIG)
 if prom is not None:
-    ok, out = promtool_run("check", "config", str(PROM_CONFIG))
-    if not ok:
-        fail(f"{rel(PROM_CONFIG)}: `promtool check config` failed: {squash(out)}")
-    else:
-        done.append(f"{rel(PROM_CONFIG)}: promtool check config")
+    promtool_check("config", PROM_CONFIG)
 
 # --- compose.yaml: targets and mounts -------------------------------------------------
 compose = load_yaml(COMPOSE) or {}

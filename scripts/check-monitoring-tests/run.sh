@@ -9,55 +9,17 @@
 # (default 2) at a time.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-check="$repo/scripts/check-monitoring.sh"
-jobs=${XIAOER_CHECK_JOBS:-2}
-work=$(mktemp -d /tmp/xiaoer-check-monitoring-tests.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# run_case, case_, replace and the summary, shared with the other checker's self-tests.
+# shellcheck source-path=SCRIPTDIR source=../lib/broken-copies.sh
+. "$repo/scripts/lib/broken-copies.sh"
+broken_copies_start check-monitoring 160
 
 # The pristine copy, made once; every case starts from a copy of it.
-pristine="$work/pristine"
 mkdir -p "$pristine/docs" "$pristine/service" "$pristine/cli"
 cp -a "$repo/compose.yaml" "$repo/Dockerfile" "$repo/deploy" "$pristine/"
 cp -a "$repo"/docs/*.md "$pristine/docs/"
 cp -a "$repo/service/src" "$pristine/service/"
 cp -a "$repo/cli/src" "$pristine/cli/"
-
-n=0
-results="$work/results"
-mkdir -p "$results"
-
-# case NAME EXPECTED-TEXT SHELL-SNIPPET: the snippet runs inside a fresh copy.
-run_case() {
-  local id=$1 name=$2 expected=$3 snippet=$4 dir="$work/case-$1" out="$work/out-$1"
-  cp -a "$pristine" "$dir"
-  if ! (cd "$dir" && eval "$snippet") >"$out" 2>&1; then
-    { echo "FAIL  $name: the change could not be made:"; sed 's/^/      /' "$out"; } >"$results/$id.fail"
-  elif "$check" --root "$dir" >"$out" 2>&1; then
-    echo "FAIL  $name: the checker passed" >"$results/$id.fail"
-  elif ! grep -qF -- "$expected" "$out"; then
-    { echo "FAIL  $name: the checker failed without saying \"$expected\":"; sed 's/^/      /' "$out"; } >"$results/$id.fail"
-  else
-    echo "ok    $name: $(grep -F -m1 -- "$expected" "$out" | cut -c1-160)" >"$results/$id.ok"
-  fi
-  rm -rf "$dir"
-}
-case_() {
-  n=$((n + 1))
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  run_case "$(printf %03d $n)" "$@" &
-}
-
-# Edits a file by exact replacement; fails loudly if the text is not there.
-replace() { # FILE OLD NEW
-  python3 - "$@" <<'PY'
-import sys
-path, old, new = sys.argv[1:4]
-text = open(path).read()
-if old not in text:
-    sys.exit(f"self-test setup: {old!r} not in {path}")
-open(path, "w").write(text.replace(old, new, 1))
-PY
-}
 
 # Edits the dashboard with Python: `d` is the dashboard, `panel(TITLE)` a panel.
 dash() { # PYTHON-STATEMENTS
@@ -79,12 +41,7 @@ mon=deploy/monitoring
 rules=$mon/xiaoer-alerts.yaml
 
 # 0. The unchanged copy passes (run alone first: it may fetch promtool).
-n=$((n + 1))
-if "$check" --root "$pristine" >"$work/out-000" 2>&1; then
-  echo "ok    unchanged tree passes: $(cut -c1-140 "$work/out-000")" >"$results/000.ok"
-else
-  { echo "FAIL  unchanged tree: the checker failed:"; sed 's/^/      /' "$work/out-000"; } >"$results/000.fail"
-fi
+unchanged_case 140
 
 # Alert rules.
 case_ "rule with bad PromQL" "xiaoer-alerts.yaml: \`promtool check rules\` failed" \
@@ -136,11 +93,4 @@ case_ "dashboard mounted outside the provider's folder" "outside the provider's 
 case_ "Grafana's home dashboard not the mounted one" "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH" \
   "replace compose.yaml 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /etc/grafana/dashboards/xiaoer/xiaoer-dashboard.json' 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /etc/grafana/dashboards/xiaoer.json'"
 
-wait
-cat "$results"/*
-failures=$(find "$results" -name '*.fail' | wc -l)
-if [ "$failures" -gt 0 ] || [ "$(find "$results" -type f | wc -l)" -ne "$n" ]; then
-  echo "check-monitoring self-tests: $failures of $n cases misbehaved" >&2
-  exit 1
-fi
-echo "check-monitoring self-tests: all $n cases behave (the unchanged tree passes, $((n - 1)) broken copies are rejected with the expected message)"
+broken_copies_finish
