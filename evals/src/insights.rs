@@ -61,7 +61,8 @@ pub struct Resolution {
     pub pending: u64,
     /// contained / conversations.
     pub containment_rate: Option<f64>,
-    /// verified / (conversations − pending).
+    /// verified / (conversations − pending); none while every contained
+    /// conversation is still pending.
     pub verified_rate: Option<f64>,
 }
 
@@ -290,7 +291,11 @@ impl Resolution {
 
     fn finish(&mut self) {
         self.containment_rate = rate(self.contained, self.conversations);
-        self.verified_rate = rate(self.verified, self.conversations - self.pending);
+        // With every contained conversation still pending, only handoffs are
+        // judged and the rate would read 0%: it is unknown instead.
+        self.verified_rate = (self.contained > self.pending)
+            .then(|| rate(self.verified, self.conversations - self.pending))
+            .flatten();
     }
 }
 
@@ -560,16 +565,26 @@ pub fn markdown(report: &Report) -> String {
         return md;
     }
     let r = &report.resolution;
+    let verified = if r.verified_rate.is_some() {
+        format!(
+            "Verified resolved (the shopper did not come back within the window): **{}** ({} of {} judged; {} still pending).",
+            percent(r.verified_rate),
+            r.verified,
+            r.conversations - r.pending,
+            r.pending
+        )
+    } else {
+        format!(
+            "Verified resolution: not judged yet — all {} contained conversations are younger than the {} h window.",
+            r.pending, report.resolution_window_hours
+        )
+    };
     let _ = writeln!(
         md,
-        "## Resolution\n\nContained (no person needed): **{}** ({}/{}). Verified resolved (the shopper did not come back within the window): **{}** ({} of {} judged; {} still pending).\n",
+        "## Resolution\n\nContained (no person needed): **{}** ({}/{}). {verified}\n",
         percent(r.containment_rate),
         r.contained,
         r.conversations,
-        percent(r.verified_rate),
-        r.verified,
-        r.conversations - r.pending,
-        r.pending
     );
     let table = |md: &mut String, title: &str, rows: &BTreeMap<String, Resolution>| {
         let _ = writeln!(

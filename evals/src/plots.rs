@@ -334,22 +334,23 @@ pub fn accuracy_coverage_plot(
     })
 }
 
-/// Vertical bars, one per labelled value (a share drawn as a percentage when
-/// `as_share`); a note instead when there is nothing to draw. Labels are
-/// ASCII (dates, intent and reason names).
+/// Horizontal bars, one per labelled value, labels on the left where they
+/// read without rotation (a share drawn as a percentage when `as_share`); a
+/// note instead when there is nothing to draw. Labels are ASCII (dates,
+/// intent and reason names).
 pub fn bar_chart(
     path: &Path,
     title: &str,
     bars: &[(String, f64)],
     as_share: bool,
 ) -> Result<(), PlotError> {
-    let width = (160 + 70 * bars.len() as u32).clamp(640, 1600);
-    render(path, (width, 520), |root| {
+    let height = (140 + 34 * bars.len() as u32).clamp(360, 1400);
+    render(path, (960, height), |root| {
         if bars.is_empty() {
             let body = root.titled(title, font(22))?;
             body.draw(&Text::new(
                 "nothing to show for this window".to_string(),
-                (width as i32 / 2, 200),
+                (480, height as i32 / 3),
                 font(18)
                     .color(&BLACK)
                     .pos(Pos::new(HPos::Center, VPos::Center)),
@@ -357,44 +358,42 @@ pub fn bar_chart(
             return Ok(());
         }
         let top = if as_share {
-            1.05
+            1.0
         } else {
-            bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15
+            bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.1
         };
         let labels: Vec<&str> = bars.iter().map(|b| b.0.as_str()).collect();
         let mut chart = ChartBuilder::on(root)
             .caption(title, font(22))
             .margin(20)
-            .x_label_area_size(110)
-            .y_label_area_size(60)
-            .build_cartesian_2d((0..bars.len()).into_segmented(), 0f64..top)?;
+            .x_label_area_size(40)
+            .y_label_area_size(230)
+            .build_cartesian_2d(0f64..top, (0..bars.len()).into_segmented())?;
         chart
             .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(bars.len())
-            .x_label_style(font(13).transform(FontTransform::Rotate90))
-            .x_label_formatter(&|segment| match segment {
+            .disable_y_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(BLACK.mix(0.12))
+            .y_labels(bars.len())
+            .y_label_formatter(&|segment| match segment {
                 SegmentValue::CenterOf(i) => labels.get(*i).copied().unwrap_or("").to_string(),
                 _ => String::new(),
             })
-            .y_label_formatter(&|v| {
+            .x_label_formatter(&|v| {
                 if as_share {
                     format!("{:.0}%", v * 100.0)
                 } else {
                     format!("{v:.0}")
                 }
             })
-            .label_style(font(13))
+            .label_style(font(14))
             .draw()?;
-        chart.draw_series(bars.iter().enumerate().map(|(i, (_, value))| {
-            Rectangle::new(
-                [
-                    (SegmentValue::Exact(i), 0.0),
-                    (SegmentValue::Exact(i + 1), *value),
-                ],
-                BLUE.mix(0.6).filled(),
-            )
-        }))?;
+        chart.draw_series(
+            Histogram::horizontal(&chart)
+                .style(BLUE.mix(0.6).filled())
+                .margin(6)
+                .data(bars.iter().enumerate().map(|(i, (_, value))| (i, *value))),
+        )?;
         Ok(())
     })
 }

@@ -213,6 +213,10 @@ fn every_figure_matches_the_hand_count() {
     let en = &report.resolution_per_language["en"];
     assert_eq!((en.conversations, en.contained, en.verified), (1, 1, 0));
     assert_eq!(report.resolution_per_language["mixed"].pending, 1);
+    assert_eq!(
+        report.resolution_per_language["mixed"].verified_rate, None,
+        "its only contained conversation is pending: unknown, not 0%"
+    );
     assert_eq!(report.resolution_per_intent["human_agent"].contained, 0);
     assert_eq!(report.messages_per_intent["return_request"], 2);
     let h = &report.handoffs;
