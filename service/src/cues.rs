@@ -50,6 +50,17 @@ static MENTIONS_PERSON: LazyLock<Regex> = LazyLock::new(|| {
         .expect("person mention regex")
 });
 
+/// Nothing to understand: only punctuation and hesitation sounds ("？？",
+/// "。。。", "呃……", "hmm..."). Such a message is not angry and not a
+/// topic; it gets an open question. Acknowledgements ("ok", "好的") and
+/// emoji are words here, not fillers.
+static CONTENTLESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)^[\p{P}\s]*(?:(?:嗯|额|呃|啊|哦|噢|唔|诶|欸|em+|hm+|um+|uh+|erm|er)[\p{P}\s]*)*$",
+    )
+    .expect("contentless regex")
+});
+
 static ALREADY_SHIPPED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(已经|都|已)\s*(发货|发出|寄出|在路上|揽收|出库)|显示.{0,4}已发货|\b(already|has|have|had)\s+(been\s+)?(shipped|dispatched|sent\s+out)\b|\bit'?s\s+already\s+on\s+(its|the)\s+way\b")
         .expect("shipped regex")
@@ -68,12 +79,43 @@ pub fn detect(text: &str) -> Cues {
             || (MENTIONS_PERSON.is_match(text) && !ASKS_WHEN_STAFF_ON_DUTY.is_match(text)),
         says_already_shipped: ALREADY_SHIPPED.is_match(text),
         asks_staff_action: ASKS_STAFF_ACTION.is_match(text),
+        contentless: CONTENTLESS.is_match(text),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn punctuation_and_hesitation_alone_say_nothing() {
+        for text in [
+            "？？",
+            "?!?",
+            "。。。",
+            "……",
+            "...",
+            "呃……",
+            "嗯。",
+            "emmm",
+            "hmm...",
+            "um, uh",
+        ] {
+            assert!(detect(text).contentless, "{text:?}");
+        }
+        for text in [
+            "where is my refund????",
+            "？？？我的退款呢",
+            "在吗",
+            "ok",
+            "好的",
+            "👍",
+            "嗯，那运费谁出",
+            "hmm is it waterproof",
+        ] {
+            assert!(!detect(text).contentless, "{text:?}");
+        }
+    }
 
     #[test]
     fn explicit_requests_for_a_person_are_found() {

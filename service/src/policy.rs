@@ -143,6 +143,9 @@ pub struct Cues {
     pub says_already_shipped: bool,
     /// The shopper asks for something only staff may do (approve a refund now, waive a fee).
     pub asks_staff_action: bool,
+    /// Only punctuation or hesitation ("？？", "呃……"): nothing to answer,
+    /// nothing angry; the shopper gets an open question.
+    pub contentless: bool,
 }
 
 impl Cues {
@@ -249,6 +252,11 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
 
     if input.history.handed_off {
         return Decision::WithAgent;
+    }
+    // Before anger: the sentiment head reads "？？？" alone as angry, but a
+    // message with nothing in it asks for an open question, not a person.
+    if input.cues.contentless {
+        return clarify_or_escalate(input, Vec::new());
     }
     let asks_for_person = input.cues.asks_for_person
         || (intent == Intent::HumanAgent

@@ -270,3 +270,26 @@ fn queues_cover_the_helpdesk_routes() {
     .collect();
     assert_eq!(queues.len(), 6);
 }
+
+#[test]
+fn a_message_with_nothing_in_it_gets_an_open_question_even_if_it_reads_angry() {
+    let mut i = input(Intent::OutOfScope, 0.6);
+    i.cues.contentless = true;
+    i.anger = 0.97;
+    assert_eq!(
+        decide(&i, &PolicyConfig::default()),
+        Decision::Clarify { options: vec![] }
+    );
+    // Right after a clarifying question, a second one would go in circles.
+    i.history.last_bot_clarified = true;
+    assert!(matches!(
+        decide(&i, &PolicyConfig::default()),
+        Decision::Handoff {
+            cause: HandoffReason::LowConfidence,
+            ..
+        }
+    ));
+    // With a person already on it, the person answers.
+    i.history.handed_off = true;
+    assert_eq!(decide(&i, &PolicyConfig::default()), Decision::WithAgent);
+}
