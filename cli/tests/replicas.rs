@@ -223,19 +223,28 @@ async fn three_replicas_on_one_database_act_as_one_service() {
         .unwrap()
         .into_inner();
     let handoff_id = made.handoff.expect("handed off").handoff_id;
-    let listed = desk(1)
-        .list_handoffs(pb::ListHandoffsRequest {
-            status: pb::HandoffStatus::Waiting as i32,
-            page_size: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        listed.handoffs.iter().any(|h| h.handoff_id == handoff_id),
-        "B lists the handoff A made"
-    );
+    // Every page of the waiting queue (the shared test database may hold
+    // other tests' handoffs).
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = desk(1)
+            .list_handoffs(pb::ListHandoffsRequest {
+                status: pb::HandoffStatus::Waiting as i32,
+                page_size: 100,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.handoffs.into_iter().map(|h| h.handoff_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert!(listed.contains(&handoff_id), "B lists the handoff A made");
     desk(1)
         .claim_handoff(pb::ClaimHandoffRequest {
             handoff_id: handoff_id.clone(),
