@@ -99,6 +99,15 @@ pub fn handoff_holding(cause: HandoffReason, wait_minutes: u32, lang: Language) 
     }
 }
 
+/// An off-topic question: plainly not something the assistant answers,
+/// what it can help with, and a person if the shopper wants one.
+pub fn out_of_scope(lang: Language) -> String {
+    match lang {
+        Language::Zh => "抱歉，这个问题我暂时无法为您解答。我可以帮您查询订单和物流，办理退换货、退款，解答优惠券、发票、会员积分等购物问题；如需人工客服，请回复「转人工」。".to_string(),
+        Language::En => "Sorry, that's not something I can help with here. I can help with orders and delivery, returns, exchanges and refunds, coupons, invoices and points; if you'd like a person, just say \"agent\".".to_string(),
+    }
+}
+
 /// Reassurance while a person already handles the conversation.
 pub fn with_agent(lang: Language) -> String {
     match lang {

@@ -234,6 +234,10 @@ pub enum Decision {
     },
     /// Already with a person: record the turn and reassure the shopper.
     WithAgent,
+    /// Not something the shop assistant can answer: say so plainly, say
+    /// what it can help with and offer a person. Sent as a clarifying
+    /// question, so a second miss in a row hands off as any other would.
+    OutOfScope,
 }
 
 /// One topic offered in a clarifying question.
@@ -323,6 +327,10 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
                 KbMatch::None => {}
             }
         }
+    }
+    // Off-topic ("今天天气怎么样"): offering two shop topics would read oddly.
+    if (input.out_of_scope || intent == Intent::OutOfScope) && !input.history.last_bot_clarified {
+        return Decision::OutOfScope;
     }
     clarify_or_escalate(input, intent_options(input))
 }

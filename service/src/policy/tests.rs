@@ -217,15 +217,10 @@ fn greeting_and_farewell_answer_without_articles() {
 }
 
 #[test]
-fn out_of_scope_clarifies_then_hands_off() {
+fn out_of_scope_says_what_the_bot_can_do_then_hands_off() {
     let mut i = input(Intent::OutOfScope, 0.9);
     i.out_of_scope = true;
-    assert_eq!(
-        decide(&i, &PolicyConfig::default()),
-        Decision::Clarify {
-            options: vec![ClarifyOption::Intent(Intent::ShippingOptions)]
-        }
-    );
+    assert_eq!(decide(&i, &PolicyConfig::default()), Decision::OutOfScope);
     i.history.last_bot_clarified = true;
     assert_eq!(
         decide(&i, &PolicyConfig::default()),

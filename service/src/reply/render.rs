@@ -113,6 +113,7 @@ pub fn render(
             phrasing::handoff_holding(*cause, wait_minutes(*priority), lang),
         ),
         Decision::WithAgent => Rendered::new(pb::Action::Handoff, phrasing::with_agent(lang)),
+        Decision::OutOfScope => Rendered::new(pb::Action::Clarify, phrasing::out_of_scope(lang)),
     }
 }
 
