@@ -19,8 +19,10 @@
 //!   surrounds the message;
 //! * cues: an explicit "转人工" always counts as asking for a person;
 //! * policy: a conversation already with an agent stays there, a request for
-//!   a person or an angry shopper is always handed off, answers cite only
-//!   articles retrieval found, clarifying questions offer real topics only.
+//!   a person or an angry shopper is always handed off (a message of only
+//!   punctuation or hesitation gets an open question however it reads),
+//!   answers cite only articles retrieval found, clarifying questions offer
+//!   real topics only.
 #![no_main]
 
 use std::path::PathBuf;
@@ -37,13 +39,13 @@ use xiaoer_domain::{HandoffReason, Intent};
 use xiaoer_models::e5::TOKENIZER_FILE;
 use xiaoer_models::unigram::CompactUnigram;
 use xiaoer_models::{detect_language, Language};
+use xiaoer_privacy::invariants;
 use xiaoer_service::cues;
 use xiaoer_service::error::require_text;
 use xiaoer_service::policy::{
-    decide, Answer, ClarifyOption, Cues, Decision, History, KbMatch, OrderFact,
-    PolicyConfig, PolicyInput, FAQ_INTENTS, ORDER_INTENTS,
+    decide, Answer, ClarifyOption, Cues, Decision, History, KbMatch, OrderFact, PolicyConfig,
+    PolicyInput, FAQ_INTENTS, ORDER_INTENTS,
 };
-use xiaoer_privacy::invariants;
 
 /// The tokenizer exactly as `E5Encoder` builds it (minus truncation, so whole
 /// sequences are compared).
@@ -284,20 +286,22 @@ fn check_policy(input: &PolicyInput) {
             cause, priority, ..
         } => {
             assert!((1..=4).contains(priority), "priority {priority}");
-            if angry {
+            if angry && !input.cues.contentless {
                 assert_eq!(*priority, 1, "an angry shopper is handed off first");
             }
             if input.cues.asks_for_person {
                 assert_eq!(*cause, HandoffReason::CustomerRequest);
             }
         }
-        Decision::Answer(_) | Decision::Clarify { .. } => {
+        Decision::Answer(_) | Decision::Clarify { .. } | Decision::OutOfScope => {
             assert!(
                 !input.cues.asks_for_person,
                 "asked for a person, got {decision:?}"
             );
+            // A message of only punctuation or hesitation reads angry to the
+            // sentiment head but has nothing to hand off: it gets an open question.
             assert!(
-                !angry,
+                !angry || (input.cues.contentless && matches!(decision, Decision::Clarify { .. })),
                 "angry shopper (p={}), got {decision:?}",
                 input.anger
             );

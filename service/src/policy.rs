@@ -257,11 +257,6 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
     if input.history.handed_off {
         return Decision::WithAgent;
     }
-    // Before anger: the sentiment head reads "？？？" alone as angry, but a
-    // message with nothing in it asks for an open question, not a person.
-    if input.cues.contentless {
-        return clarify_or_escalate(input, Vec::new());
-    }
     let asks_for_person = input.cues.asks_for_person
         || (intent == Intent::HumanAgent
             && input.top_confidence() >= config.agent_intent_confidence);
@@ -272,6 +267,11 @@ pub fn decide(input: &PolicyInput, config: &PolicyConfig) -> Decision {
             queue: queue_for(topic),
             priority: if angry { 1 } else { 2 },
         };
+    }
+    // Before anger: the sentiment head reads "？？？" alone as angry, but a
+    // message with nothing in it asks for an open question, not a person.
+    if input.cues.contentless {
+        return clarify_or_escalate(input, Vec::new());
     }
     if angry {
         let topic = if confident {
