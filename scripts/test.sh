@@ -16,6 +16,7 @@ echo "disk before the build: $(df -h --output=avail "$root" | tail -1 | tr -d ' 
 # Cheap checks first: a contract break or unformatted code fails in seconds.
 scripts/check-proto.sh
 cargo fmt --all --check
+scripts/check-module-cycles.py  # no import circles between a crate's modules (issue #19)
 scripts/check-deploy.sh; scripts/check-deploy-tests/run.sh  # Dockerfile, compose, Kubernetes manifests (offline; docs/deployment.md)
 scripts/check-monitoring.sh; scripts/check-monitoring-tests/run.sh  # alert rules, Prometheus config, Grafana dashboard vs exported metrics (offline; docs/insights.md)
 scripts/fetch-weights.sh

@@ -14,7 +14,7 @@ pub fn check(text: &str) -> Result<(), String> {
     }
     let lower = text.to_lowercase();
     let keeps = |w: &&str| lower.contains(*w);
-    if ["快递", "#"].iter().any(keeps) || crate::detect::keyword::KEEP.iter().any(keeps) {
+    if ["快递", "#"].iter().any(keeps) || crate::detect::keyword_lists::KEEP.iter().any(keeps) {
         return Ok(());
     }
     for run in masked

@@ -292,7 +292,7 @@ pub async fn serve(
             format!("TLS with {} and {}", tls.cert.display(), tls.key.display())
         })?;
     }
-    info!(%addr, tls = app.config.tls.is_some(), database = %redact_url(&app.config.database_url), "xiaoer serving");
+    info!(%addr, tls = app.config.tls.is_some(), database = %crate::store::redact_url(&app.config.database_url), "xiaoer serving");
     let drain_window = app.config.drain_window;
     let draining = {
         let reporter = health_reporter.clone();
@@ -370,33 +370,4 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-/// A database URL without its password, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let creds = &url[scheme_end + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_never_reach_logs() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/xiaoer"),
-            "postgres://app:***@db:5432/xiaoer"
-        );
-        assert_eq!(
-            redact_url("sqlite://data/xiaoer.db"),
-            "sqlite://data/xiaoer.db"
-        );
-    }
 }

@@ -8,6 +8,7 @@ pub(crate) mod chain;
 mod email;
 mod ident;
 pub(crate) mod keyword;
+pub(crate) mod keyword_lists;
 mod name;
 mod phone_cc;
 

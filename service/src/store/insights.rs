@@ -3,10 +3,10 @@
 
 use sqlx::Row;
 
+use super::handoffs::{handoff_from_row, HANDOFF_SELECT};
 use super::ratings::rating_from_row;
 use super::{
-    handoff_from_row, turn_from_row, FeedbackRecord, HandoffRecord, Store, StoreResult, TurnRecord,
-    HANDOFF_SELECT, TURN_COLUMNS,
+    turn_from_row, FeedbackRecord, HandoffRecord, Store, StoreResult, TurnRecord, TURN_COLUMNS,
 };
 
 /// A conversation as the report counts it.
