@@ -18,6 +18,7 @@ pub mod cases;
 pub mod classification;
 pub mod cli;
 pub mod client;
+pub mod gaps;
 pub mod insights;
 pub mod judge;
 pub mod latency;
