@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
+use xiaoer_evals::gaps;
 use xiaoer_evals::insights::{self, Window};
+use xiaoer_kb::ArticleSet;
+use xiaoer_models::E5Encoder;
 use xiaoer_service::clock::{now_ms, rfc3339};
+use xiaoer_service::config::workspace_path;
 use xiaoer_service::duration::HumanDuration;
 
 use crate::records::DbArgs;
@@ -26,6 +30,12 @@ pub struct InsightsArgs {
     /// Report folder [default: reports/<YYYYMMDD-HHMMSS>-<git rev>].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Knowledge base the gap report compares unanswered questions with.
+    #[arg(long, env = "XIAOER_KB_DIR", default_value_os_t = workspace_path("knowledge-base"))]
+    kb_dir: PathBuf,
+    /// Encoder weights for grouping unanswered questions by meaning.
+    #[arg(long, env = "XIAOER_MODELS_DIR", default_value_os_t = workspace_path("models/weights"))]
+    models_dir: PathBuf,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -87,7 +97,15 @@ pub async fn insights(args: InsightsArgs) -> anyhow::Result<()> {
         .await
         .context("reading the store")?;
     spinner.set_message("computing and drawing");
-    let report = insights::compute(&rows, &window);
+    let mut report = insights::compute(&rows, &window);
+    let candidates = gaps::candidates(&rows);
+    if candidates.len() >= 2 {
+        spinner.set_message(format!(
+            "grouping {} unanswered questions",
+            candidates.len()
+        ));
+        report.gaps = Some(mine_gaps(&candidates, &args.kb_dir, &args.models_dir)?);
+    }
     let dir = xiaoer_evals::report::create_run_dir(args.out.as_deref())?;
     insights::write(&report, &dir)?;
     spinner.finish_and_clear();
@@ -108,8 +126,36 @@ pub async fn insights(args: InsightsArgs) -> anyhow::Result<()> {
             report.satisfaction.overall.count
         );
     }
+    if let Some(found) = &report.gaps {
+        println!(
+            "{} unanswered questions in {} groups of two or more",
+            found.candidates,
+            found.clusters.len()
+        );
+    }
     println!("report: {}", dir.display());
     Ok(())
+}
+
+/// Groups the most recent unanswered questions (at most
+/// [`gaps::MAX_MESSAGES`]) by meaning against the knowledge base.
+pub(crate) fn mine_gaps(
+    candidates: &[gaps::Candidate],
+    kb_dir: &std::path::Path,
+    models_dir: &std::path::Path,
+) -> anyhow::Result<gaps::Gaps> {
+    let recent = &candidates[candidates.len().saturating_sub(gaps::MAX_MESSAGES)..];
+    let set = ArticleSet::load(kb_dir)
+        .with_context(|| format!("loading the knowledge base from {}", kb_dir.display()))?;
+    let encoder = E5Encoder::load(models_dir).with_context(|| {
+        format!(
+            "loading the encoder from {} (run scripts/fetch-weights.sh)",
+            models_dir.display()
+        )
+    })?;
+    let texts: Vec<&str> = recent.iter().map(|c| c.text.as_str()).collect();
+    let replies: Vec<Vec<String>> = recent.iter().map(|c| c.agent_replies.clone()).collect();
+    Ok(gaps::mine(&encoder, set.articles(), &texts, &replies)?)
 }
 
 #[cfg(test)]

@@ -183,6 +183,11 @@ async fn the_report_counts_what_the_server_recorded() {
         "four bot turns, the handoff notices included"
     );
     assert_eq!(r["clarify"]["count"], 0);
+    assert_eq!(
+        r["gap_candidates"], 1,
+        "only conv-b's message: its answer was rated 2"
+    );
+    assert!(r["gaps"].is_null(), "one message makes no group");
     assert_eq!(r["drafts"]["total"], 1);
     assert_eq!(r["drafts"]["used"], 1);
     let s = &r["satisfaction"];
@@ -195,6 +200,10 @@ async fn the_report_counts_what_the_server_recorded() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
         md.contains("Contained (no person needed): **50.0%** (2/4)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Shopper messages the bot could not answer: 1"),
         "{md}"
     );
     for chart in [

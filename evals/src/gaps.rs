@@ -52,19 +52,25 @@ pub struct Candidate {
     pub text: String,
     /// Why it is a candidate (the first signal found).
     pub signal: Signal,
+    /// When the shopper wrote it (unix ms).
+    pub at_ms: i64,
     /// What agents replied in that conversation after it, masked.
     pub agent_replies: Vec<String>,
 }
 
 /// Ratings at or below this mark an answer the shopper found wanting.
 pub const LOW_RATING: i64 = 2;
+/// Most messages grouped at once (memory and time grow with the square);
+/// beyond it the most recent are kept.
+pub const MAX_MESSAGES: usize = 3000;
 /// Most clusters a report or `kb suggest` lists.
 pub const TOP_CLUSTERS: usize = 10;
 /// Examples quoted per cluster.
 const EXAMPLES: usize = 5;
 
-/// The gap candidates in what the insights report reads: one per shopper
-/// turn, with the agents' replies that followed it in its conversation.
+/// The gap candidates in what the insights report reads, oldest first: one
+/// per shopper turn, with the agents' replies that followed it in its
+/// conversation. Load-test traffic is left out.
 pub fn candidates(rows: &InsightRows) -> Vec<Candidate> {
     let mut by_conversation: BTreeMap<&str, Vec<&xiaoer_service::store::TurnRecord>> =
         BTreeMap::new();
@@ -77,8 +83,17 @@ pub fn candidates(rows: &InsightRows) -> Vec<Candidate> {
         .filter(|r| r.rating <= LOW_RATING)
         .map(|r| (r.conversation_id.as_str(), r.turn_id.as_str()))
         .collect();
+    let load_test: BTreeSet<&str> = rows
+        .conversations
+        .iter()
+        .filter(|c| c.channel == crate::load::LOAD_CHANNEL)
+        .map(|c| c.id.as_str())
+        .collect();
     let mut out = Vec::new();
     for (conversation, turns) in by_conversation {
+        if load_test.contains(conversation) {
+            continue;
+        }
         let low_confidence_at: Vec<i64> = rows
             .handoffs
             .iter()
@@ -124,10 +139,12 @@ pub fn candidates(rows: &InsightRows) -> Vec<Candidate> {
                 turn_id: turn.id.clone(),
                 text: turn.text.clone(),
                 signal,
+                at_ms: turn.at_ms,
                 agent_replies: later_agents.iter().map(|t| t.text.clone()).collect(),
             });
         }
     }
+    out.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then(a.turn_id.cmp(&b.turn_id)));
     out
 }
 
@@ -321,4 +338,253 @@ fn unit_mean<'a>(vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
     }
     let norm = dot(&sum, &sum).sqrt().max(f32::EPSILON);
     sum.iter().map(|x| x / norm).collect()
+}
+
+/// The report section: each group with its size, the nearest article and
+/// how close it is, examples and what agents answered.
+pub fn markdown(gaps: Option<&Gaps>, candidates: u64) -> String {
+    use std::fmt::Write as _;
+    let mut md = String::from("\n## Knowledge-base gaps\n\n");
+    let _ = write!(
+        md,
+        "Shopper messages the bot could not answer: {candidates} (a clarifying question, a \
+         low-confidence handoff, a rating of {LOW_RATING} or less, or an agent reply citing no article)."
+    );
+    let Some(gaps) = gaps.filter(|g| !g.clusters.is_empty()) else {
+        md.push_str(" No group of two or more similar messages.\n");
+        return md;
+    };
+    let _ = writeln!(
+        md,
+        " Grouped by meaning (whitened cosine >= {:.3}, calibrated on the articles' own questions); \
+         the largest groups:\n",
+        gaps.threshold
+    );
+    for (rank, cluster) in gaps.clusters.iter().take(TOP_CLUSTERS).enumerate() {
+        let nearest = cluster
+            .nearest_article
+            .as_ref()
+            .map_or("none".to_string(), |(id, score)| {
+                format!("`{id}` (cosine {score:.3})")
+            });
+        let _ = writeln!(
+            md,
+            "### {}. {} messages — nearest article {nearest}\n",
+            rank + 1,
+            cluster.size
+        );
+        for example in &cluster.examples {
+            let _ = writeln!(md, "- {}", example.replace('\n', " "));
+        }
+        for reply in cluster.agent_replies.iter().take(3) {
+            let _ = writeln!(md, "- agent replied: {}", reply.replace('\n', " "));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xiaoer_domain::{Intent, Queue};
+    use xiaoer_service::store::{
+        ConversationRow, HandoffRecord, NewHandoff, RatingRecord, TurnRecord,
+    };
+
+    fn turn(id: &str, role: TurnRole, text: &str, action: pb::Action, at_ms: i64) -> TurnRecord {
+        TurnRecord {
+            id: id.into(),
+            role,
+            text: text.into(),
+            intent: Intent::OutOfScope,
+            sentiment: 0,
+            anger: 0.0,
+            action: if role == TurnRole::Bot {
+                action as i32
+            } else {
+                0
+            },
+            articles: Vec::new(),
+            at_ms,
+            agent_id: String::new(),
+        }
+    }
+
+    fn conversation(id: &str, channel: &str) -> ConversationRow {
+        ConversationRow {
+            id: id.into(),
+            language: "en".into(),
+            channel: channel.into(),
+            created_at_ms: 0,
+        }
+    }
+
+    /// Each signal is found once, answered and load-test messages are not.
+    #[test]
+    fn candidates_are_the_messages_the_bot_could_not_answer() {
+        use pb::Action::{Answer, Clarify, Handoff, Unspecified};
+        let mut rows = InsightRows::default();
+        let mut add = |conversation: &str, turns: Vec<TurnRecord>| {
+            for t in turns {
+                rows.turns.push((conversation.to_string(), t));
+            }
+        };
+        add(
+            "c1",
+            vec![
+                turn(
+                    "c1-1",
+                    TurnRole::Customer,
+                    "do you rent drills?",
+                    Unspecified,
+                    10,
+                ),
+                turn("c1-2", TurnRole::Bot, "could you say more?", Clarify, 11),
+                turn(
+                    "c1-3",
+                    TurnRole::Customer,
+                    "rent, like for a weekend",
+                    Unspecified,
+                    20,
+                ),
+                turn("c1-4", TurnRole::Bot, "connecting you", Handoff, 21),
+                turn(
+                    "c1-5",
+                    TurnRole::Agent,
+                    "we do not rent tools, sorry",
+                    Unspecified,
+                    30,
+                ),
+            ],
+        );
+        add(
+            "c2",
+            vec![
+                turn(
+                    "c2-1",
+                    TurnRole::Customer,
+                    "where is my parcel",
+                    Unspecified,
+                    40,
+                ),
+                turn("c2-2", TurnRole::Bot, "it is on its way", Answer, 41),
+            ],
+        );
+        add(
+            "c3",
+            vec![
+                turn(
+                    "c3-1",
+                    TurnRole::Customer,
+                    "refund to card?",
+                    Unspecified,
+                    50,
+                ),
+                turn("c3-2", TurnRole::Bot, "refunds go back to…", Answer, 51),
+            ],
+        );
+        add(
+            "load",
+            vec![
+                turn("l-1", TurnRole::Customer, "??", Unspecified, 60),
+                turn("l-2", TurnRole::Bot, "could you say more?", Clarify, 61),
+            ],
+        );
+        let mut handoff = HandoffRecord::open(
+            "c1",
+            NewHandoff {
+                reason: HandoffReason::LowConfidence,
+                queue: Queue::General,
+                priority: 0,
+                summary: String::new(),
+                kb_articles_tried: Vec::new(),
+                suggested_replies: Vec::new(),
+                entities: Default::default(),
+            },
+            21,
+            0,
+        );
+        handoff.claimed_by = "amy".into();
+        rows.handoffs.push(handoff);
+        rows.ratings.push(RatingRecord {
+            conversation_id: "c3".into(),
+            turn_id: "c3-2".into(),
+            rating: 1,
+            comment: String::new(),
+            at_ms: 52,
+        });
+        rows.conversations = vec![
+            conversation("c1", "web"),
+            conversation("c2", "web"),
+            conversation("c3", "app"),
+            conversation("load", crate::load::LOAD_CHANNEL),
+        ];
+        let found = candidates(&rows);
+        let got: Vec<(&str, Signal)> = found
+            .iter()
+            .map(|c| (c.turn_id.as_str(), c.signal))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("c1-1", Signal::Clarify),
+                ("c1-3", Signal::LowConfidence),
+                ("c3-1", Signal::LowRating),
+            ]
+        );
+        assert_eq!(
+            found[0].agent_replies,
+            vec!["we do not rent tools, sorry".to_string()]
+        );
+    }
+
+    #[test]
+    fn an_agent_reply_citing_no_article_makes_a_candidate() {
+        let mut rows = InsightRows::default();
+        let mut agent = turn(
+            "a-2",
+            TurnRole::Agent,
+            "we ship pallets on request",
+            pb::Action::Unspecified,
+            2,
+        );
+        rows.turns.push((
+            "a".into(),
+            turn(
+                "a-1",
+                TurnRole::Customer,
+                "pallet delivery?",
+                pb::Action::Unspecified,
+                1,
+            ),
+        ));
+        rows.turns.push(("a".into(), agent.clone()));
+        assert_eq!(candidates(&rows)[0].signal, Signal::UncitedAgentReply);
+        agent.articles = vec!["shipping-carriers".into()];
+        rows.turns[1].1 = agent;
+        assert!(candidates(&rows).is_empty(), "a cited reply is an answer");
+    }
+
+    #[test]
+    fn the_report_section_says_when_nothing_groups() {
+        assert!(markdown(None, 1).contains("No group of two or more"));
+        let gaps = Gaps {
+            candidates: 3,
+            threshold: 0.04,
+            clusters: vec![GapCluster {
+                size: 2,
+                members: vec![0, 1],
+                examples: vec!["rent a drill?".into(), "drill hire".into()],
+                nearest_article: Some(("warranty".into(), 0.81)),
+                agent_replies: vec!["we do not rent tools".into()],
+            }],
+        };
+        let md = markdown(Some(&gaps), 3);
+        assert!(
+            md.contains("### 1. 2 messages — nearest article `warranty` (cosine 0.810)"),
+            "{md}"
+        );
+        assert!(md.contains("- agent replied: we do not rent tools"), "{md}");
+    }
 }

@@ -211,6 +211,11 @@ pub struct Report {
     pub drafts_per_intent: BTreeMap<String, Verdicts>,
     /// Shoppers' ratings.
     pub satisfaction: Satisfaction,
+    /// Shopper messages the bot could not answer ([`crate::gaps::candidates`]).
+    pub gap_candidates: u64,
+    /// Those messages grouped by meaning, largest group first; absent when
+    /// fewer than two were found or mining was not asked for.
+    pub gaps: Option<crate::gaps::Gaps>,
 }
 
 fn rate(count: u64, of: u64) -> Option<f64> {
@@ -347,6 +352,7 @@ pub fn compute(rows: &InsightRows, window: &Window) -> Report {
         from: rfc3339(window.from_ms),
         to: rfc3339(window.to_ms),
         resolution_window_hours: window.resolution_ms as f64 / 3_600_000.0,
+        gap_candidates: crate::gaps::candidates(rows).len() as u64,
         ..Report::default()
     };
     let mut turns_of: BTreeMap<&str, Vec<&TurnRecord>> = BTreeMap::new();
@@ -692,6 +698,10 @@ pub fn markdown(report: &Report) -> String {
         }
     }
     md.push_str("\n![ratings](ratings.png)\n");
+    md.push_str(&crate::gaps::markdown(
+        report.gaps.as_ref(),
+        report.gap_candidates,
+    ));
     md
 }
 
