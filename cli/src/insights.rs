@@ -1,13 +1,13 @@
 //! `xiaoer insights`: the daily report over the store `serve` writes (see
 //! `xiaoer_evals::insights` for what it counts and how).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use xiaoer_evals::gaps;
 use xiaoer_evals::insights::{self, Window};
-use xiaoer_kb::ArticleSet;
+use xiaoer_kb::{ArticleSet, KnownVectors, Remembering, VectorCache};
 use xiaoer_models::E5Encoder;
 use xiaoer_service::clock::{now_ms, rfc3339};
 use xiaoer_service::config::workspace_path;
@@ -99,12 +99,19 @@ pub async fn insights(args: InsightsArgs) -> anyhow::Result<()> {
     spinner.set_message("computing and drawing");
     let mut report = insights::compute(&rows, &window);
     let candidates = gaps::candidates(&rows);
+    report.gap_candidates = candidates.len() as u64;
     if candidates.len() >= 2 {
         spinner.set_message(format!(
             "grouping {} unanswered questions",
             candidates.len()
         ));
-        report.gaps = Some(mine_gaps(&candidates, &args.kb_dir, &args.models_dir)?);
+        let cache = args.db.data_dir().join("cache");
+        report.gaps = Some(mine_gaps(
+            &candidates,
+            &args.kb_dir,
+            &args.models_dir,
+            &cache,
+        )?);
     }
     let dir = xiaoer_evals::report::create_run_dir(args.out.as_deref())?;
     insights::write(&report, &dir)?;
@@ -138,11 +145,13 @@ pub async fn insights(args: InsightsArgs) -> anyhow::Result<()> {
 }
 
 /// Groups the most recent unanswered questions (at most
-/// [`gaps::MAX_MESSAGES`]) by meaning against the knowledge base.
-pub(crate) fn mine_gaps(
+/// [`gaps::MAX_MESSAGES`]) by meaning against the knowledge base, reusing
+/// the articles' vectors `serve` keeps in `cache_dir` when it is there.
+fn mine_gaps(
     candidates: &[gaps::Candidate],
-    kb_dir: &std::path::Path,
-    models_dir: &std::path::Path,
+    kb_dir: &Path,
+    models_dir: &Path,
+    cache_dir: &Path,
 ) -> anyhow::Result<gaps::Gaps> {
     let recent = &candidates[candidates.len().saturating_sub(gaps::MAX_MESSAGES)..];
     let set = ArticleSet::load(kb_dir)
@@ -153,9 +162,15 @@ pub(crate) fn mine_gaps(
             models_dir.display()
         )
     })?;
+    let known = if cache_dir.is_dir() {
+        VectorCache::for_encoder(cache_dir, &encoder)?.load()
+    } else {
+        KnownVectors::new()
+    };
+    let remembering = Remembering::new(&encoder, known);
     let texts: Vec<&str> = recent.iter().map(|c| c.text.as_str()).collect();
     let replies: Vec<Vec<String>> = recent.iter().map(|c| c.agent_replies.clone()).collect();
-    Ok(gaps::mine(&encoder, set.articles(), &texts, &replies)?)
+    Ok(gaps::mine(&remembering, set.articles(), &texts, &replies)?)
 }
 
 #[cfg(test)]

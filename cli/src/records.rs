@@ -34,6 +34,11 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// The data directory (`serve`'s vector cache lives in its `cache/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// Opens the database; an absent SQLite file is an error rather than a
     /// new empty database, so a wrong folder cannot look like "no records".
     pub async fn connect(&self) -> anyhow::Result<Store> {

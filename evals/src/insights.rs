@@ -211,7 +211,8 @@ pub struct Report {
     pub drafts_per_intent: BTreeMap<String, Verdicts>,
     /// Shoppers' ratings.
     pub satisfaction: Satisfaction,
-    /// Shopper messages the bot could not answer ([`crate::gaps::candidates`]).
+    /// Shopper messages the bot could not answer ([`crate::gaps::candidates`]);
+    /// set with [`Report::gaps`] by the caller that mines them.
     pub gap_candidates: u64,
     /// Those messages grouped by meaning, largest group first; absent when
     /// fewer than two were found or mining was not asked for.
@@ -352,7 +353,6 @@ pub fn compute(rows: &InsightRows, window: &Window) -> Report {
         from: rfc3339(window.from_ms),
         to: rfc3339(window.to_ms),
         resolution_window_hours: window.resolution_ms as f64 / 3_600_000.0,
-        gap_candidates: crate::gaps::candidates(rows).len() as u64,
         ..Report::default()
     };
     let mut turns_of: BTreeMap<&str, Vec<&TurnRecord>> = BTreeMap::new();

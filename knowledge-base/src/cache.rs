@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use xiaoer_models::{Encoder, TextRole};
+use xiaoer_models::{Encoder, ModelError, TextRole};
 
 use crate::error::KbError;
 
@@ -140,6 +140,54 @@ fn parse(bytes: &[u8], dim: usize) -> Option<KnownVectors> {
         rest = after;
     }
     Some(known)
+}
+
+/// An encoder that answers texts it has seen from memory (a reload's
+/// unchanged articles, the cache file, a report reusing `serve`'s vectors)
+/// and passes the rest to `inner` in one batch.
+pub struct Remembering<'a> {
+    inner: &'a dyn Encoder,
+    known: KnownVectors,
+}
+
+impl<'a> Remembering<'a> {
+    /// `inner`, answering the texts of `known` without encoding them.
+    pub fn new(inner: &'a dyn Encoder, known: KnownVectors) -> Self {
+        Remembering { inner, known }
+    }
+}
+
+impl Encoder for Remembering<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
+        let missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| !self.known.contains_key(&(role, (*t).to_string())))
+            .collect();
+        let mut fresh = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.encode_batch(&missing, role)?
+        }
+        .into_iter();
+        texts
+            .iter()
+            .map(|t| match self.known.get(&(role, (*t).to_string())) {
+                Some(v) => Ok(v.clone()),
+                None => fresh.next().ok_or_else(|| {
+                    ModelError::Inference("the encoder returned fewer vectors than texts".into())
+                }),
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

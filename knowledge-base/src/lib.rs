@@ -24,7 +24,7 @@ mod util;
 mod test_support;
 
 pub use article::{parse_article_text, Article, ReviewDate, BANNED_EN, BANNED_ZH};
-pub use cache::VectorCache;
+pub use cache::{KnownVectors, Remembering, VectorCache};
 pub use error::{KbError, Problem};
 pub use eval::{
     compare_configs, decision_metrics, embed_queries, evaluate, evaluate_embedded, fit_decision,

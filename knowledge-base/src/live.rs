@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use notify::event::ModifyKind;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use xiaoer_models::{Encoder, ModelError, TextRole};
+use xiaoer_models::Encoder;
 
-use crate::cache::{KnownVectors, VectorCache};
+use crate::cache::{KnownVectors, Remembering, VectorCache};
 use crate::error::KbError;
 use crate::index::{KnowledgeIndex, RetrievalConfig};
 use crate::set::ArticleSet;
@@ -83,10 +83,10 @@ impl KnowledgeBase {
         config: RetrievalConfig,
         cache: Option<VectorCache>,
     ) -> Result<KnowledgeBase, KbError> {
-        let remembering = Remembering {
-            inner: encoder,
-            known: cache.as_ref().map(VectorCache::load).unwrap_or_default(),
-        };
+        let remembering = Remembering::new(
+            encoder,
+            cache.as_ref().map(VectorCache::load).unwrap_or_default(),
+        );
         let index =
             KnowledgeIndex::build_with_config(ArticleSet::load(&dir)?, &remembering, config)?;
         if let Some(cache) = &cache {
@@ -132,14 +132,14 @@ impl KnowledgeBase {
         }
         // Unchanged titles, questions and answers keep their vectors: an edit
         // of one article re-encodes that article only.
-        let remembering = Remembering {
-            inner: encoder,
-            known: if live.encoder_name() == encoder.name() {
+        let remembering = Remembering::new(
+            encoder,
+            if live.encoder_name() == encoder.name() {
                 live.embedded_texts()
             } else {
                 KnownVectors::new()
             },
-        };
+        );
         let index = Arc::new(KnowledgeIndex::build_with_config(
             set,
             &remembering,
@@ -156,46 +156,6 @@ impl KnowledgeBase {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = index;
         tracing::info!(articles = outcome.articles, version = %outcome.version, "knowledge base reloaded");
         Ok(outcome)
-    }
-}
-
-/// An encoder that answers texts it has seen from memory and passes the
-/// rest to `inner` in one batch.
-struct Remembering<'a> {
-    inner: &'a dyn Encoder,
-    known: KnownVectors,
-}
-
-impl Encoder for Remembering<'_> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn encode_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, ModelError> {
-        let missing: Vec<&str> = texts
-            .iter()
-            .copied()
-            .filter(|t| !self.known.contains_key(&(role, (*t).to_string())))
-            .collect();
-        let mut fresh = if missing.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.encode_batch(&missing, role)?
-        }
-        .into_iter();
-        texts
-            .iter()
-            .map(|t| match self.known.get(&(role, (*t).to_string())) {
-                Some(v) => Ok(v.clone()),
-                None => fresh.next().ok_or_else(|| {
-                    ModelError::Inference("the encoder returned fewer vectors than texts".into())
-                }),
-            })
-            .collect()
     }
 }
 
@@ -302,6 +262,7 @@ mod tests {
     use crate::test_support::HashEncoder;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Instant;
+    use xiaoer_models::{ModelError, TextRole};
 
     /// An article whose every text carries `generation`, so a search result
     /// tells which index answered it.

@@ -8,13 +8,16 @@
 //! representations") gives each direction equal weight, so what tells two
 //! questions apart counts as much as what they share.
 
-/// A fitted whitening map: `y = (x - mean) · W`, then unit length.
+/// A fitted whitening map: `y = L⁻¹ (x - mean)`, then unit length, where
+/// `L Lᵀ` is the covariance plus [`RIDGE`]. Any two whitening maps differ by
+/// a rotation, so cosines are the same as with PCA whitening; the Cholesky
+/// factor is simply the cheapest to compute.
 #[derive(Debug, Clone)]
 pub struct Whitening {
-    mean: Vec<f32>,
-    /// Column-major `dim × dim`: column `k` is eigenvector `k` divided by
-    /// the square root of its eigenvalue plus the ridge.
-    columns: Vec<Vec<f64>>,
+    mean: Vec<f64>,
+    /// Lower-triangular Cholesky factor, row by row (row `i` has `i + 1`
+    /// entries).
+    factor: Vec<Vec<f64>>,
 }
 
 /// Added to every variance before scaling, so directions with almost no
@@ -23,7 +26,7 @@ pub struct Whitening {
 pub const RIDGE: f64 = 1e-3;
 
 impl Whitening {
-    /// Fits the map on `vectors` (all of the same length, at least two).
+    /// Fits the map on `vectors` (all of the same length).
     pub fn fit(vectors: &[Vec<f32>]) -> Whitening {
         let dim = vectors.first().map_or(0, Vec::len);
         let n = vectors.len().max(1) as f64;
@@ -33,7 +36,8 @@ impl Whitening {
                 *m += f64::from(*x) / n;
             }
         }
-        let mut covariance = vec![vec![0f64; dim]; dim];
+        // Lower triangle of the covariance, row by row.
+        let mut covariance: Vec<Vec<f64>> = (0..dim).map(|i| vec![0f64; i + 1]).collect();
         for v in vectors {
             let centred: Vec<f64> = v
                 .iter()
@@ -42,43 +46,29 @@ impl Whitening {
                 .collect();
             for (i, row) in covariance.iter_mut().enumerate() {
                 let ci = centred[i] / n;
-                for (cell, cj) in row[i..].iter_mut().zip(&centred[i..]) {
+                for (cell, cj) in row.iter_mut().zip(&centred) {
                     *cell += ci * cj;
                 }
             }
         }
-        // Mirror the upper triangle into the lower one.
-        for i in 1..dim {
-            let (upper, lower) = covariance.split_at_mut(i);
-            for (j, row) in upper.iter().enumerate() {
-                lower[0][j] = row[i];
-            }
+        for (i, row) in covariance.iter_mut().enumerate() {
+            row[i] += RIDGE;
         }
-        let (values, vectors_of) = symmetric_eigen(covariance);
-        let columns = (0..dim)
-            .map(|k| {
-                let scale = 1.0 / (values[k].max(0.0) + RIDGE).sqrt();
-                (0..dim).map(|i| vectors_of[i][k] * scale).collect()
-            })
-            .collect();
         Whitening {
-            mean: mean.into_iter().map(|m| m as f32).collect(),
-            columns,
+            mean,
+            factor: cholesky(covariance),
         }
     }
 
     /// `vector` whitened and scaled to unit length.
     pub fn apply(&self, vector: &[f32]) -> Vec<f32> {
-        let centred: Vec<f64> = vector
-            .iter()
-            .zip(&self.mean)
-            .map(|(x, m)| f64::from(x - m))
-            .collect();
-        let out: Vec<f64> = self
-            .columns
-            .iter()
-            .map(|column| column.iter().zip(&centred).map(|(w, x)| w * x).sum())
-            .collect();
+        // Forward substitution: L y = x - mean.
+        let mut out: Vec<f64> = Vec::with_capacity(self.factor.len());
+        for (row, (x, m)) in self.factor.iter().zip(vector.iter().zip(&self.mean)) {
+            let (diagonal, before) = row.split_last().expect("a row has its diagonal");
+            let known: f64 = before.iter().zip(&out).map(|(l, y)| l * y).sum();
+            out.push((f64::from(*x) - m - known) / diagonal);
+        }
         let norm = out
             .iter()
             .map(|x| x * x)
@@ -89,57 +79,21 @@ impl Whitening {
     }
 }
 
-/// Eigenvalues and eigenvectors (as the columns of the returned matrix) of
-/// a symmetric matrix, by cyclic Jacobi rotations: simple, and accurate to
-/// rounding for the few hundred dimensions of a sentence encoder.
-pub fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let n = a.len();
-    let mut v: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
-        .collect();
-    let scale: f64 = a
-        .iter()
-        .flatten()
-        .map(|x| x * x)
-        .sum::<f64>()
-        .max(f64::MIN_POSITIVE);
-    for _sweep in 0..60 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i][j] * a[i][j])
-            .sum();
-        if off <= 1e-22 * scale {
-            break;
+/// Cholesky factor of a symmetric positive-definite matrix given as its
+/// lower triangle, row by row; returned in the same shape.
+pub fn cholesky(a: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let mut l: Vec<Vec<f64>> = Vec::with_capacity(a.len());
+    for (i, row) in a.iter().enumerate() {
+        let mut out: Vec<f64> = Vec::with_capacity(i + 1);
+        for j in 0..i {
+            let known: f64 = out.iter().zip(&l[j][..j]).map(|(x, y)| x * y).sum();
+            out.push((row[j] - known) / l[j][j]);
         }
-        for p in 0..n {
-            for q in p + 1..n {
-                if a[p][q].abs() <= f64::MIN_POSITIVE {
-                    continue;
-                }
-                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for row in a.iter_mut() {
-                    let (akp, akq) = (row[p], row[q]);
-                    row[p] = c * akp - s * akq;
-                    row[q] = s * akp + c * akq;
-                }
-                let (row_p, row_q) = (a[p].clone(), a[q].clone());
-                for (k, (apk, aqk)) in row_p.iter().zip(&row_q).enumerate() {
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
-                for row in v.iter_mut() {
-                    let (vkp, vkq) = (row[p], row[q]);
-                    row[p] = c * vkp - s * vkq;
-                    row[q] = s * vkp + c * vkq;
-                }
-            }
-        }
+        let squares: f64 = out.iter().map(|x| x * x).sum();
+        out.push((row[i] - squares).max(f64::MIN_POSITIVE).sqrt());
+        l.push(out);
     }
-    ((0..n).map(|i| a[i][i]).collect(), v)
+    l
 }
 
 #[cfg(test)]
@@ -147,27 +101,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn eigen_decomposition_rebuilds_the_matrix() {
-        let m = vec![
-            vec![4.0, 1.0, 0.5],
-            vec![1.0, 3.0, -0.2],
-            vec![0.5, -0.2, 1.0],
-        ];
-        let (values, vectors) = symmetric_eigen(m.clone());
+    fn cholesky_rebuilds_the_matrix() {
+        let lower = vec![vec![4.0], vec![1.0, 3.0], vec![0.5, -0.2, 1.0]];
+        let l = cholesky(lower.clone());
         for i in 0..3 {
-            for j in 0..3 {
-                let rebuilt: f64 = (0..3)
-                    .map(|k| vectors[i][k] * values[k] * vectors[j][k])
-                    .sum();
-                assert!(
-                    (rebuilt - m[i][j]).abs() < 1e-9,
-                    "{i},{j}: {rebuilt} vs {}",
-                    m[i][j]
-                );
+            for j in 0..=i {
+                let rebuilt: f64 = (0..=j).map(|k| l[i][k] * l[j][k]).sum();
+                assert!((rebuilt - lower[i][j]).abs() < 1e-12, "{i},{j}: {rebuilt}");
             }
         }
-        let trace: f64 = values.iter().sum();
-        assert!((trace - 8.0).abs() < 1e-9);
     }
 
     #[test]
