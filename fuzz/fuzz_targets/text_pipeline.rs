@@ -17,7 +17,8 @@
 //!   resident ID number in plain digits outside order context), and no span
 //!   the hand-written corpus marks as personal survives, whatever noise
 //!   surrounds the message;
-//! * cues: an explicit "转人工" always counts as asking for a person;
+//! * cues: an explicit "转人工" in a sentence of its own always counts as
+//!   asking for a person;
 //! * policy: a conversation already with an agent stays there, a request for
 //!   a person or an angry shopper is always handed off (a message of only
 //!   punctuation or hesitation gets an open question however it reads),
@@ -185,7 +186,9 @@ fuzz_target!(|data: &[u8]| {
     check_masking(text, data);
 
     let cues = cues::detect(text);
-    assert!(cues::detect(&format!("{text} 转人工")).asks_for_person);
+    // A request for a person in a sentence of its own is always heard,
+    // whatever came before ("…不用 转人工" in one breath declines it).
+    assert!(cues::detect(&format!("{text}。转人工")).asks_for_person);
 
     let ctx = Context::arbitrary(&mut Unstructured::new(data)).unwrap_or_else(|_| Context {
         intent_weights: [0; INTENT_COUNT],

@@ -5,6 +5,7 @@
 //! are narrow, high-precision patterns: the word "human" or "人" alone never
 //! counts as asking for a person.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -71,8 +72,42 @@ static ASKS_STAFF_ACTION: LazyLock<Regex> = LazyLock::new(|| {
         .expect("staff action regex")
 });
 
+/// A request for a person turned down in the same breath: "不用转人工",
+/// "别找客服了", "no need for an agent", "skip the human handoff", "I'd
+/// rather not wait for a person". The clause is talk about the chat, not
+/// the question, and its words ("人工", "agent") would otherwise read as a
+/// request. The gap in English stops at punctuation, so "no need to be
+/// rude, get me a human" keeps its request.
+static DECLINES_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)
+        (不用|不需要|无需|不必|用不着|别|不要|不麻烦|先不|暂时不)\s*(再)?\s*(帮我|给我|麻烦|帮忙)?\s*(转接|转|找|叫|接|等)?\s*(人工客服|真人客服|人工|真人|客服|human|agent)\s*(了)?\s*(哈|啊|呀|哦|吧)? |
+        \b(no\s+need|don'?t\s+(want|need)|do\s+not\s+(want|need)|rather\s+not|skip|without)\b[^,.;:!?，。；：！？]{0,25}?
+            (\b(human|agent|person|anyone|someone|somebody|rep|representative)s?\b(\s+handoff)? | 转\s*人\s*工 | 人工)
+        ",
+    )
+    .expect("declined person regex")
+});
+
+/// The message with any turned-down request for a person taken out (see
+/// [`DECLINES_PERSON`]): what the classifier, the retriever and the cues
+/// should read. A message that is nothing but such a clause stays as it is.
+pub fn without_declined_person(text: &str) -> Cow<'_, str> {
+    let stripped = DECLINES_PERSON.replace_all(text, " ");
+    if stripped
+        .trim_matches(|c: char| {
+            c.is_whitespace() || c.is_ascii_punctuation() || "，。！？、".contains(c)
+        })
+        .is_empty()
+    {
+        return Cow::Borrowed(text);
+    }
+    stripped
+}
+
 /// Finds the cues in a shopper message.
 pub fn detect(text: &str) -> Cues {
+    let text = without_declined_person(text.trim());
     let text = text.trim();
     Cues {
         asks_for_person: DEMANDS_PERSON.is_match(text)
@@ -86,6 +121,52 @@ pub fn detect(text: &str) -> Cues {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turned_down_person_is_not_a_request() {
+        for (text, left, gone) in [
+            ("不用转人工，我就问下发票多久开好", "发票多久开好", "人工"),
+            ("别给我找客服了 优惠券怎么领", "优惠券怎么领", "客服"),
+            ("不需要真人哈 退货地址是哪里", "退货地址是哪里", "真人"),
+            (
+                "no need for an agent, what sizes does it come in",
+                "what sizes",
+                "agent",
+            ),
+            (
+                "I don't need a human. How long is the warranty?",
+                "warranty",
+                "human",
+            ),
+            (
+                "skip the human handoff please, just the refund times",
+                "refund times",
+                "handoff",
+            ),
+            ("not now, no need 转人工 问个运费", "问个运费", "人工"),
+        ] {
+            let understood = without_declined_person(text);
+            assert!(understood.contains(left), "{text:?} -> {understood:?}");
+            assert!(!understood.contains(gone), "{text:?} -> {understood:?}");
+            assert!(!detect(text).asks_for_person, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_next_to_other_words_stays_a_request() {
+        for text in [
+            "不用了 转人工",
+            "别废话 转人工",
+            "不要机器人 我要人工",
+            "no need to be rude, get me a human",
+            "不用转人工…算了 还是转人工吧",
+            "I don't want the bot, talk to a person",
+        ] {
+            assert!(detect(text).asks_for_person, "{text:?}");
+        }
+        // Nothing but the clause: kept as written.
+        assert_eq!(without_declined_person("不用转人工了"), "不用转人工了");
+    }
 
     #[test]
     fn punctuation_and_hesitation_alone_say_nothing() {

@@ -27,7 +27,7 @@ impl Responder {
         let max = bounded("max_suggestions", req.max_suggestions, 3, 10)?;
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
-        let hits = retrieve::search(&index, text, &u, max);
+        let hits = retrieve::search(&index, &u, max);
         let angry = u.anger >= self.policy.anger_cut() || u.sentiment == SentimentLabel::Angry;
         let suggestions = render::drafts(&index, &hits, u.lang, angry, max)
             .iter()

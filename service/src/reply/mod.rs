@@ -235,7 +235,7 @@ impl Responder {
         let text = require_text("query", &req.query)?;
         let limit = bounded("limit", req.limit, 5, 50)?;
         let u = self.understand(text, &req.locale).await?;
-        let results = retrieve::search(&self.kb.current(), text, &u, limit)
+        let results = retrieve::search(&self.kb.current(), &u, limit)
             .into_iter()
             .map(source_pb)
             .collect();
@@ -298,7 +298,7 @@ impl Responder {
             .check_history(&earlier.customer_times(), now_ms())?;
         let u = self.understand(text, &req.locale).await?;
         let index = self.kb.current();
-        let hits = retrieve::search(&index, text, &u, REPLY_HITS);
+        let hits = retrieve::search(&index, &u, REPLY_HITS);
         let open_handoff = earlier.open_handoff();
         // After an agent resolved a handoff, the bot starts afresh: what was
         // said before (and how angry it was) went to the agent.
@@ -542,6 +542,7 @@ mod tests {
 
     fn understood(intent: Intent) -> Understanding {
         Understanding {
+            text: String::new(),
             lang: Language::En,
             embedding: vec![],
             intents: vec![(intent, 0.9)],

@@ -109,6 +109,7 @@ mod tests {
 
     fn understood() -> Understanding {
         Understanding {
+            text: String::new(),
             lang: Language::Zh,
             embedding: vec![],
             intents: vec![(Intent::ModifyOrder, 0.9)],

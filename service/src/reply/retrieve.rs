@@ -14,15 +14,11 @@ const SURE_INTENT: f32 = 0.8;
 /// predicted intent must come to be preferred over the top hit.
 const PREFER_WITHIN: f32 = 0.8;
 
-/// The best `limit` articles for the message, BM25 and dense fused.
-pub fn search(
-    index: &KnowledgeIndex,
-    text: &str,
-    understanding: &Understanding,
-    limit: usize,
-) -> Vec<Hit> {
+/// The best `limit` articles for the message as understood, BM25 and
+/// dense fused.
+pub fn search(index: &KnowledgeIndex, understanding: &Understanding, limit: usize) -> Vec<Hit> {
     index.search(&SearchQuery {
-        text,
+        text: &understanding.text,
         embedding: Some(&understanding.embedding),
         language: understanding.lang,
         limit,

@@ -9,6 +9,10 @@ use crate::error::ServiceError;
 /// What one message means, from one pass of the encoder.
 #[derive(Debug, Clone)]
 pub struct Understanding {
+    /// What was read: the message without a turned-down request for a
+    /// person ([`crate::cues::without_declined_person`]); retrieval
+    /// searches this too.
+    pub text: String,
     /// The locale's language, or the detected one when none was sent.
     pub lang: Language,
     /// The retrieval view of the message, reused by dense search.
@@ -51,11 +55,13 @@ pub async fn understand(
 ) -> Result<Understanding, ServiceError> {
     let lang =
         Language::from_locale(locale).unwrap_or_else(|| xiaoer_models::detect_language(text));
-    let views = pool.embed(text.to_string(), TextRole::Query).await?;
+    let text = crate::cues::without_declined_person(text).into_owned();
+    let views = pool.embed(text.clone(), TextRole::Query).await?;
     let intent = classifier.intent(&views.classification);
-    let sentiment = classifier.sentiment(&views.classification, text);
+    let sentiment = classifier.sentiment(&views.classification, &text);
     let request = classifier.request(&views.classification);
     Ok(Understanding {
+        text,
         lang,
         embedding: views.retrieval,
         intents: intent.ranked,
